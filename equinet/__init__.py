@@ -1,0 +1,7 @@
+"""EquiNet: 涨/跌/稳 probabilities for A-share stocks from TDX daily-bar exports."""
+
+from equinet.ingest import IngestResult, ingest
+from equinet.store import Store, open_store
+from equinet.synth import synth
+
+__all__ = ["ingest", "IngestResult", "open_store", "Store", "synth"]

@@ -1,0 +1,3 @@
+from equinet.cli import app
+
+app(prog_name="equinet")

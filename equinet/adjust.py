@@ -1,0 +1,52 @@
+"""Corporate actions: an overnight gap beyond the board's daily limit is an ex-rights day, not a move."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from equinet.tdx import daily_limit
+
+OPEN, HIGH, LOW, CLOSE, VOLUME = range(5)
+TICK = 0.01  # A-share prices move in fen; limit prices are rounded to it
+
+
+def previous_close(close: np.ndarray) -> np.ndarray:
+    """close[s, d] of the stock's last bar before day d (NaN if none): suspensions are skipped."""
+    days = np.arange(close.shape[1])
+    last = np.maximum.accumulate(np.where(np.isnan(close), -1, days), axis=1)
+    before = np.concatenate([np.full((close.shape[0], 1), -1), last[:, :-1]], axis=1)
+    prev = np.take_along_axis(close, np.maximum(before, 0), axis=1)
+    return np.where(before >= 0, prev, np.nan)
+
+
+def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[dict]:
+    """Days whose open lies beyond the limit price (rounded to the tick) by more than one tick."""
+    prev = previous_close(panel[:, :, CLOSE])
+    limit = np.array([daily_limit(c) for c in codes])[:, None]
+    up = np.round(prev * (1 + limit), 2) + TICK + 1e-9
+    down = np.round(prev * (1 - limit), 2) - TICK - 1e-9
+    opened = panel[:, :, OPEN]
+    with np.errstate(invalid="ignore"):
+        hit = (opened > up) | (opened < down)
+    events = []
+    for s, d in zip(*np.nonzero(hit)):
+        factor = float(opened[s, d] / prev[s, d])
+        events.append({
+            "code": codes[s], "date": dates[d], "gap": round(factor - 1, 6), "factor": factor,
+            "limit": float(limit[s, 0]), "prev_close": float(prev[s, d]), "open": float(opened[s, d]),
+        })
+    return events
+
+
+def back_adjust(panel: np.ndarray, events: list[dict], codes: list[str], dates: list[str]) -> np.ndarray:
+    """Scale prices before each event by its factor (volume inversely), so returns across it are continuous."""
+    factor = np.ones(panel.shape[:2])
+    row, col = {c: i for i, c in enumerate(codes)}, {d: i for i, d in enumerate(dates)}
+    for e in events:
+        factor[row[e["code"]], col[e["date"]]] *= e["factor"]
+    # after[s, d]: product of the factors of events strictly after day d
+    after = np.flip(np.cumprod(np.flip(factor, 1), 1), 1) / factor
+    out = panel.copy()
+    out[:, :, :VOLUME] *= after[:, :, None]
+    out[:, :, VOLUME] /= after
+    return out
