@@ -32,8 +32,8 @@ def _suspensions(rng: np.random.Generator, stocks: int, days: int) -> np.ndarray
     """True where a stock is suspended: a few stocks, one spell of 1-10 days each."""
     off = np.zeros((stocks, days), dtype=bool)
     for s in rng.choice(np.arange(1, stocks), size=min(stocks - 1, max(1, stocks // 10)), replace=False):
-        start = int(rng.integers(days // 4, days - 30))
-        off[s, start:start + int(rng.integers(1, 11))] = True
+        start = int(rng.integers(days // 4, max(days // 4 + 1, days - 30)))
+        off[s, start:start + int(rng.integers(1, min(11, days // 4)))] = True
     return off
 
 

@@ -80,7 +80,7 @@ def read_tdx(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
     raw = raw.rename({c: c.strip() for c in raw.columns})
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        return None, [Finding("error", name, f"missing column(s): {', '.join(missing)}", row=1)]
+        return None, [Finding("error", name, "missing column(s) in the header", row=1, column=", ".join(missing))]
     raw = raw.select(COLUMNS)
     findings: list[Finding] = []
     if raw.height and raw["time"].dtype == pl.String:

@@ -1,0 +1,52 @@
+"""Shared fixtures: synthetic TDX files written to disk, and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from equinet.cli import app
+from equinet.synth import frame, simulate, write
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-319"
+
+
+@pytest.fixture(scope="session")
+def sim() -> dict:
+    """Six stocks, 80 days: stock 0 has the ex-rights day, some stock a suspension."""
+    return simulate(stocks=6, days=80, seed=7)
+
+
+def write_sim(sim: dict, folder: Path, fmt: str = "xlsx") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s, code in enumerate(sim["codes"]):
+        path = folder / f"processed_{code}.{fmt}"
+        write(frame(sim, s), path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def raw(tmp_path: Path, sim: dict) -> Path:
+    write_sim(sim, tmp_path / "raw")
+    return tmp_path / "raw"
+
+
+def run_cli(*args: str):
+    """The real Typer app, in process."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below folder by content hash: equal snapshots mean byte-identical trees."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def read_frame(path: Path) -> pl.DataFrame:
+    return pl.read_excel(path, engine="calamine") if path.suffix == ".xlsx" else pl.read_csv(path)
