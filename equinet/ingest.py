@@ -19,7 +19,7 @@ from equinet.checks import check_values
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
 from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, read_meta, write_store
-from equinet.tdx import is_source, read_tdx, stock_code
+from equinet.tdx import is_source, parse, read_raw, stock_code
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
 
@@ -72,7 +72,7 @@ def _duplicate_codes(names: list[str], ok: list[int]) -> list[Finding]:
 def _read_all(files: list[Path], workers: int, progress: Callable[[], None] | None):
     def one(path: Path):
         sha = _sha256(path)
-        frame, findings = read_tdx(path, path.name)
+        frame, findings = read_raw(path, path.name)
         if progress:
             progress()
         return sha, frame, findings
@@ -118,10 +118,10 @@ def ingest(
 
     frames = {fid: frame for fid, (_, frame, _) in enumerate(read) if frame is not None}
     findings += [f for _, _, fs in read for f in fs]
-    bars = pl.concat([f.with_columns(pl.lit(fid, pl.Int32).alias("file_id")) for fid, f in frames.items()]) \
-        if frames else pl.DataFrame()
-    if bars.height:
-        findings += check_values(bars, names)
+    bars = pl.DataFrame()
+    if frames:
+        bars, cell_findings = parse(frames, names)
+        findings += cell_findings + check_values(bars, names)
     findings += _duplicate_codes(names, [fid for fid in frames if not any(
         f.level == "error" and f.file == names[fid] for f in findings)])
     bad = {f.file for f in findings if f.level == "error"}

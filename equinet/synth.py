@@ -20,7 +20,17 @@ def _garch(rng: np.random.Generator, shape: tuple[int, int], vol: float) -> np.n
     out, var = np.empty(shape), np.full(shape[0], vol**2)
     for t in range(shape[1]):
         out[:, t] = np.sqrt(var) * z[:, t]
-        var = omega + alpha * out[:, t] ** 2 + beta * var
+        var = np.minimum(omega + alpha * out[:, t] ** 2 + beta * var, (5 * vol) ** 2)
+    return out
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float, sigma: float) -> np.ndarray:
+    """A mean-reverting log level: volume regimes that persist for weeks."""
+    shocks = rng.normal(0, sigma, size=shape)
+    out = np.empty(shape)
+    out[:, 0] = shocks[:, 0] / np.sqrt(1 - phi**2)
+    for t in range(1, shape[1]):
+        out[:, t] = phi * out[:, t - 1] + shocks[:, t]
     return out
 
 
@@ -66,9 +76,9 @@ def simulate(stocks: int, days: int, seed: int, start: str = "2020-01-02") -> di
     low = np.minimum(np.round(np.minimum(opened, close) * (1 - wick[1]), 2), np.minimum(opened, close))
     low = np.maximum(low, 0.01)
 
-    log_vol = np.cumsum(rng.normal(0, 0.15, size=(stocks, days)), axis=1) * 0.3
-    volume = np.exp(rng.uniform(14, 18, size=(stocks, 1)) + log_vol + 25 * np.abs(idio))
-    volume = np.round(volume)
+    moved = np.abs(np.diff(np.log(close), axis=1, prepend=np.log(close[:, :1])))
+    volume = np.round(np.exp(rng.uniform(14, 18, size=(stocks, 1)) + _ar1(rng, (stocks, days), 0.97, 0.1)
+                             + 12 * moved))
 
     if stocks > 0 and days > 40:  # one ex-rights day on stock 0: raw prices before it are higher
         event = days * 2 // 3
@@ -80,7 +90,7 @@ def simulate(stocks: int, days: int, seed: int, start: str = "2020-01-02") -> di
     return {
         "codes": codes, "dates": dates, "off": off,
         "start": opened, "max": high, "min": low, "end": close, "volume": volume,
-        "marketvolume": np.round(3e8 * np.exp(np.cumsum(rng.normal(0, 0.05, days)) * 0.3 + 20 * np.abs(market))),
+        "marketvolume": np.round(3e8 * np.exp(_ar1(rng, (1, days), 0.97, 0.08)[0] + 20 * np.abs(market))),
         "marketlimit": np.round(np.expm1(market), 6),
         "marketrange": np.round(level * (np.abs(market) + np.abs(rng.normal(0, 0.006, days))), 2),
     }

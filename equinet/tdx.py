@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import fastexcel
+import numpy as np
 import polars as pl
 
 from equinet.findings import Finding
@@ -57,7 +58,7 @@ def _date_expr(dtype: pl.DataType) -> pl.Expr:
 
 
 def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str) -> list[Finding]:
-    """The slow path, for files with empty, non-numeric or unparsable cells: name the first of each."""
+    """The slow path, for a file with empty, non-numeric or unparsable cells: name the first of each."""
     findings = []
     for c in COLUMNS:
         target = "date" if c == "time" else c
@@ -71,8 +72,8 @@ def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str) -> list[F
     return findings
 
 
-def read_tdx(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]:
-    """Parse one file into columns row, date and the eight numeric fields, as float64."""
+def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]:
+    """One file's nine columns as the reader typed them (header whitespace stripped, TDX footer dropped)."""
     try:
         raw = _read_raw(path)
     except Exception as exc:  # calamine/polars name the cause; we name the file
@@ -90,11 +91,29 @@ def read_tdx(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
             findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=raw.height + 2))
     if raw.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")]
-    parsed = raw.select(
-        pl.int_range(2, pl.len() + 2, dtype=pl.Int32).alias("row"),
-        _date_expr(raw["time"].dtype).alias("date"),
-        *[pl.col(c).cast(pl.Float64, strict=False) for c in NUMERIC],
-    )
-    if parsed.null_count().sum_horizontal().item():
-        findings += _cell_findings(raw, parsed, name)
-    return parsed, findings
+    return raw, findings
+
+
+def parse(raws: dict[int, pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame, list[Finding]]:
+    """All files' rows as file_id, row, date and the eight numeric fields (float64), in one pass per schema."""
+    groups: dict[tuple, list[int]] = {}
+    for fid, raw in raws.items():
+        groups.setdefault(tuple(raw.dtypes), []).append(fid)
+    parts, findings = [], []
+    for dtypes, fids in groups.items():
+        heights = np.array([raws[f].height for f in fids])
+        starts = np.repeat(np.cumsum(heights) - heights, heights)
+        raw = pl.concat([raws[f] for f in fids], rechunk=False)
+        parsed = raw.select(
+            pl.Series("file_id", np.repeat(np.array(fids, dtype=np.int32), heights)),
+            pl.Series("row", (np.arange(heights.sum()) - starts + 2).astype(np.int32)),
+            _date_expr(dtypes[0]).alias("date"),
+            *[pl.col(c).cast(pl.Float64, strict=False) for c in NUMERIC],
+        )
+        if parsed.null_count().sum_horizontal().item():
+            nulls = parsed.filter(pl.any_horizontal(pl.all().is_null()))["file_id"].unique().sort()
+            for f in nulls:
+                mine = parsed.filter(pl.col("file_id") == f)
+                findings += _cell_findings(raws[f], mine, names[f])
+        parts.append(parsed)
+    return pl.concat(parts).sort("file_id", maintain_order=True), findings

@@ -1,0 +1,106 @@
+"""Ingest speed, side by side in one run: `equinet.ingest` against a plain pandas.read_excel loop.
+
+    python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale 5000x2500] [--json]
+
+Needs the bench extra for the baseline: pip install -e '.[bench]'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "a-share-319"
+
+CHILD = """
+import json, resource, sys, time
+from equinet import ingest
+t = time.perf_counter()
+meta = ingest(sys.argv[1], sys.argv[2], force=True).meta
+seconds = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mib": peak, "stocks": meta["summary"]["stocks"],
+                  "days": meta["summary"]["days"], "torch_imported": "torch" in sys.modules}))
+"""
+
+
+def timings(fn, repeat: int) -> dict:
+    """min and median wall time of repeat calls."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"min": min(times), "median": statistics.median(times), "runs": times}
+
+
+def bench_shared(data: Path, repeat: int) -> dict:
+    import pandas as pd
+
+    from equinet import ingest
+
+    files = sorted(data.glob("*.xlsx"))
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = timings(lambda: ingest(data, Path(tmp) / "store", force=True), repeat)
+    pandas = timings(lambda: [pd.read_excel(f) for f in files], repeat)
+    return {"files": len(files), "equinet": ours, "pandas_read_excel_loop": pandas,
+            "speedup_min": pandas["min"] / ours["min"], "speedup_median": pandas["median"] / ours["median"]}
+
+
+def bench_scale(stocks: int, days: int) -> dict:
+    """Synthetic CSVs, ingested in a child process so its peak memory is its own."""
+    from equinet.synth import synth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        synth(Path(tmp) / "raw", stocks=stocks, days=days, seed=0, fmt="csv")
+        made = time.perf_counter() - t
+        out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "raw"), str(Path(tmp) / "store")],
+                             capture_output=True, text=True, check=True)
+    return {"stocks": stocks, "days": days, "synth_seconds": made, **json.loads(out.stdout)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--scale", default="5000x2500", help="STOCKSxDAYS synthetic scale run, or 'none'")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+
+    result: dict = {}
+    if args.data.is_dir():
+        result["shared"] = bench_shared(args.data, args.repeat)
+    else:
+        result["shared"] = f"skipped: {args.data} not found"
+    if args.scale != "none":
+        stocks, days = map(int, args.scale.lower().split("x"))
+        result["scale"] = bench_scale(stocks, days)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    shared = result["shared"]
+    if isinstance(shared, str):
+        print(shared)
+    else:
+        e, p = shared["equinet"], shared["pandas_read_excel_loop"]
+        print(f"{shared['files']} files, {args.repeat} runs each")
+        print(f"  equinet ingest (read .. rename): min {e['min']:.3f} s  median {e['median']:.3f} s")
+        print(f"  pandas.read_excel loop:          min {p['min']:.3f} s  median {p['median']:.3f} s")
+        print(f"  speed-up: {shared['speedup_min']:.1f}x (min)  {shared['speedup_median']:.1f}x (median)")
+    if "scale" in result:
+        s = result["scale"]
+        print(f"scale: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
+              f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
+              f"torch imported: {s['torch_imported']}")
+
+
+if __name__ == "__main__":
+    main()
