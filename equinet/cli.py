@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -114,3 +115,124 @@ def synth(
         task = bar.add_task("writing files", total=stocks)
         paths = run(out, stocks=stocks, days=days, seed=seed, fmt=fmt, start=start, progress=lambda: bar.advance(task))
     console.print(f"wrote {len(paths)} files ({days} days each, seed {seed}) to {out}")
+
+
+D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
+overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.14 M, 128: ~0.53 M,
+256: ~2.1 M at 4 layers). Time per epoch grows roughly with its square too."""
+EPOCHS_HELP = """--epochs sets how many rounds of random windows the model sees. More epochs can help until the
+validation log loss stops improving (best.pt keeps the best epoch, so extra epochs cost only time).
+Time grows linearly with it."""
+
+
+def ask(value: int | None, default: int, name: str, explanation: str) -> int:
+    """Ask on a terminal when the option was not given (as the original EquiNet did); never otherwise."""
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        return default
+    console.print(explanation, markup=False)
+    return typer.prompt(name, default=default, type=int)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(Path("data/parquet"), help="Store written by `equinet ingest`."),
+    out: Path = typer.Option(Path("out"), help="Folder for run directories."),
+    name: str = typer.Option(None, help="Run directory name under --out (default: time and main options)."),
+    resume: Path = typer.Option(None, help="Continue the run in this directory exactly where it stopped "
+                                "(its saved options; --epochs may extend it)."),
+    epochs: int = typer.Option(None, min=1, help="Epochs to train (default 50; asked on a terminal)."),
+    stop_after: int = typer.Option(None, min=1, help="Stop after this many epochs of this invocation "
+                                   "(the schedule still spans --epochs; --resume continues)."),
+    d_model: int = typer.Option(None, min=8, help="Model width (default 128; asked on a terminal)."),
+    layers: int = typer.Option(4, min=1, help="Transformer layers."),
+    heads: int = typer.Option(8, min=1, help="Attention heads (must divide --d-model)."),
+    dropout: float = typer.Option(0.1, min=0.0, max=0.9, help="Dropout rate."),
+    min_context: int = typer.Option(20, min=2, help="Shortest training window, days."),
+    max_context: int = typer.Option(100, min=2, help="Longest training window, days."),
+    context: int = typer.Option(60, min=2, help="Window for validation, eval and predict, days."),
+    horizon: int = typer.Option(3, min=1, help="Days ahead the label looks."),
+    up: float = typer.Option(0.03, help="UP (涨) if the horizon return >= this."),
+    down: float = typer.Option(-0.02, help="DOWN (跌) if the horizon return <= this."),
+    val_from: str = typer.Option(None, help="First validation decision day (ISO; default: last 30 % of days)."),
+    test_from: str = typer.Option(None, help="First test decision day (ISO; default: last 15 % of days)."),
+    split_by: str = typer.Option("date", help="date (honest) or stock (the original EquiNet's hold-out)."),
+    test_ratio: float = typer.Option(0.1, min=0.01, max=0.4, help="With --split-by stock: share of stocks "
+                                     "held out for test (and as many for validation)."),
+    loss: str = typer.Option("focal", help="focal or ce."),
+    gamma: float = typer.Option(2.0, min=0.0, help="Focal loss focusing parameter."),
+    class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights",
+                                       help="Weight classes by the inverse of their training share."),
+    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (AdamW)."),
+    weight_decay: float = typer.Option(0.05, min=0.0, help="AdamW weight decay."),
+    warmup: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of steps for linear warm-up."),
+    batch_size: int = typer.Option(128, min=1, help="Windows per step."),
+    samples_per_epoch: int = typer.Option(2048, min=1, help="Windows drawn per epoch."),
+    seed: int = typer.Option(0, help="Seed for sampling, initialisation and dropout."),
+    device: str = typer.Option("auto", help="auto (cuda, then mps, then cpu), cuda, mps or cpu."),
+    precision: str = typer.Option("auto", help="auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16, fp32."),
+    compile: bool = typer.Option(False, "--compile", help="Use torch.compile for the training step."),
+    select: str = typer.Option("logloss", help="best.pt by validation logloss, score or accuracy."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+) -> None:
+    """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
+    from equinet.report import epoch_row, epochs_table
+    from equinet.splits import STOCK_SPLIT_WARNING
+    from equinet.train import SELECT, TrainConfig, TrainingDiverged, estimate_epoch_seconds, fit, start
+
+    choices = {"split_by": (split_by, ("date", "stock")), "loss": (loss, ("focal", "ce")),
+               "select": (select, tuple(SELECT)), "precision": (precision, ("auto", "bf16", "fp32"))}
+    for option, (value, allowed) in choices.items():
+        if value not in allowed:
+            fail(f"--{option.replace('_', '-')} must be one of {', '.join(allowed)}, not {value!r}")
+    try:
+        if resume is not None:
+            overrides = {"device": device, "precision": precision} | ({"epochs": epochs} if epochs else {})
+            run = start(TrainConfig(), resume=resume, overrides=overrides)
+        else:
+            d_model = ask(d_model, 128, "d_model", D_MODEL_HELP)
+            epochs = ask(epochs, 50, "epochs", EPOCHS_HELP)
+            if d_model % heads:
+                fail(f"--heads {heads} must divide --d-model {d_model}")
+            if not min_context <= context and min_context <= max_context:
+                fail("need --min-context <= --max-context and --min-context <= --context")
+            cfg = TrainConfig(**{k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__})
+            cfg.data, cfg.out = str(data), str(out)
+            run = start(cfg)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    cfg = run.cfg
+    if cfg.split_by == "stock":
+        err.print(f"warning: {STOCK_SPLIT_WARNING}", style="yellow", markup=False)
+    pools = {k: len(v) for k, v in run.data.pools.items()}
+    quiet = as_json
+    if not quiet:
+        console.print(f"run {run.dir}  device {run.data.device}  precision {run.precision}  "
+                      f"parameters {run.model.n_params():,}", markup=False)
+        console.print(f"decision points  train {pools['train']:,}  val {pools['val']:,}  test {pools['test']:,}  "
+                      f"(split by {cfg.split_by}; train prior up/down/flat "
+                      f"{' / '.join(f'{100 * p:.1f} %' for p in run.prior)})", markup=False)
+        per_epoch = estimate_epoch_seconds(run)
+        console.print(f"estimated {per_epoch:.1f} s per epoch, {per_epoch * (cfg.epochs - run.epoch) / 60:.1f} min "
+                      f"for epochs {run.epoch + 1}..{cfg.epochs}", markup=False)
+    bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[rate]:.0f} "
+                              "samples/s"), TimeElapsedColumn(), console=err, disable=quiet, transient=True)
+    task = bar.add_task("train", total=cfg.steps_per_epoch, epoch=0, loss=0.0, lr=0.0, rate=0.0)
+    with bar:
+        try:
+            fit(run, stop_after=stop_after,
+                on_epoch_start=lambda e, n: bar.reset(task, total=n, epoch=e, loss=0.0, lr=0.0, rate=0.0),
+                on_step=lambda loss_, lr_, rate: bar.update(task, advance=1, loss=loss_, lr=lr_, rate=rate),
+                on_epoch=lambda row: quiet or bar.console.print(epoch_row(row), markup=False, highlight=False))
+        except TrainingDiverged as exc:
+            bar.stop()
+            fail(str(exc), code=1)
+    summary = {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]}
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(epochs_table(run.history, run.best))
+    console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; "
+                  f"saved {run.dir / 'best.pt'} and last.pt", markup=False)

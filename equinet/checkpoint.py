@@ -1,0 +1,41 @@
+"""Checkpoints and run files, each written to a temporary name and renamed into place."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+
+def save(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> dict:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint here")
+    return torch.load(path, map_location=device, weights_only=False)
+
+
+def write_json(obj: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
+    """metrics.jsonl, keeping only epochs <= upto (lines past the last checkpoint are dropped on resume)."""
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if upto is None or r["epoch"] <= upto]
+
+
+def write_metrics(rows: list[dict], path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
