@@ -17,8 +17,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -168,10 +168,11 @@ def train(
     weight_decay: float = typer.Option(0.05, min=0.0, help="AdamW weight decay."),
     warmup: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of steps for linear warm-up."),
     batch_size: int = typer.Option(128, min=1, help="Windows per step."),
-    samples_per_epoch: int = typer.Option(2048, min=1, help="Windows drawn per epoch."),
+    samples_per_epoch: int = typer.Option(1024, min=1, help="Windows drawn per epoch."),
     seed: int = typer.Option(0, help="Seed for sampling, initialisation and dropout."),
-    device: str = typer.Option("auto", help="auto (cuda, then mps, then cpu), cuda, mps or cpu."),
-    precision: str = typer.Option("auto", help="auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16, fp32."),
+    device: str = typer.Option(None, help="auto (cuda, then mps, then cpu; the default), cuda, mps or cpu."),
+    precision: str = typer.Option(None, help="auto (bf16 where native: CUDA, AVX512-BF16 CPUs; the default), "
+                                  "bf16 or fp32."),
     compile: bool = typer.Option(False, "--compile", help="Use torch.compile for the training step."),
     select: str = typer.Option("logloss", help="best.pt by validation logloss, score or accuracy."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
@@ -182,14 +183,14 @@ def train(
     from equinet.train import SELECT, TrainConfig, TrainingDiverged, estimate_epoch_seconds, fit, start
 
     choices = {"split_by": (split_by, ("date", "stock")), "loss": (loss, ("focal", "ce")),
-               "select": (select, tuple(SELECT)), "precision": (precision, ("auto", "bf16", "fp32"))}
+               "select": (select, tuple(SELECT)), "precision": (precision or "auto", ("auto", "bf16", "fp32"))}
     for option, (value, allowed) in choices.items():
         if value not in allowed:
             fail(f"--{option.replace('_', '-')} must be one of {', '.join(allowed)}, not {value!r}")
     try:
         if resume is not None:
-            overrides = {"device": device, "precision": precision} | ({"epochs": epochs} if epochs else {})
-            run = start(TrainConfig(), resume=resume, overrides=overrides)
+            given = {"device": device, "precision": precision, "epochs": epochs}
+            run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None})
         else:
             d_model = ask(d_model, 128, "d_model", D_MODEL_HELP)
             epochs = ask(epochs, 50, "epochs", EPOCHS_HELP)
@@ -199,6 +200,7 @@ def train(
                 fail("need --min-context <= --max-context and --min-context <= --context")
             cfg = TrainConfig(**{k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__})
             cfg.data, cfg.out = str(data), str(out)
+            cfg.device, cfg.precision = device or "auto", precision or "auto"
             run = start(cfg)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))

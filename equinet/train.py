@@ -57,7 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup: float = 0.05
     batch_size: int = 128
-    samples_per_epoch: int = 2048
+    samples_per_epoch: int = 1024
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

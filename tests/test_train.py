@@ -1,0 +1,202 @@
+"""Training: device windows equal hand-cut ones, honest splits, determinism, resume, no disk after load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli, write_sim
+from equinet import ingest, open_store
+from equinet.features import DOWN, FLAT, UP, LabelRule, prepare
+from equinet.sampler import room, sample, to_device, windows
+from equinet.splits import by_date
+from equinet.synth import simulate
+from equinet.train import TrainConfig, TrainingDiverged, fit, start
+
+TINY = ["--d-model", "16", "--layers", "1", "--heads", "2", "--samples-per-epoch", "256", "--batch-size", "64",
+        "--min-context", "20", "--max-context", "40", "--context", "30", "--precision", "fp32"]
+
+
+def tiny(store: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(store), out=str(out), d_model=16, layers=1, heads=2, samples_per_epoch=256, batch_size=64,
+                min_context=20, max_context=40, context=30, precision="fp32", epochs=2)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, Path]:
+    """One synthetic market (8 stocks, 140 days, a suspension, an ex-rights day), adjusted and raw."""
+    root = tmp_path_factory.mktemp("train")
+    write_sim(simulate(stocks=8, days=140, seed=11), root / "raw")
+    ingest(root / "raw", root / "adjusted")
+    ingest(root / "raw", root / "unadjusted", adjust=False)
+    return {"adjusted": root / "adjusted", "unadjusted": root / "unadjusted", "root": root}
+
+
+def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
+    """The window ending on day t, cut from the numpy arrays and normalised as documented."""
+    days = slice(t - length + 1, t + 1)
+    p = np.asarray(store.panel[s, days], dtype=np.float64)
+    close = np.asarray(store.close[s])
+    m = np.asarray(store.market[days], dtype=np.float64)
+    prices = np.log(p[:, :4]) - np.log(close[t])
+    volume = np.log1p(p[:, 4]) - np.log1p(p[:, 4]).mean()
+    prev = close[t - length:t] if t - length >= 0 else np.concatenate([[np.nan], close[:t]])
+    ret = np.log(close[days] / prev)
+    ret[~np.isfinite(ret)] = 0.0
+    known = (~np.isnan(m).any(1)).astype(float)
+    logs = np.log1p(m[:, [0, 2]])
+    logs = (logs - (logs * known[:, None]).sum(0) / max(known.sum(), 1)) * known[:, None]
+    change = np.where(known > 0, m[:, 1], 0.0)
+    return np.column_stack([prices, volume, ret, change, logs, known])
+
+
+def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
+    store = open_store(stores["adjusted"])
+    rule = LabelRule()
+    prep = prepare(store, rule)
+    splits = by_date(store.meta["dates"], rule.horizon)
+    data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), rule.horizon, 20, torch.device("cpu"))
+    event = store.meta["events"][0]
+    e, s_event = store.meta["dates"].index(event["date"]), store.codes.index(event["code"])
+    suspended = np.argwhere(np.isnan(store.close))
+    s_susp, d_susp = suspended[0]
+    d_back = suspended[suspended[:, 0] == s_susp][:, 1].max() + 1  # first day after the suspension
+    picks = [(s_event, e + 2, 25), (s_event, e - 1, 40), (0, 60, 20), (s_susp, d_back + 20, 21),
+             (s_susp, d_susp - 5, 30)]
+    for s, t, length in picks:
+        got = windows(data.inputs, torch.tensor([s]), torch.tensor([t]), length)[0].numpy()
+        np.testing.assert_allclose(got, by_hand(store, s, t, length), atol=2e-5)
+        r = store.close[s, t + 3] / store.close[s, t] - 1
+        want = UP if r >= 0.03 - 1e-9 else DOWN if r <= -0.02 + 1e-9 else FLAT
+        assert int(data.labels[s, t]) == want
+    # across the ex-rights day the window sees the adjusted, continuous series
+    across = windows(data.inputs, torch.tensor([s_event]), torch.tensor([e + 2]), 25)[0, :, 5].numpy()
+    assert np.abs(across).max() < 0.12
+
+    # validity: every pooled point's window and horizon are clean, and one more day would not be
+    space = room(prep, rule.horizon)
+    for name, pool in data.pools.items():
+        for s, t, r in zip(pool.stock.tolist(), pool.day.tolist(), pool.room.tolist()):
+            assert not np.isnan(store.close[s, t - r + 1:t + rule.horizon + 1]).any()
+            assert t - r < 0 or np.isnan(store.close[s, t - r])
+            assert space[s, t] == r
+    pool = data.pools["train"]
+    assert not ((pool.stock == s_susp) & (pool.day - pool.room < d_susp) & (pool.day + 3 >= d_susp)).any()
+    assert int(space[s_susp, d_back + 20]) == 21  # the first day back has no previous bar: return 0, room 21
+
+
+def test_unadjusted_events_cut_windows(stores) -> None:
+    store = open_store(stores["unadjusted"])
+    prep = prepare(store, LabelRule())
+    event = store.meta["events"][0]
+    assert event["adjusted"] is False
+    s, e = store.codes.index(event["code"]), store.meta["dates"].index(event["date"])
+    space = room(prep, 3)
+    starts = np.arange(space.shape[1]) - space[s] + 1
+    spans = (space[s] > 0) & (starts < e) & (np.arange(space.shape[1]) + 3 >= e)
+    assert not spans.any()  # no window or horizon reaches across the raw gap
+
+
+def test_splits_respect_boundaries_and_embargo(stores) -> None:
+    store = open_store(stores["adjusted"])
+    dates = store.meta["dates"]
+    splits = by_date(dates, 3)
+    v, te = dates.index(splits.val_from), dates.index(splits.test_from)
+    data = to_device(prepare(store, LabelRule()), splits.masks(store.codes, dates), 3, 20, torch.device("cpu"))
+    train, val, test = (data.pools[k].day for k in ("train", "val", "test"))
+    assert int(train.max()) + 3 < v  # no training label sees a validation day
+    assert int(val.min()) >= v and int(val.max()) + 3 < te  # nor a validation label a test day
+    assert int(test.min()) >= te
+    assert int(train.max()) == v - 4  # and nothing more is dropped than the embargo
+
+
+def test_same_seed_same_metrics(stores, tmp_path: Path) -> None:
+    rows = []
+    for name in ("a", "b"):
+        run = fit(start(tiny(stores["adjusted"], tmp_path, name=name)))
+        rows.append([{k: v for k, v in r.items() if k != "seconds"} for r in run.history])
+    assert rows[0] == rows[1]
+    other = fit(start(tiny(stores["adjusted"], tmp_path, name="c", seed=1)))
+    assert other.history[-1]["val_log_loss"] != rows[0][-1]["val_log_loss"]
+
+
+def test_resume_equals_straight_run(stores, tmp_path: Path) -> None:
+    common = ["--data", stores["adjusted"], "--out", tmp_path, "--epochs", "4", *TINY, "--json"]
+    assert run_cli("train", *common, "--name", "straight").exit_code == 0
+    first = run_cli("train", *common, "--name", "halves", "--stop-after", "2")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["epochs"] == 2
+    second = run_cli("train", "--resume", tmp_path / "halves", "--json")
+    assert second.exit_code == 0, second.output
+    load = lambda n: [json.loads(x) for x in (tmp_path / n / "metrics.jsonl").read_text().splitlines()]  # noqa
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa
+    assert len(load("halves")) == 4
+    assert drop(load("halves")) == drop(load("straight"))
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "halves" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_trains_after_the_store_is_deleted(stores, tmp_path: Path) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(stores["adjusted"], copy)
+    run = start(tiny(copy, tmp_path, name="nodisk", epochs=1))
+    shutil.rmtree(copy)
+    fit(run)
+    assert run.epoch == 1 and (tmp_path / "nodisk" / "best.pt").is_file()
+    assert np.isfinite(run.history[0]["val_log_loss"])
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> None:
+    run = fit(start(tiny(stores["adjusted"], tmp_path, name="nan", epochs=3)), stop_after=1)
+    kept = (tmp_path / "nan" / "last.pt").read_bytes()
+    run.sched.base_lrs = [1e30]  # a learning rate no network survives
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2, step \d+: .*last\.pt \(epoch 1\)"):
+        fit(run)
+    assert (tmp_path / "nan" / "last.pt").read_bytes() == kept
+
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "boom", "--epochs", "1",
+                     *TINY, "--lr", "1e30")
+    assert result.exit_code == 1
+    assert "loss is nan at epoch 1" in result.output
+
+
+def test_run_directory_and_checkpoint_contents(stores, tmp_path: Path) -> None:
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "r", "--epochs", "2", *TINY)
+    assert result.exit_code == 0, result.output
+    assert "parameters" in result.output and "estimated" in result.output and "log-loss skill" in result.output
+    run = tmp_path / "r"
+    assert json.loads((run / "config.json").read_text())["d_model"] == 16
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    for key in ("val_loss", "val_accuracy", "val_log_loss_skill", "val_score_per_1000", "val_recall_up"):
+        assert key in rows[0]
+    ckpt = torch.load(run / "best.pt", weights_only=False)
+    for key in ("model", "optimizer", "scheduler", "rng", "epoch", "config", "label_rule", "splits",
+                "store_fingerprint", "prior"):
+        assert key in ckpt
+    assert ckpt["label_rule"] == {"horizon": 3, "up": 0.03, "down": -0.02}
+    assert float(ckpt["model"]["feature_std"].min()) > 0
+    assert ckpt["epoch"] == min(rows, key=lambda r: r["val_log_loss"])["epoch"]
+
+
+def test_split_by_stock_warns(stores, tmp_path: Path) -> None:
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "s", "--epochs", "1",
+                     *TINY, "--split-by", "stock", "--test-ratio", "0.2")
+    assert result.exit_code == 0, result.output
+    assert "shares the market period" in result.output or "share the market period" in result.output
+    splits = torch.load(tmp_path / "s" / "last.pt", weights_only=False)["splits"]
+    assert len(splits["test_stocks"]) == 2 and not set(splits["test_stocks"]) & set(splits["val_stocks"])
+
+
+def test_bad_options_are_one_line_errors(stores, tmp_path: Path) -> None:
+    result = run_cli("train", "--data", tmp_path / "none", "--epochs", "1", "--d-model", "16", "--heads", "2")
+    assert result.exit_code == 2 and "no EquiNet store" in result.output
+    result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "3")
+    assert result.exit_code == 2 and "--heads 3 must divide --d-model 16" in result.output
