@@ -238,3 +238,100 @@ def train(
     console.print(epochs_table(run.history, run.best))
     console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; "
                   f"saved {run.dir / 'best.pt'} and last.pt", markup=False)
+
+
+def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
+             device: str):
+    from equinet.infer import apply, resolve
+
+    try:
+        return apply(resolve(run, checkpoint, out), data, context, device)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Option(None, help="Run directory (uses its best.pt; default: the newest run under --out)."),
+    checkpoint: Path = typer.Option(None, help="A checkpoint file instead of --run."),
+    out: Path = typer.Option(Path("out"), help="Where runs are looked for."),
+    split: str = typer.Option("test", help="train, val, test or all (decision days of the checkpoint's split)."),
+    data: Path = typer.Option(None, help="Store to evaluate on (default: the one the checkpoint was trained on)."),
+    date_from: str = typer.Option(None, "--from", help="First decision day (ISO date)."),
+    date_to: str = typer.Option(None, "--to", help="Last decision day (ISO date)."),
+    context: int = typer.Option(None, min=2, help="Window length (default: the checkpoint's --context)."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
+    top_pct: float = typer.Option(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+    gate: str = typer.Option(None, help="Also report the confidence gate, e.g. up=0.6,down=0.7."),
+    device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Evaluate a checkpoint on every valid window, beside the majority-class and class-prior baselines."""
+    from equinet.evaluate import evaluate as run_eval, parse_gate
+    from equinet.report import eval_tables
+
+    if split not in ("train", "val", "test", "all"):
+        fail(f"--split must be train, val, test or all, not {split!r}")
+    try:
+        thresholds = parse_gate(gate) if gate else None
+    except ValueError as exc:
+        fail(str(exc))
+    app_ = _applied(run, checkpoint, out, data, context, device)
+    with progress_bar(as_json) as bar:
+        task = bar.add_task("evaluating windows", total=None)
+        try:
+            report = run_eval(app_, split, date_from, date_to, bootstrap, top_pct, thresholds,
+                              progress=lambda n: bar.advance(task, n))
+        except ValueError as exc:
+            bar.stop()
+            fail(str(exc))
+    if report["warning"]:
+        err.print(f"warning: {report['warning']}", style="yellow", markup=False)
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    for table in eval_tables(report):
+        console.print(table)
+    console.print("The baselines are the bar: a model is only useful where it beats both on the same rows.",
+                  markup=False)
+
+
+@app.command()
+def predict(
+    codes: list[str] = typer.Argument(None, help="Stock codes (default: every stock in the store)."),
+    run: Path = typer.Option(None, help="Run directory (uses its best.pt; default: the newest run under --out)."),
+    checkpoint: Path = typer.Option(None, help="A checkpoint file instead of --run."),
+    out: Path = typer.Option(Path("out"), help="Where runs are looked for."),
+    data: Path = typer.Option(None, help="Store (default: the one the checkpoint was trained on)."),
+    date: str = typer.Option(None, help="Decision day, ISO (default: the store's last day)."),
+    context: int = typer.Option(None, min=2, help="Window length (default: the checkpoint's --context)."),
+    top: int = typer.Option(None, min=1, help="Show only the first N stocks."),
+    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
+) -> None:
+    """Today's 涨/跌/稳 probabilities per stock, best P(up) - P(down) first."""
+    from equinet.predict import predict as run_predict
+    from equinet.report import predict_table
+
+    if fmt not in ("table", "json", "csv"):
+        fail(f"--format must be table, json or csv, not {fmt!r}")
+    app_ = _applied(run, checkpoint, out, data, context, device)
+    try:
+        result = run_predict(app_, date, codes or None)
+    except ValueError as exc:
+        fail(str(exc))
+    rows = result["rows"][:top] if top else result["rows"]
+    if fmt == "json":
+        console.print_json(json.dumps({**result, "rows": rows}, ensure_ascii=False))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["code", "up", "down", "flat", "up_minus_down", "zh"])
+        for r in rows:
+            writer.writerow([r["code"], f"{r['up']:.6f}", f"{r['down']:.6f}", f"{r['flat']:.6f}",
+                             f"{r['up_minus_down']:.6f}", r["zh"]])
+    else:
+        console.print(predict_table(result, top))
+    for s in result["skipped"]:
+        err.print(f"skipped {s['code']}: {s['reason']}", markup=False, highlight=False)

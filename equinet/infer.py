@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
-from equinet.device import autocast
-from equinet.model import EquiNet
+from equinet.checkpoint import load
+from equinet.device import autocast, pick_device, pick_precision
+from equinet.features import FEATURES, LabelRule, Prepared, prepare
+from equinet.model import EquiNet, ModelConfig
 from equinet.sampler import windows
+from equinet.splits import Splits
+from equinet.store import Store, open_store
 
 EVAL_BATCH = 512  # fastest on a 2-core CPU; larger batches fall out of cache
+
+
+class MismatchError(ValueError):
+    """A checkpoint that does not fit the store or the selection."""
 
 
 @torch.inference_mode()
@@ -27,3 +38,62 @@ def probabilities(model: EquiNet, inputs: torch.Tensor, stock: torch.Tensor, day
             progress(len(x))
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 3, device=inputs.device)
+
+
+@dataclass
+class Applied:
+    """A checkpoint applied to a store: the model, the store's inputs on the device and where windows fit."""
+
+    state: dict
+    model: EquiNet
+    store: Store
+    prep: Prepared
+    inputs: torch.Tensor
+    splits: Splits
+    rule: LabelRule
+    context: int
+    precision: str
+    checkpoint: Path
+
+
+def newest_run(out: Path) -> Path:
+    """The run directory under out whose best.pt is newest."""
+    found = sorted(out.glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"{out}: no run with a best.pt; train one with `equinet train` or pass --checkpoint")
+    return found[-1].parent
+
+
+def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) -> Path:
+    """--checkpoint as given, else RUN/best.pt, else the newest run's best.pt."""
+    if checkpoint is not None:
+        return checkpoint
+    return (run or newest_run(out)) / "best.pt"
+
+
+def apply(checkpoint: Path, data: str | Path | None = None, context: int | None = None,
+          device: str = "auto", precision: str = "auto") -> Applied:
+    """Load a checkpoint and the store it should run on (default: the one it was trained on), checking they fit."""
+    state = load(checkpoint)
+    if state.get("features") != list(FEATURES):
+        raise MismatchError(f"{checkpoint}: trained on features {state.get('features')}, but this version computes "
+                            f"{list(FEATURES)}; retrain")
+    store = open_store(data or state["config"]["data"])
+    names = [f["name"] for f in store.meta["features"]]
+    if names != ["open", "high", "low", "close", "volume"]:
+        raise MismatchError(f"{store.path}: store features {names} are not the open/high/low/close/volume the "
+                            "model reads; re-ingest")
+    rule = LabelRule(**state["label_rule"])
+    context = context or state["config"]["context"]
+    days = len(store.meta["dates"])
+    if context + rule.horizon > days:
+        raise MismatchError(f"{store.path}: {days} days cannot hold a window of {context} days plus the "
+                            f"{rule.horizon}-day horizon of this checkpoint's label rule")
+    dev = pick_device(device)
+    model = EquiNet(ModelConfig(**state["model_config"])).to(dev)
+    model.load_state_dict(state["model"])
+    model.eval()
+    prep = prepare(store, rule)
+    splits = Splits.from_json(state["splits"])
+    return Applied(state, model, store, prep, torch.as_tensor(prep.inputs, device=dev), splits, rule, context,
+                   pick_precision(precision, dev), checkpoint)

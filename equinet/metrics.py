@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.features import CLASSES, DOWN, UP
+from equinet.features import CLASSES, DOWN, FLAT, UP
 
 EPS = 1e-12
 
@@ -41,4 +41,98 @@ def validation_line(p: np.ndarray, y: np.ndarray, prior: np.ndarray, loss: float
         "val_loss": loss, "val_rows": int(len(y)), "val_accuracy": accuracy(pred, y), "val_log_loss": ll,
         "val_log_loss_skill": 1 - ll / ll_prior, "val_score_per_1000": score_per_1000(pred, y),
         **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
+    }
+
+
+# The score rule as a payoff matrix [true, predicted]: +1 correct, -1 UP called DOWN, -2 DOWN called UP.
+PAYOFF = np.array([[1.0, -1.0, 0.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def confusion(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """counts[true, predicted]."""
+    return np.bincount(y * 3 + pred, minlength=9).reshape(3, 3)
+
+
+def precision(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {name: float(np.mean(y[pred == c] == c)) if (pred == c).any() else float("nan")
+            for c, name in enumerate(CLASSES)}
+
+
+def macro_f1(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean over classes of 2PR/(P+R); a class never predicted nor present counts 0."""
+    cm = confusion(pred, y).astype(float)
+    tp = np.diag(cm)
+    denom = cm.sum(0) + cm.sum(1)
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)))
+
+
+def mcc(pred: np.ndarray, y: np.ndarray) -> float:
+    """Multiclass Matthews correlation (Gorodkin's R_K); 0 when either side is constant."""
+    cm = confusion(pred, y).astype(float)
+    n, correct = cm.sum(), np.trace(cm)
+    t, p = cm.sum(1), cm.sum(0)
+    denom = np.sqrt((n**2 - p @ p) * (n**2 - t @ t))
+    return float((correct * n - t @ p) / denom) if denom > 0 else 0.0
+
+
+def brier(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean over rows of the squared distance between the probabilities and the one-hot outcome."""
+    return float(np.mean(((p - np.eye(3)[y]) ** 2).sum(1)))
+
+
+def auc(score: np.ndarray, positive: np.ndarray) -> float:
+    """One-vs-rest ROC AUC by ranks (ties share their mean rank); NaN if a side is empty."""
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score))
+    sorted_scores = score[order]
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def expected_score_decision(p: np.ndarray) -> np.ndarray:
+    """The class with the highest expected score under the probabilities."""
+    return (p @ PAYOFF).argmax(1)
+
+
+def gate_decision(p: np.ndarray, up: float, down: float) -> np.ndarray:
+    """The original EquiNet's gate: UP only if P(up) > up and > 2 P(down); DOWN only if P(down) > down and
+    > 3 P(up); otherwise FLAT."""
+    pred = np.full(len(p), FLAT)
+    pred[(p[:, UP] > up) & (p[:, UP] > 2 * p[:, DOWN])] = UP
+    pred[(p[:, DOWN] > down) & (p[:, DOWN] > 3 * p[:, UP])] = DOWN
+    return pred
+
+
+def decision_metrics(pred: np.ndarray, y: np.ndarray, forward_return: np.ndarray) -> dict:
+    """Everything that depends only on the decided class."""
+    top = forward_return >= np.quantile(forward_return, 0.95)
+    return {
+        "accuracy": accuracy(pred, y),
+        "macro_f1": macro_f1(pred, y),
+        "mcc": mcc(pred, y),
+        "score_per_1000": score_per_1000(pred, y),
+        "up_recall": recall(pred, y)["up"],
+        "down_to_up_rate": float(np.mean(pred[y == DOWN] == UP)) if (y == DOWN).any() else float("nan"),
+        "extreme_up_capture": float(np.mean(pred[top] == UP)),
+        "precision": precision(pred, y),
+        "recall": recall(pred, y),
+        "confusion": confusion(pred, y).tolist(),
+    }
+
+
+def forecast_metrics(p: np.ndarray, y: np.ndarray, forward_return: np.ndarray, prior: np.ndarray) -> dict:
+    """All metrics of one forecaster's probabilities p [N, 3] on rows with labels y."""
+    ll = log_loss(p, y)
+    return {
+        **decision_metrics(p.argmax(1), y, forward_return),
+        "log_loss": ll,
+        "log_loss_skill": 1 - ll / log_loss(np.broadcast_to(prior, p.shape), y),
+        "brier": brier(p, y),
+        "auc_up": auc(p[:, UP], y == UP),
+        "auc_down": auc(p[:, DOWN], y == DOWN),
+        "score_per_1000_expected": score_per_1000(expected_score_decision(p), y),
     }

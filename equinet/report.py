@@ -79,3 +79,87 @@ def epochs_table(history: list[dict], best: dict) -> Table:
                       f"{r['val_score_per_1000']:+.0f}", f"{100 * r['val_recall_up']:.0f} %",
                       f"{100 * r['val_recall_down']:.0f} %")
     return table
+
+
+EVAL_ROWS = [
+    ("accuracy", "accuracy", "pct"), ("macro-F1", "macro_f1", "num"), ("MCC", "mcc", "num"),
+    ("log loss", "log_loss", "num"), ("log-loss skill", "log_loss_skill", "signed"), ("Brier", "brier", "num"),
+    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"),
+    ("score/1000 (argmax)", "score_per_1000", "int"), ("score/1000 (expected)", "score_per_1000_expected", "int"),
+    ("up recall", "up_recall", "pct"), ("down->up rate", "down_to_up_rate", "pct"),
+    ("extreme-up capture", "extreme_up_capture", "pct"),
+]
+FORECASTERS = ("model", "majority", "prior")
+
+
+def _fmt(value: float, kind: str) -> str:
+    if value is None or value != value:
+        return "-"
+    return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
+            "int": f"{value:+.0f}"}[kind]
+
+
+def _decision_table(title: str, block: dict, rows: list[tuple[str, str, str]], ci: dict | None = None) -> Table:
+    """Metrics down, forecasters across; the model's bootstrap interval beside it where there is one."""
+    table = Table(title=title)
+    table.add_column("metric")
+    for name in FORECASTERS:
+        table.add_column(name, justify="right")
+    if ci:
+        table.add_column("model 95 % CI", justify="right")
+    for label, key, kind in rows:
+        if key in block["model"]:
+            cells = [_fmt(block[f][key], kind) for f in FORECASTERS]
+            if ci:
+                cells.append(f"{_fmt(ci[key][0], kind)} .. {_fmt(ci[key][1], kind)}" if key in ci else "")
+            table.add_row(label, *cells)
+    return table
+
+
+def eval_tables(r: dict) -> list:
+    """The eval report: the model beside both baselines on the same rows, then the details."""
+    shares = " / ".join(f"{100 * v:.1f} %" for v in r["class_share"].values())
+    head = Table(show_header=False, title="Evaluation")
+    for label, value in [("checkpoint", r["checkpoint"]), ("store", r["store"]), ("split", r["split"]),
+                         ("decision days", f"{r['from']} .. {r['to']} ({r['days']} days, {r['stocks']} stocks)"),
+                         ("rows (every valid window)", f"{r['rows']:,} at context {r['context']}"),
+                         ("class share up/down/flat", shares)]:
+        head.add_row(label, str(value))
+    ci = r["ci"]
+    main = _decision_table(f"Model and baselines on the same {r['rows']:,} rows", r, EVAL_ROWS, ci)
+    per_class = Table(title="Precision / recall per class")
+    per_class.add_column("forecaster")
+    for c in ("up", "down", "flat"):
+        per_class.add_column(f"{c} P", justify="right")
+        per_class.add_column(f"{c} R", justify="right")
+    for f in FORECASTERS:
+        per_class.add_row(f, *[_fmt(r[f][m][c], "pct") for c in ("up", "down", "flat") for m in ("precision", "recall")])
+    cm = Table(title="Model confusion matrix (rows: true, columns: predicted)")
+    cm.add_column("true \\ predicted")
+    for c in ("up", "down", "flat"):
+        cm.add_column(c, justify="right")
+    for c, row in zip(("up", "down", "flat"), r["model"]["confusion"]):
+        cm.add_row(c, *[f"{n:,}" for n in row])
+    t = r["topk"]
+    top = Table(title=f"Daily top {t['pct']:g} % by P(up) - P(down) (limit-up closes skipped), mean forward return")
+    for col in ("days", "picks", "universe", "excess", "excess 95 % CI"):
+        top.add_column(col, justify="right")
+    top.add_row(str(t["days"]), f"{100 * t['picks_mean']:+.2f} %", f"{100 * t['universe_mean']:+.2f} %",
+                f"{100 * t['excess']:+.2f} %",
+                f"{100 * ci['topk_excess'][0]:+.2f} .. {100 * ci['topk_excess'][1]:+.2f} %" if ci else "-")
+    tables = [head, main, per_class, cm, top]
+    if "gate" in r:
+        g = r["gate"]
+        tables.append(_decision_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_ROWS))
+    return tables
+
+
+def predict_table(result: dict, top: int | None) -> Table:
+    """Probabilities per stock, best P(up) - P(down) first."""
+    table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}")
+    for col in ("#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"):
+        table.add_column(col, justify="left" if col in ("code", "涨 / 跌 / 稳") else "right")
+    for i, row in enumerate(result["rows"][:top] if top else result["rows"], 1):
+        table.add_row(str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
+                      f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}")
+    return table

@@ -27,6 +27,10 @@ class Splits:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, d: dict) -> "Splits":
+        return cls(**{**d, "val_stocks": tuple(d["val_stocks"]), "test_stocks": tuple(d["test_stocks"])})
+
     def masks(self, codes: list[str], dates: list[str]) -> dict[str, np.ndarray]:
         """Decision-day masks [stocks, days] per split; a train label never reaches a held-out day."""
         S, D = len(codes), len(dates)

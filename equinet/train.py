@@ -164,8 +164,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         state = checkpoint.load(Path(resume) / "last.pt")
         cfg = TrainConfig.from_json({**state["config"], **(overrides or {})})
     device = pick_device(cfg.device)
-    splits = Splits(**{**state["splits"], "val_stocks": tuple(state["splits"]["val_stocks"]),
-                       "test_stocks": tuple(state["splits"]["test_stocks"])}) if state else None
+    splits = Splits.from_json(state["splits"]) if state else None
     meta, splits, data = load_data(cfg, device, splits)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")

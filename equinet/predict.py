@@ -1,0 +1,44 @@
+"""`equinet predict`: each stock's 涨/跌/稳 probabilities from the window ending on a day."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from equinet.features import CLASSES_ZH
+from equinet.infer import Applied, MismatchError, probabilities
+
+
+def zh(p: np.ndarray) -> str:
+    """'涨:21% 跌:54% 稳:25%'."""
+    return " ".join(f"{name}:{100 * q:.0f}%" for name, q in zip(CLASSES_ZH, p))
+
+
+def _skip_reason(app: Applied, s: int, t: int, date: str) -> str:
+    if np.isnan(app.store.close[s, t]):
+        return f"no bar on {date} (suspended or not listed)"
+    return f"only {int(app.prep.run[s, t])} consecutive clean days up to {date}; the window needs {app.context}"
+
+
+def predict(app: Applied, date: str | None = None, codes: list[str] | None = None) -> dict:
+    """Probabilities per stock, sorted by P(up) - P(down), and the stocks without a valid window."""
+    dates = app.store.meta["dates"]
+    date = date or dates[-1]
+    if date not in dates:
+        raise MismatchError(f"{date} is not a trading day of {app.store.path} ({dates[0]} .. {dates[-1]})")
+    t = dates.index(date)
+    wanted = codes or app.store.codes
+    unknown = [c for c in wanted if c not in app.store.codes]
+    if unknown:
+        raise MismatchError(f"not in {app.store.path}: {', '.join(unknown)}")
+    idx = np.array([app.store.codes.index(c) for c in wanted])
+    ok = app.prep.run[idx, t] >= app.context
+    stock = torch.as_tensor(idx[ok], device=app.inputs.device)
+    day = torch.full_like(stock, t)
+    p = probabilities(app.model, app.inputs, stock, day, app.context, app.precision).cpu().numpy()
+    rows = [{"code": app.store.codes[s], "up": float(q[0]), "down": float(q[1]), "flat": float(q[2]),
+             "up_minus_down": float(q[0] - q[1]), "zh": zh(q)} for s, q in zip(idx[ok], p)]
+    rows.sort(key=lambda r: -r["up_minus_down"])
+    skipped = [{"code": app.store.codes[s], "reason": _skip_reason(app, s, t, date)} for s in idx[~ok]]
+    return {"date": date, "context": app.context, "checkpoint": str(app.checkpoint), "rows": rows,
+            "skipped": skipped}
