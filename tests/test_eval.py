@@ -1,0 +1,136 @@
+"""`equinet eval` and `equinet predict` through the CLI, on a run trained here on generated files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_cli
+from equinet import ingest
+from equinet.synth import frame, simulate, write
+from equinet.train import TrainConfig, fit, start
+
+KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "brier", "auc_up", "auc_down", "score_per_1000",
+        "score_per_1000_expected", "up_recall", "down_to_up_rate", "extreme_up_capture", "confusion")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A tiny run on 8 stocks x 160 days; stock 000001 has no bar on the last day."""
+    root = tmp_path_factory.mktemp("eval")
+    sim = simulate(stocks=8, days=160, seed=21)
+    (root / "raw").mkdir()
+    for s, code in enumerate(sim["codes"]):
+        df = frame(sim, s)
+        write(df.head(-1) if code == "000001" else df, root / "raw" / f"processed_{code}.xlsx")
+    ingest(root / "raw", root / "store")
+    later = simulate(stocks=5, days=120, seed=22, start="2021-06-01")
+    (root / "later_raw").mkdir()
+    for s, code in enumerate(later["codes"]):
+        write(frame(later, s), root / "later_raw" / f"processed_{code}.xlsx")
+    ingest(root / "later_raw", root / "later")
+    cfg = TrainConfig(data=str(root / "store"), out=str(root / "out"), name="run", epochs=2, d_model=16, layers=1,
+                      heads=2, samples_per_epoch=256, batch_size=64, context=30, precision="fp32")
+    fit(start(cfg))
+    return {"root": root, "run": root / "out" / "run", "store": root / "store", "later": root / "later",
+            "out": root / "out"}
+
+
+def eval_json(*args) -> dict:
+    result = run_cli("eval", *args, "--json", "--bootstrap", "200")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
+    r = eval_json("--run", trained["run"])
+    for key in ("rows", "from", "to", "class_share", "topk", "ci"):
+        assert key in r
+    for name in ("model", "majority", "prior"):
+        assert set(KEYS) <= set(r[name])
+        assert sum(map(sum, r[name]["confusion"])) == r["rows"]  # every forecaster on the same rows
+    assert set(r["topk"]) >= {"pct", "picks_mean", "universe_mean", "excess"}
+    assert set(r["ci"]) == {"accuracy", "log_loss_skill", "topk_excess"}
+    assert r["prior"]["log_loss_skill"] == pytest.approx(0.0)
+    assert r["prior"]["auc_up"] == 0.5 and r["majority"]["accuracy"] == r["prior"]["accuracy"]
+    assert r["split"] == "test" and r["warning"] is None
+    ckpt = torch.load(trained["run"] / "best.pt", weights_only=False)
+    assert r["from"] >= ckpt["splits"]["test_from"]
+
+
+def test_eval_default_is_newest_run_and_prints_tables(trained) -> None:
+    result = run_cli("eval", "--out", trained["out"], "--bootstrap", "50", "--gate", "up=0.4,down=0.4")
+    assert result.exit_code == 0, result.output
+    for text in ("Model and baselines on the same", "majority", "prior", "log-loss skill", "confusion matrix",
+                 "Daily top 1 %", "With the confidence gate up=0.4, down=0.4", "baselines are the bar"):
+        assert text in result.stdout
+
+
+def test_gate_block(trained) -> None:
+    r = eval_json("--run", trained["run"], "--gate", "up=0.99,down=0.99")
+    gated = r["gate"]["model"]
+    assert sum(row[2] for row in gated["confusion"]) == r["rows"]  # nothing passes a 99 % gate: all FLAT
+    assert gated["up_recall"] == 0.0
+    bad = run_cli("eval", "--run", trained["run"], "--gate", "up=high")
+    assert bad.exit_code == 2 and "--gate takes up=P,down=P" in bad.output
+
+
+def test_eval_on_a_second_store_with_later_dates(trained) -> None:
+    r = eval_json("--run", trained["run"], "--data", trained["later"], "--split", "all")
+    assert r["from"] >= "2021-06-01" and r["rows"] > 100 and r["warning"] is None
+    window = eval_json("--run", trained["run"], "--data", trained["later"], "--split", "all",
+                       "--from", "2021-09-01", "--to", "2021-09-30")
+    assert "2021-09-01" <= window["from"] <= window["to"] <= "2021-09-30" and window["rows"] < r["rows"]
+
+
+def test_overlap_with_training_days_is_warned(trained) -> None:
+    result = run_cli("eval", "--run", trained["run"], "--split", "train", "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    assert "not out-of-sample" in result.output
+
+
+def test_predict_lists_a_stock_suspended_on_the_last_day(trained) -> None:
+    result = run_cli("predict", "--run", trained["run"], "--format", "json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    codes = [r["code"] for r in out["rows"]]
+    assert "000001" not in codes and len(codes) >= 5
+    skipped = {s["code"]: s["reason"] for s in out["skipped"]}
+    assert skipped["000001"].startswith("no bar on")
+    diffs = [r["up_minus_down"] for r in out["rows"]]
+    assert diffs == sorted(diffs, reverse=True)
+    for r in out["rows"]:
+        assert r["up"] + r["down"] + r["flat"] == pytest.approx(1.0, abs=1e-5)
+        assert r["zh"].startswith("涨:") and " 跌:" in r["zh"] and " 稳:" in r["zh"]
+    table = run_cli("predict", "--run", trained["run"], "--top", "2")
+    assert "涨" in table.stdout and "P(up)" in table.stdout and "skipped 000001" in table.output
+    csv = run_cli("predict", "600000", "--run", trained["run"], "--format", "csv")
+    assert csv.stdout.splitlines()[0] == "code,up,down,flat,up_minus_down,zh"
+    assert csv.stdout.splitlines()[1].startswith("600000,")
+    earlier = json.loads(run_cli("predict", "--run", trained["run"], "--format", "json", "--date",
+                                 "2020-06-01").stdout)
+    assert earlier["date"] == "2020-06-01" and "000001" in [r["code"] for r in earlier["rows"]]
+
+
+def test_mismatches_are_clear_errors(trained, tmp_path: Path) -> None:
+    state = torch.load(trained["run"] / "best.pt", weights_only=False)
+    state["features"] = ["log_close"]
+    torch.save(state, tmp_path / "other.pt")
+    result = run_cli("eval", "--checkpoint", tmp_path / "other.pt")
+    assert result.exit_code == 2 and "trained on features" in result.output
+
+    state = torch.load(trained["run"] / "best.pt", weights_only=False)
+    state["label_rule"]["horizon"] = 200
+    torch.save(state, tmp_path / "long.pt")
+    result = run_cli("predict", "--checkpoint", tmp_path / "long.pt")
+    assert result.exit_code == 2 and "200-day horizon" in result.output
+
+    result = run_cli("eval", "--run", trained["run"], "--from", "2030-01-01")
+    assert result.exit_code == 2 and "no valid window" in result.output
+    result = run_cli("eval", "--out", tmp_path)
+    assert result.exit_code == 2 and "no run with a best.pt" in result.output
+    result = run_cli("predict", "--run", trained["run"], "--date", "1999-01-04")
+    assert result.exit_code == 2 and "is not a trading day" in result.output
