@@ -8,7 +8,6 @@ batches every window; the original EquiNet's way sends them through the model on
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -17,30 +16,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from equinet import checkpoint, ingest, synth
+from benchdata import parser, store_from
+from equinet import checkpoint
 from equinet.device import autocast
 from equinet.evaluate import collect, selection_mask
 from equinet.infer import apply
 from equinet.sampler import make_pool, room, windows
 from equinet.train import TrainConfig, checkpoint_state, start
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "a-share-319"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of TDX exports")
-    parser.add_argument("--single", type=int, default=1000, help="windows timed one at a time")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--single", type=int, default=1000, help="windows timed one at a time")
+    args = options.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        source = args.data if args.data.is_dir() else synth(tmp / "raw", stocks=300, days=320)[0].parent
-        ingest(source, tmp / "store")
-        run = start(TrainConfig(data=str(tmp / "store"), out=str(tmp / "out"), name="bench", device=args.device))
+        store = store_from(args.data, tmp)
+        run = start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=args.device))
         checkpoint.save(checkpoint_state(run), tmp / "best.pt")
         app = apply(tmp / "best.pt", device=args.device)
 

@@ -8,7 +8,6 @@ samples per second at d-model 128, 4 layers, 8 heads, context 60, batch 256; the
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -18,15 +17,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from equinet import ingest, open_store, synth
+from benchdata import parser, store_from
+from equinet import open_store
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, LabelRule, prepare
 from equinet.model import EquiNet, ModelConfig
 from equinet.sampler import room, sample, to_device
 from equinet.splits import by_date
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "a-share-319"
 BATCH, CONTEXT = 256, 60
 
 
@@ -55,19 +53,14 @@ def rate(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of TDX exports")
-    parser.add_argument("--steps", type=int, default=20, help="timed training steps")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=20, help="timed training steps")
+    args = options.parse_args()
 
     device = pick_device(args.device)
     precision = pick_precision("auto", device)
     with tempfile.TemporaryDirectory() as tmp:
-        source = args.data if args.data.is_dir() else synth(Path(tmp) / "raw", stocks=300, days=320)[0].parent
-        ingest(source, Path(tmp) / "store")
-        store = open_store(Path(tmp) / "store")
+        store = open_store(store_from(args.data, Path(tmp)))
         prep = prepare(store, LabelRule())
     splits = by_date(store.meta["dates"], 3)
     data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), 3, 20, device)

@@ -13,7 +13,7 @@ import torch
 from conftest import run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.features import DOWN, FLAT, UP, LabelRule, prepare
-from equinet.sampler import room, sample, to_device, windows
+from equinet.sampler import room, to_device, windows
 from equinet.splits import by_date
 from equinet.synth import simulate
 from equinet.train import TrainConfig, TrainingDiverged, fit, start
