@@ -200,3 +200,43 @@ def test_bad_options_are_one_line_errors(stores, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no EquiNet store" in result.output
     result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "3")
     assert result.exit_code == 2 and "--heads 3 must divide --d-model 16" in result.output
+
+
+def test_defaults_without_asking_when_not_a_terminal(stores, tmp_path: Path) -> None:
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "quiet", "--layers", "1",
+                     "--samples-per-epoch", "64", "--context", "30", "--max-context", "40", "--stop-after", "1")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "quiet" / "config.json").read_text())
+    assert (config["d_model"], config["epochs"]) == (128, 50)
+    assert "d_model [128]" not in result.output
+
+
+def test_asks_on_a_terminal(stores, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    cmd = [sys.executable, "-m", "equinet", "train", "--data", str(stores["adjusted"]), "--out", str(tmp_path),
+           "--name", "asked", "--layers", "1", "--heads", "2", "--samples-per-epoch", "64", "--context", "30",
+           "--max-context", "40"]
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    seen, answers = b"", [b"16\n", b"1\n"]
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        seen += chunk
+        if answers and seen.count(b"]: ") > 2 - len(answers):
+            os.write(master, answers.pop(0))
+    proc.wait(timeout=60)
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert "Parameters grow with its square" in text and "Time grows linearly" in text
+    config = json.loads((tmp_path / "asked" / "config.json").read_text())
+    assert (config["d_model"], config["epochs"]) == (16, 1)
