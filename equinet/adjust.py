@@ -6,7 +6,7 @@ import numpy as np
 
 from equinet.tdx import daily_limit
 
-OPEN, HIGH, LOW, CLOSE, VOLUME = range(5)
+OPEN, CLOSE, VOLUME = 0, 3, 4  # panel features: open, high, low, close, volume
 TICK = 0.01  # A-share prices move in fen; limit prices are rounded to it
 
 
