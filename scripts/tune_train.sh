@@ -12,3 +12,6 @@ run focal-plain --no-class-weights
 run ce-plain-lr3e-4 --loss ce --no-class-weights --lr 3e-4
 run ce-plain-drop0.2-wd0.1 --loss ce --no-class-weights --dropout 0.2 --weight-decay 0.1
 run ce-plain-2048 --loss ce --no-class-weights --samples-per-epoch 2048 --batch-size 256
+run focal-plain-drop0.2 --no-class-weights --dropout 0.2
+run focal-plain-lr3e-4 --no-class-weights --lr 3e-4
+run focal-plain-1536 --no-class-weights --samples-per-epoch 1536
