@@ -196,7 +196,7 @@ def train(
             epochs = ask(epochs, 50, "epochs", EPOCHS_HELP)
             if d_model % heads:
                 fail(f"--heads {heads} must divide --d-model {d_model}")
-            if not min_context <= context and min_context <= max_context:
+            if not (min_context <= context and min_context <= max_context):
                 fail("need --min-context <= --max-context and --min-context <= --context")
             cfg = TrainConfig(**{k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__})
             cfg.data, cfg.out = str(data), str(out)

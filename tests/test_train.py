@@ -200,6 +200,9 @@ def test_bad_options_are_one_line_errors(stores, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no EquiNet store" in result.output
     result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "3")
     assert result.exit_code == 2 and "--heads 3 must divide --d-model 16" in result.output
+    result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "2",
+                     "--min-context", "50", "--context", "30")
+    assert result.exit_code == 2 and "--min-context <= --context" in result.output
 
 
 def test_defaults_without_asking_when_not_a_terminal(stores, tmp_path: Path) -> None:
