@@ -39,7 +39,7 @@ class TrainConfig:
     d_model: int = 128
     layers: int = 4
     heads: int = 8
-    dropout: float = 0.1
+    dropout: float = 0.2
     min_context: int = 20
     max_context: int = 100
     context: int = 60
@@ -52,7 +52,7 @@ class TrainConfig:
     test_ratio: float = 0.1
     loss: str = "focal"
     gamma: float = 2.0
-    class_weights: bool = True
+    class_weights: bool = False
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup: float = 0.05

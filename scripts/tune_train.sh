@@ -6,7 +6,7 @@ store=${1:?store} out=${2:?out} epochs=${3:-20}
 eq="${EQUINET:-equinet}"
 run() { name=$1; shift; $eq train --data "$store" --out "$out" --name "$name" --epochs "$epochs" --d-model 128 --json "$@" \
           | python3 -c "import json,sys; d=json.load(sys.stdin); print('$name', d['best'])"; }
-run focal-weighted
+run focal-weighted --class-weights
 run ce-plain --loss ce --no-class-weights
 run focal-plain --no-class-weights
 run ce-plain-lr3e-4 --loss ce --no-class-weights --lr 3e-4
