@@ -74,14 +74,16 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
 
 def windows(inputs: torch.Tensor, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:
     """Windows [B, length, F] ending on each decision day, normalised from the window itself (causal)."""
-    idx = day[:, None] - (length - 1) + torch.arange(length, device=inputs.device)  # [B, L]
-    x = inputs[stock[:, None], idx]  # [B, L, F]
-    prices = x[..., PRICE_LOGS] - x[:, -1:, DECISION_CLOSE:DECISION_CLOSE + 1]
-    volume = x[..., VOLUME:VOLUME + 1] - x[..., VOLUME:VOLUME + 1].mean(1, keepdim=True)
-    known = x[..., KNOWN:KNOWN + 1]
-    market = x[..., MARKET_LOGS]
-    market_mean = (market * known).sum(1, keepdim=True) / known.sum(1, keepdim=True).clamp(min=1)
-    return torch.cat([prices, volume, x[..., 5:7], (market - market_mean) * known, known], dim=-1)
+    S, D, F = inputs.shape
+    rows = (stock * D + day)[:, None] - (length - 1) + torch.arange(length, device=inputs.device)  # [B, L]
+    x = inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(-1, length, F)  # [B, L, F]
+    total = x.sum(1)  # [B, F]; market values are 0 on unknown days, so these are sums over known days
+    shift = torch.zeros_like(total)  # subtracted on every day of the window
+    shift[:, PRICE_LOGS] = x[:, -1, DECISION_CLOSE:DECISION_CLOSE + 1]
+    shift[:, VOLUME] = total[:, VOLUME] / length
+    per_known = torch.zeros_like(total)  # subtracted on the days the market series is known
+    per_known[:, MARKET_LOGS] = total[:, MARKET_LOGS] / total[:, KNOWN:KNOWN + 1].clamp(min=1)
+    return x - torch.addcmul(shift[:, None], per_known[:, None], x[..., KNOWN:KNOWN + 1])
 
 
 def sample(data: DeviceData, split: str, batch: int, length: int, gen: torch.Generator):

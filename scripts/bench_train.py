@@ -22,10 +22,20 @@ from equinet import open_store
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, LabelRule, prepare
 from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import room, sample, to_device
+from equinet.sampler import room, sample, to_device, windows
 from equinet.splits import by_date
 
 BATCH, CONTEXT = 256, 60
+
+
+def python_window(prep, s: int, t: int, length: int) -> np.ndarray:
+    """One window sliced from the host arrays and normalised on its own, as the original EquiNet did."""
+    x = prep.inputs[s, t - length + 1:t + 1].copy()
+    x[:, :4] -= x[-1, 3]
+    x[:, 4] -= x[:, 4].mean()
+    known = x[:, 9:10]
+    x[:, 7:9] = (x[:, 7:9] - (x[:, 7:9] * known).sum(0) / max(known.sum(), 1)) * known
+    return x
 
 
 def python_batch(prep, points: np.ndarray, rng: np.random.Generator, batch: int, length: int):
@@ -33,14 +43,17 @@ def python_batch(prep, points: np.ndarray, rng: np.random.Generator, batch: int,
     xs, ys = [], []
     for _ in range(batch):
         s, t = points[rng.integers(len(points))]
-        x = prep.inputs[s, t - length + 1:t + 1].copy()
-        x[:, :4] -= x[-1, 3]
-        x[:, 4] -= x[:, 4].mean()
-        known = x[:, 9:10]
-        x[:, 7:9] = (x[:, 7:9] - (x[:, 7:9] * known).sum(0) / max(known.sum(), 1)) * known
-        xs.append(x)
+        xs.append(python_window(prep, s, t, length))
         ys.append(prep.labels[s, t])
     return torch.tensor(np.stack(xs)), torch.tensor(ys)
+
+
+def same_windows(data, prep, points: np.ndarray) -> bool:
+    """Both samplers cut the same normalised windows, so their speeds are comparable."""
+    s, t = (torch.as_tensor(points[::len(points) // BATCH][:BATCH, i], device=data.device) for i in (0, 1))
+    fast = windows(data.inputs, s, t, CONTEXT).cpu().numpy()
+    slow = np.stack([python_window(prep, a, b, CONTEXT) for a, b in points[::len(points) // BATCH][:BATCH]])
+    return bool(np.allclose(fast, slow, atol=1e-5))
 
 
 def rate(fn, repeat: int) -> float:
@@ -69,6 +82,8 @@ def main() -> None:
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
 
+    if not same_windows(data, prep, points):
+        raise SystemExit("error: the device sampler and the Python sampler cut different windows")
     device_rate = rate(lambda: sample(data, "train", BATCH, CONTEXT, gen), 50) * BATCH
     python_rate = rate(lambda: python_batch(prep, points, rng, BATCH, CONTEXT), 5) * BATCH
 
