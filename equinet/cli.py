@@ -213,8 +213,8 @@ def train(
     if not quiet:
         console.print(f"run {run.dir}  device {run.data.device}  precision {run.precision}  "
                       f"parameters {run.model.n_params():,}", markup=False)
-        console.print(f"decision points  train {pools['train']:,}  val {pools['val']:,}  test {pools['test']:,}  "
-                      f"(split by {cfg.split_by}; train prior up/down/flat "
+        console.print(f"decision points with >= {cfg.min_context} clean days  train {pools['train']:,}  "
+                      f"val {pools['val']:,}  test {pools['test']:,}  (split by {cfg.split_by}; train prior up/down/flat "
                       f"{' / '.join(f'{100 * p:.1f} %' for p in run.prior)})", markup=False)
         per_epoch = estimate_epoch_seconds(run)
         console.print(f"estimated {per_epoch:.1f} s per epoch, {per_epoch * (cfg.epochs - run.epoch) / 60:.1f} min "
