@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.tdx import daily_limit
+from equinet.tdx import daily_limits
 
 OPEN, CLOSE, VOLUME = 0, 3, 4  # panel features: open, high, low, close, volume
 TICK = 0.01  # A-share prices move in fen; limit prices are rounded to it
@@ -22,7 +22,7 @@ def previous_close(close: np.ndarray) -> np.ndarray:
 def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[dict]:
     """Days whose open lies beyond the limit price (rounded to the tick) by more than one tick."""
     prev = previous_close(panel[:, :, CLOSE])
-    limit = np.array([daily_limit(c) for c in codes])[:, None]
+    limit = daily_limits(codes)
     up = np.round(prev * (1 + limit), 2) + TICK + 1e-9
     down = np.round(prev * (1 - limit), 2) - TICK - 1e-9
     opened = panel[:, :, OPEN]
@@ -38,12 +38,17 @@ def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[d
     return events
 
 
+def event_cells(events: list[dict], codes: list[str], dates: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(stock, day) index arrays of the events, for indexing [stocks, days] arrays."""
+    row, col = {c: i for i, c in enumerate(codes)}, {d: i for i, d in enumerate(dates)}
+    return (np.array([row[e["code"]] for e in events], dtype=np.intp),
+            np.array([col[e["date"]] for e in events], dtype=np.intp))
+
+
 def back_adjust(panel: np.ndarray, events: list[dict], codes: list[str], dates: list[str]) -> np.ndarray:
     """Scale prices before each event by its factor (volume inversely), so returns across it are continuous."""
     factor = np.ones(panel.shape[:2])
-    row, col = {c: i for i, c in enumerate(codes)}, {d: i for i, d in enumerate(dates)}
-    for e in events:
-        factor[row[e["code"]], col[e["date"]]] *= e["factor"]
+    np.multiply.at(factor, event_cells(events, codes, dates), [e["factor"] for e in events])
     # after[s, d]: product of the factors of events strictly after day d
     after = np.flip(np.cumprod(np.flip(factor, 1), 1), 1) / factor
     out = panel.copy()

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 
-def save(obj: dict, path: Path) -> None:
+def _replace(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary sibling, then rename over path: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
+    write(tmp)
     os.replace(tmp, path)
+
+
+def save(obj: dict, path: Path) -> None:
+    _replace(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -22,9 +28,7 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict:
 
 
 def write_json(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    _replace(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8"))
 
 
 def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
@@ -36,6 +40,4 @@ def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
 
 
 def write_metrics(rows: list[dict], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    os.replace(tmp, path)
+    _replace(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"))

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from equinet.config import TrainConfig
 from equinet.findings import IngestError
 
 app = typer.Typer(
@@ -117,6 +118,7 @@ def synth(
     console.print(f"wrote {len(paths)} files ({days} days each, seed {seed}) to {out}")
 
 
+DEFAULT = TrainConfig()
 D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
 overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.14 M, 128: ~0.53 M,
 256: ~2.1 M at 4 layers). Time per epoch grows roughly with its square too."""
@@ -137,51 +139,52 @@ def ask(value: int | None, default: int, name: str, explanation: str) -> int:
 
 @app.command()
 def train(
-    data: Path = typer.Option(Path("data/parquet"), help="Store written by `equinet ingest`."),
-    out: Path = typer.Option(Path("out"), help="Folder for run directories."),
+    data: Path = typer.Option(Path(DEFAULT.data), help="Store written by `equinet ingest`."),
+    out: Path = typer.Option(Path(DEFAULT.out), help="Folder for run directories."),
     name: str = typer.Option(None, help="Run directory name under --out (default: time and main options)."),
     resume: Path = typer.Option(None, help="Continue the run in this directory exactly where it stopped "
                                 "(its saved options; --epochs may extend it)."),
-    epochs: int = typer.Option(None, min=1, help="Epochs to train (default 50; asked on a terminal)."),
+    epochs: int = typer.Option(None, min=1, help=f"Epochs to train (default {DEFAULT.epochs}; asked on a terminal)."),
     stop_after: int = typer.Option(None, min=1, help="Stop after this many epochs of this invocation "
                                    "(the schedule still spans --epochs; --resume continues)."),
-    d_model: int = typer.Option(None, min=8, help="Model width (default 128; asked on a terminal)."),
-    layers: int = typer.Option(4, min=1, help="Transformer layers."),
-    heads: int = typer.Option(8, min=1, help="Attention heads (must divide --d-model)."),
-    dropout: float = typer.Option(0.2, min=0.0, max=0.9, help="Dropout rate."),
-    min_context: int = typer.Option(20, min=2, help="Shortest training window, days."),
-    max_context: int = typer.Option(100, min=2, help="Longest training window, days."),
-    context: int = typer.Option(60, min=2, help="Window for validation, eval and predict, days."),
-    horizon: int = typer.Option(3, min=1, help="Days ahead the label looks."),
-    up: float = typer.Option(0.03, help="UP (涨) if the horizon return >= this."),
-    down: float = typer.Option(-0.02, help="DOWN (跌) if the horizon return <= this."),
+    d_model: int = typer.Option(None, min=8, help=f"Model width (default {DEFAULT.d_model}; asked on a terminal)."),
+    layers: int = typer.Option(DEFAULT.layers, min=1, help="Transformer layers."),
+    heads: int = typer.Option(DEFAULT.heads, min=1, help="Attention heads (must divide --d-model)."),
+    dropout: float = typer.Option(DEFAULT.dropout, min=0.0, max=0.9, help="Dropout rate."),
+    min_context: int = typer.Option(DEFAULT.min_context, min=2, help="Shortest training window, days."),
+    max_context: int = typer.Option(DEFAULT.max_context, min=2, help="Longest training window, days."),
+    context: int = typer.Option(DEFAULT.context, min=2, help="Window for validation, eval and predict, days."),
+    horizon: int = typer.Option(DEFAULT.horizon, min=1, help="Days ahead the label looks."),
+    up: float = typer.Option(DEFAULT.up, help="UP (涨) if the horizon return >= this."),
+    down: float = typer.Option(DEFAULT.down, help="DOWN (跌) if the horizon return <= this."),
     val_from: str = typer.Option(None, help="First validation decision day (ISO; default: last 30 % of days)."),
     test_from: str = typer.Option(None, help="First test decision day (ISO; default: last 15 % of days)."),
-    split_by: str = typer.Option("date", help="date (honest) or stock (the original EquiNet's hold-out)."),
-    test_ratio: float = typer.Option(0.1, min=0.01, max=0.4, help="With --split-by stock: share of stocks "
-                                     "held out for test (and as many for validation)."),
-    loss: str = typer.Option("focal", help="focal or ce."),
-    gamma: float = typer.Option(2.0, min=0.0, help="Focal loss focusing parameter."),
-    class_weights: bool = typer.Option(False, "--class-weights/--no-class-weights",
+    split_by: str = typer.Option(DEFAULT.split_by, help="date (honest) or stock (the original EquiNet's hold-out)."),
+    test_ratio: float = typer.Option(DEFAULT.test_ratio, min=0.01, max=0.4,
+                                     help="With --split-by stock: share of stocks held out for test (and as many "
+                                     "for validation)."),
+    loss: str = typer.Option(DEFAULT.loss, help="focal or ce."),
+    gamma: float = typer.Option(DEFAULT.gamma, min=0.0, help="Focal loss focusing parameter."),
+    class_weights: bool = typer.Option(DEFAULT.class_weights, "--class-weights/--no-class-weights",
                                        help="Weight classes by the inverse of their training share (off by "
                                        "default: on validation it cost log loss)."),
-    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (AdamW)."),
-    weight_decay: float = typer.Option(0.05, min=0.0, help="AdamW weight decay."),
-    warmup: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of steps for linear warm-up."),
-    batch_size: int = typer.Option(128, min=1, help="Windows per step."),
-    samples_per_epoch: int = typer.Option(1024, min=1, help="Windows drawn per epoch."),
-    seed: int = typer.Option(0, help="Seed for sampling, initialisation and dropout."),
+    lr: float = typer.Option(DEFAULT.lr, min=0.0, help="Peak learning rate (AdamW)."),
+    weight_decay: float = typer.Option(DEFAULT.weight_decay, min=0.0, help="AdamW weight decay."),
+    warmup: float = typer.Option(DEFAULT.warmup, min=0.0, max=1.0, help="Share of steps for linear warm-up."),
+    batch_size: int = typer.Option(DEFAULT.batch_size, min=1, help="Windows per step."),
+    samples_per_epoch: int = typer.Option(DEFAULT.samples_per_epoch, min=1, help="Windows drawn per epoch."),
+    seed: int = typer.Option(DEFAULT.seed, help="Seed for sampling, initialisation and dropout."),
     device: str = typer.Option(None, help="auto (cuda, then mps, then cpu; the default), cuda, mps or cpu."),
     precision: str = typer.Option(None, help="auto (bf16 where native: CUDA, AVX512-BF16 CPUs; the default), "
                                   "bf16 or fp32."),
-    compile: bool = typer.Option(False, "--compile", help="Use torch.compile for the training step."),
-    select: str = typer.Option("logloss", help="best.pt by validation logloss, score or accuracy."),
+    compile: bool = typer.Option(DEFAULT.compile, "--compile", help="Use torch.compile for the training step."),
+    select: str = typer.Option(DEFAULT.select, help="best.pt by validation logloss, score or accuracy."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
     from equinet.report import epoch_row, epochs_table
     from equinet.splits import STOCK_SPLIT_WARNING
-    from equinet.train import SELECT, TrainConfig, TrainingDiverged, estimate_epoch_seconds, fit, start
+    from equinet.train import SELECT, TrainingDiverged, estimate_epoch_seconds, fit, start
 
     choices = {"split_by": (split_by, ("date", "stock")), "loss": (loss, ("focal", "ce")),
                "select": (select, tuple(SELECT)), "precision": (precision or "auto", ("auto", "bf16", "fp32"))}
@@ -193,8 +196,8 @@ def train(
             given = {"device": device, "precision": precision, "epochs": epochs}
             run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None})
         else:
-            d_model = ask(d_model, 128, "d_model", D_MODEL_HELP)
-            epochs = ask(epochs, 50, "epochs", EPOCHS_HELP)
+            d_model = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
+            epochs = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
             if d_model % heads:
                 fail(f"--heads {heads} must divide --d-model {d_model}")
             if not (min_context <= context and min_context <= max_context):
@@ -333,6 +336,6 @@ def predict(
             writer.writerow([r["code"], f"{r['up']:.6f}", f"{r['down']:.6f}", f"{r['flat']:.6f}",
                              f"{r['up_minus_down']:.6f}", r["zh"]])
     else:
-        console.print(predict_table(result, top))
+        console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:
         err.print(f"skipped {s['code']}: {s['reason']}", markup=False, highlight=False)

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 
 from equinet.adjust import previous_close
+from equinet.features import CLASSES
 from equinet.infer import Applied, MismatchError, probabilities
-from equinet.metrics import class_shares, decision_metrics, forecast_metrics, gate_decision
-from equinet.sampler import make_pool, room
-from equinet.tdx import daily_limit
+from equinet.metrics import class_shares, decision_metrics, forecast_metrics, gate_decision, surprisal
+from equinet.sampler import Pool, make_pool, room
+from equinet.tdx import daily_limits
 
 
 @dataclass
@@ -56,17 +57,23 @@ def limit_up(app: Applied) -> np.ndarray:
     """[stocks, days]: the close is at the limit-up price (within a fen) of the previous close."""
     close = np.asarray(app.store.close)
     prev = previous_close(close)
-    limit = np.array([daily_limit(c) for c in app.store.codes])[:, None]
+    limit = daily_limits(app.store.codes)
     with np.errstate(invalid="ignore"):
         return close / prev - 1 >= limit - 0.01 / prev
 
 
-def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
-    """Run the model over every valid window in mask, in (day, stock) order."""
+def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
+    """Every valid window in mask, in (day, stock) order; an empty selection is an error."""
     pool = make_pool(room(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
     if len(pool) == 0:
         raise MismatchError(f"no valid window of {app.context} days (+{app.rule.horizon}-day horizon) in the "
                             "selection; widen --from/--to, choose another --split or lower --context")
+    return pool
+
+
+def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
+    """Run the model over every valid window in mask, in (day, stock) order."""
+    pool = eval_pool(app, mask)
     s, d = pool.stock.numpy(), pool.day.numpy()
     dev = app.inputs.device
     p = probabilities(app.model, app.inputs, pool.stock.to(dev), pool.day.to(dev), app.context, app.precision,
@@ -113,9 +120,8 @@ def bootstrap(rows: Rows, daily_excess: np.ndarray, n: int, seed: int = 0) -> di
     p = rows.p["model"]
     correct = np.bincount(group, weights=(p.argmax(1) == rows.y), minlength=days)
     count = np.bincount(group, minlength=days).astype(float)
-    nll = lambda q: -np.log(np.clip(q[np.arange(len(rows.y)), rows.y], 1e-12, 1))  # noqa: E731
-    ll_model = np.bincount(group, weights=nll(p), minlength=days)
-    ll_prior = np.bincount(group, weights=nll(rows.p["prior"]), minlength=days)
+    ll_model = np.bincount(group, weights=surprisal(p, rows.y), minlength=days)
+    ll_prior = np.bincount(group, weights=surprisal(rows.p["prior"], rows.y), minlength=days)
     weights = np.random.default_rng(seed).multinomial(days, np.full(days, 1 / days), size=n)  # [n, days]
     excess = np.nan_to_num(daily_excess)
     valid = (~np.isnan(daily_excess)).astype(float)
@@ -148,8 +154,8 @@ def evaluate(app: Applied, split: str = "test", date_from: str | None = None, da
         "context": app.context, "label_rule": app.state["label_rule"],
         "rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))), "stocks": int(len(np.unique(rows.stock))),
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
-        "class_share": dict(zip(("up", "down", "flat"), class_shares(rows.y).tolist())),
-        "train_prior": dict(zip(("up", "down", "flat"), prior.tolist())),
+        "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist())),
+        "train_prior": dict(zip(CLASSES, prior.tolist())),
         "warning": overlap_warning(app, rows.day),
     }
     for name, p in rows.p.items():

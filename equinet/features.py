@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from equinet.adjust import event_cells
 from equinet.store import Store
 
 UP, DOWN, FLAT = 0, 1, 2
@@ -20,7 +21,6 @@ FEATURES = (
 )
 PRICE_LOGS = slice(0, 4)
 DECISION_CLOSE = 3
-WINDOW_MEAN = (4, 7, 8)
 TOLERANCE = 1e-9  # two-decimal prices hit the thresholds exactly; float64 error is far below this
 
 
@@ -68,11 +68,8 @@ def clean_run(present: np.ndarray, breaks: np.ndarray) -> np.ndarray:
 def _unadjusted_breaks(store: Store) -> np.ndarray:
     """Ex-rights days kept raw (--no-adjust): returns across them are not moves, so windows may not span them."""
     breaks = np.zeros(store.close.shape, dtype=bool)
-    row = {c: i for i, c in enumerate(store.codes)}
-    col = {d: i for i, d in enumerate(store.meta["dates"])}
-    for e in store.meta["events"]:
-        if not e["adjusted"]:
-            breaks[row[e["code"]], col[e["date"]]] = True
+    raw = [e for e in store.meta["events"] if not e["adjusted"]]
+    breaks[event_cells(raw, store.codes, store.meta["dates"])] = True
     return breaks
 
 

@@ -9,8 +9,18 @@ from equinet.features import CLASSES, DOWN, FLAT, UP
 EPS = 1e-12
 
 
+def surprisal(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """-log P(true class) per row, clipped so that a certain miss stays finite."""
+    return -np.log(np.clip(p[np.arange(len(y)), y], EPS, 1.0))
+
+
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], EPS, 1.0))))
+    return float(np.mean(surprisal(p, y)))
+
+
+def log_loss_skill(ll: float, prior: np.ndarray, y: np.ndarray) -> float:
+    """1 - LL / LL(quoting the training prior on every row)."""
+    return 1 - ll / log_loss(np.broadcast_to(prior, (len(y), len(prior))), y)
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -36,10 +46,9 @@ def validation_line(p: np.ndarray, y: np.ndarray, prior: np.ndarray, loss: float
     """What each epoch reports on every validation window."""
     pred = p.argmax(1)
     ll = log_loss(p, y)
-    ll_prior = log_loss(np.broadcast_to(prior, p.shape), y)
     return {
         "val_loss": loss, "val_rows": int(len(y)), "val_accuracy": accuracy(pred, y), "val_log_loss": ll,
-        "val_log_loss_skill": 1 - ll / ll_prior, "val_score_per_1000": score_per_1000(pred, y),
+        "val_log_loss_skill": log_loss_skill(ll, prior, y), "val_score_per_1000": score_per_1000(pred, y),
         **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
     }
 
@@ -110,16 +119,17 @@ def gate_decision(p: np.ndarray, up: float, down: float) -> np.ndarray:
 def decision_metrics(pred: np.ndarray, y: np.ndarray, forward_return: np.ndarray) -> dict:
     """Everything that depends only on the decided class."""
     top = forward_return >= np.quantile(forward_return, 0.95)
+    recalls = recall(pred, y)
     return {
         "accuracy": accuracy(pred, y),
         "macro_f1": macro_f1(pred, y),
         "mcc": mcc(pred, y),
         "score_per_1000": score_per_1000(pred, y),
-        "up_recall": recall(pred, y)["up"],
+        "up_recall": recalls["up"],
         "down_to_up_rate": float(np.mean(pred[y == DOWN] == UP)) if (y == DOWN).any() else float("nan"),
         "extreme_up_capture": float(np.mean(pred[top] == UP)),
         "precision": precision(pred, y),
-        "recall": recall(pred, y),
+        "recall": recalls,
         "confusion": confusion(pred, y).tolist(),
     }
 
@@ -130,7 +140,7 @@ def forecast_metrics(p: np.ndarray, y: np.ndarray, forward_return: np.ndarray, p
     return {
         **decision_metrics(p.argmax(1), y, forward_return),
         "log_loss": ll,
-        "log_loss_skill": 1 - ll / log_loss(np.broadcast_to(prior, p.shape), y),
+        "log_loss_skill": log_loss_skill(ll, prior, y),
         "brier": brier(p, y),
         "auc_up": auc(p[:, UP], y == UP),
         "auc_down": auc(p[:, DOWN], y == DOWN),

@@ -28,10 +28,11 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
         raise MismatchError(f"{date} is not a trading day of {app.store.path} ({dates[0]} .. {dates[-1]})")
     t = dates.index(date)
     wanted = codes or app.store.codes
-    unknown = [c for c in wanted if c not in app.store.codes]
+    row = {c: i for i, c in enumerate(app.store.codes)}
+    unknown = [c for c in wanted if c not in row]
     if unknown:
         raise MismatchError(f"not in {app.store.path}: {', '.join(unknown)}")
-    idx = np.array([app.store.codes.index(c) for c in wanted])
+    idx = np.array([row[c] for c in wanted])
     ok = app.prep.run[idx, t] >= app.context
     stock = torch.as_tensor(idx[ok], device=app.inputs.device)
     day = torch.full_like(stock, t)

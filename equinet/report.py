@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from equinet.features import CLASSES
 from equinet.findings import Finding
 
 
@@ -129,16 +130,16 @@ def eval_tables(r: dict) -> list:
     main = _decision_table(f"Model and baselines on the same {r['rows']:,} rows", r, EVAL_ROWS, ci)
     per_class = Table(title="Precision / recall per class")
     per_class.add_column("forecaster")
-    for c in ("up", "down", "flat"):
+    for c in CLASSES:
         per_class.add_column(f"{c} P", justify="right")
         per_class.add_column(f"{c} R", justify="right")
     for f in FORECASTERS:
-        per_class.add_row(f, *[_fmt(r[f][m][c], "pct") for c in ("up", "down", "flat") for m in ("precision", "recall")])
+        per_class.add_row(f, *[_fmt(r[f][m][c], "pct") for c in CLASSES for m in ("precision", "recall")])
     cm = Table(title="Model confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
-    for c in ("up", "down", "flat"):
+    for c in CLASSES:
         cm.add_column(c, justify="right")
-    for c, row in zip(("up", "down", "flat"), r["model"]["confusion"]):
+    for c, row in zip(CLASSES, r["model"]["confusion"]):
         cm.add_row(c, *[f"{n:,}" for n in row])
     t = r["topk"]
     top = Table(title=f"Daily top {t['pct']:g} % by P(up) - P(down) (limit-up closes skipped), mean forward return")
@@ -154,12 +155,12 @@ def eval_tables(r: dict) -> list:
     return tables
 
 
-def predict_table(result: dict, top: int | None) -> Table:
+def predict_table(result: dict) -> Table:
     """Probabilities per stock, best P(up) - P(down) first."""
     table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}")
     for col in ("#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"):
         table.add_column(col, justify="left" if col in ("code", "涨 / 跌 / 稳") else "right")
-    for i, row in enumerate(result["rows"][:top] if top else result["rows"], 1):
+    for i, row in enumerate(result["rows"], 1):
         table.add_row(str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
                       f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}")
     return table

@@ -34,14 +34,14 @@ class Splits:
     def masks(self, codes: list[str], dates: list[str]) -> dict[str, np.ndarray]:
         """Decision-day masks [stocks, days] per split; a train label never reaches a held-out day."""
         S, D = len(codes), len(dates)
+        rows = lambda m: np.broadcast_to(m, (S, D)).copy()  # noqa: E731
         if self.by == "stock":
-            val = np.isin(codes, self.val_stocks)[:, None] & np.ones((1, D), dtype=bool)
-            test = np.isin(codes, self.test_stocks)[:, None] & np.ones((1, D), dtype=bool)
+            val = rows(np.isin(codes, self.val_stocks)[:, None])
+            test = rows(np.isin(codes, self.test_stocks)[:, None])
             return {"train": ~(val | test), "val": val, "test": test}
         day = np.arange(D)
         v = np.searchsorted(np.array(dates), self.val_from)
         te = np.searchsorted(np.array(dates), self.test_from)
-        rows = lambda m: np.broadcast_to(m, (S, D)).copy()  # noqa: E731
         return {
             "train": rows(day + self.horizon < v),
             "val": rows((day >= v) & (day + self.horizon < te)),

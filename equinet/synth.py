@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.tdx import COLUMNS, daily_limit
+from equinet.tdx import COLUMNS, daily_limits
 
 PREFIXES = ("600", "000", "002", "300", "601", "603")
 EX_RIGHTS_FACTOR = 0.7  # stock 0 pays a bonus issue: its raw price gaps down 30 % overnight
@@ -58,7 +58,7 @@ def simulate(stocks: int, days: int, seed: int, start: str = "2020-01-02") -> di
     ret = beta * market + idio
     off = _suspensions(rng, stocks, days)
     codes = _codes(stocks)
-    limit = np.array([daily_limit(c) for c in codes])
+    limit = daily_limits(codes)[:, 0]
 
     close = np.empty((stocks, days))
     opened = np.empty((stocks, days))

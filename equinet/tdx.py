@@ -33,6 +33,11 @@ def daily_limit(code: str) -> float:
     return 0.10
 
 
+def daily_limits(codes: list[str]) -> np.ndarray:
+    """daily_limit of each code [stocks, 1], ready to broadcast over days."""
+    return np.array([daily_limit(c) for c in codes])[:, None]
+
+
 def is_source(path: Path) -> bool:
     """A data file ingest reads (Excel's ~$ lock files are not)."""
     return path.suffix.lower() in SUFFIXES and not path.name.startswith(("~$", "."))

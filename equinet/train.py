@@ -6,7 +6,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from equinet import checkpoint
+from equinet.config import TrainConfig
 from equinet.device import autocast, pick_device, pick_precision
-from equinet.features import FEATURES, LabelRule, prepare
+from equinet.features import FEATURES, prepare
 from equinet.infer import EVAL_BATCH, probabilities
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet, ModelConfig
@@ -26,55 +27,6 @@ from equinet.store import open_store
 
 SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
-
-
-@dataclass
-class TrainConfig:
-    """Every option of a run; saved in config.json and in every checkpoint."""
-
-    data: str = "data/parquet"
-    out: str = "out"
-    name: str | None = None
-    epochs: int = 50
-    d_model: int = 128
-    layers: int = 4
-    heads: int = 8
-    dropout: float = 0.2
-    min_context: int = 20
-    max_context: int = 100
-    context: int = 60
-    horizon: int = 3
-    up: float = 0.03
-    down: float = -0.02
-    val_from: str | None = None
-    test_from: str | None = None
-    split_by: str = "date"
-    test_ratio: float = 0.1
-    loss: str = "focal"
-    gamma: float = 2.0
-    class_weights: bool = False
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup: float = 0.05
-    batch_size: int = 128
-    samples_per_epoch: int = 1024
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    select: str = "logloss"
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return max(1, self.samples_per_epoch // self.batch_size)
-
-    @property
-    def rule(self) -> LabelRule:
-        return LabelRule(self.horizon, self.up, self.down)
-
-    @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
 class TrainingDiverged(RuntimeError):

@@ -19,9 +19,9 @@ import torch
 from benchdata import parser, store_from
 from equinet import checkpoint
 from equinet.device import autocast
-from equinet.evaluate import collect, selection_mask
+from equinet.evaluate import collect, eval_pool, selection_mask
 from equinet.infer import apply
-from equinet.sampler import make_pool, room, windows
+from equinet.sampler import windows
 from equinet.train import TrainConfig, checkpoint_state, start
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     rows = collect(app, mask)
     batched = len(rows.y) / (time.perf_counter() - t)
 
-    pool = make_pool(room(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
+    pool = eval_pool(app, mask)
     dev = app.inputs.device
     n = min(args.single, len(pool))
     singles = []

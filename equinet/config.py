@@ -1,0 +1,56 @@
+"""A training run's options, kept free of torch so the CLI can show their defaults without loading it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from equinet.features import LabelRule
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a run; saved in config.json and in every checkpoint."""
+
+    data: str = "data/parquet"
+    out: str = "out"
+    name: str | None = None
+    epochs: int = 50
+    d_model: int = 128
+    layers: int = 4
+    heads: int = 8
+    dropout: float = 0.2
+    min_context: int = 20
+    max_context: int = 100
+    context: int = 60
+    horizon: int = 3
+    up: float = 0.03
+    down: float = -0.02
+    val_from: str | None = None
+    test_from: str | None = None
+    split_by: str = "date"
+    test_ratio: float = 0.1
+    loss: str = "focal"
+    gamma: float = 2.0
+    class_weights: bool = False
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.05
+    batch_size: int = 128
+    samples_per_epoch: int = 1024
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    select: str = "logloss"
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.samples_per_epoch // self.batch_size)
+
+    @property
+    def rule(self) -> LabelRule:
+        return LabelRule(self.horizon, self.up, self.down)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
