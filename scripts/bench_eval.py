@@ -8,7 +8,6 @@ batches every window; the original EquiNet's way sends them through the model on
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchdata import parser, store_from
+from benchdata import emit, parser, store_from
 from equinet import checkpoint
 from equinet.device import autocast
 from equinet.evaluate import collect, eval_pool, selection_mask
@@ -57,13 +56,12 @@ def main() -> None:
     result = {"device": str(dev), "precision": app.precision, "windows": int(len(rows.y)), "context": app.context,
               "batched_windows_per_s": batched, "one_at_a_time_windows_per_s": single,
               "speedup": batched / single, "max_abs_difference": float(agree)}
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(f"test split: {result['windows']:,} windows at context {app.context} on {dev} ({app.precision})")
-    print(f"  batched (equinet eval):  {batched:10,.0f} windows/s")
-    print(f"  one window at a time:    {single:10,.0f} windows/s  (first {n:,} windows)")
-    print(f"  speed-up:                {result['speedup']:10,.1f}x  (max |dP| between the two: {agree:.1e})")
+    emit(result, args.json, [
+        f"test split: {result['windows']:,} windows at context {app.context} on {dev} ({app.precision})",
+        f"  batched (equinet eval):  {batched:10,.0f} windows/s",
+        f"  one window at a time:    {single:10,.0f} windows/s  (first {n:,} windows)",
+        f"  speed-up:                {result['speedup']:10,.1f}x  (max |dP| between the two: {agree:.1e})",
+    ])
 
 
 if __name__ == "__main__":

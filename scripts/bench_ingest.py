@@ -7,7 +7,6 @@ Needs the bench extra for the baseline: pip install -e '.[bench]'.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -16,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "a-share-319"
+from benchdata import emit, parser
+
 
 CHILD = """
 import json, resource, sys, time
@@ -68,12 +67,10 @@ def bench_scale(stocks: int, days: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--scale", default="5000x2500", help="STOCKSxDAYS synthetic scale run, or 'none'")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
+    options = parser(__doc__, device=False)
+    options.add_argument("--repeat", type=int, default=5)
+    options.add_argument("--scale", default="5000x2500", help="STOCKSxDAYS synthetic scale run, or 'none'")
+    args = options.parse_args()
 
     result: dict = {}
     if args.data.is_dir():
@@ -83,23 +80,21 @@ def main() -> None:
     if args.scale != "none":
         stocks, days = map(int, args.scale.lower().split("x"))
         result["scale"] = bench_scale(stocks, days)
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
     shared = result["shared"]
     if isinstance(shared, str):
-        print(shared)
+        lines = [shared]
     else:
         e, p = shared["equinet"], shared["pandas_read_excel_loop"]
-        print(f"{shared['files']} files, {args.repeat} runs each")
-        print(f"  equinet ingest (read .. rename): min {e['min']:.3f} s  median {e['median']:.3f} s")
-        print(f"  pandas.read_excel loop:          min {p['min']:.3f} s  median {p['median']:.3f} s")
-        print(f"  speed-up: {shared['speedup_min']:.1f}x (min)  {shared['speedup_median']:.1f}x (median)")
+        lines = [f"{shared['files']} files, {args.repeat} runs each",
+                 f"  equinet ingest (read .. rename): min {e['min']:.3f} s  median {e['median']:.3f} s",
+                 f"  pandas.read_excel loop:          min {p['min']:.3f} s  median {p['median']:.3f} s",
+                 f"  speed-up: {shared['speedup_min']:.1f}x (min)  {shared['speedup_median']:.1f}x (median)"]
     if "scale" in result:
         s = result["scale"]
-        print(f"scale: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
-              f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
-              f"torch imported: {s['torch_imported']}")
+        lines.append(f"scale: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
+                     f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
+                     f"torch imported: {s['torch_imported']}")
+    emit(result, args.json, lines)
 
 
 if __name__ == "__main__":

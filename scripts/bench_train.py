@@ -8,7 +8,6 @@ samples per second at d-model 128, 4 layers, 8 heads, context 60, batch 256; the
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchdata import parser, store_from
+from benchdata import emit, parser, store_from
 from equinet import open_store
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, LabelRule, prepare
@@ -119,15 +118,14 @@ def main() -> None:
         "sampler_share_of_step": timing["sample"] / timing["step"],
         "parameters": model.n_params(),
     }
-    if args.json:
-        print(json.dumps(result, indent=1))
-        return
-    print(f"{result['stocks']} stocks x {result['days']} days on {device} ({precision}), batch {BATCH}, context {CONTEXT}")
-    print(f"  device sampler:        {device_rate:12,.0f} windows/s")
-    print(f"  per-sample Python:     {python_rate:12,.0f} windows/s")
-    print(f"  speed-up:              {result['sampler_speedup']:12,.0f}x")
-    print(f"  training (d128 l4 h8): {result['train_samples_per_s']:12,.0f} samples/s")
-    print(f"  sampler share of step: {100 * result['sampler_share_of_step']:11.2f} %")
+    emit(result, args.json, [
+        f"{result['stocks']} stocks x {result['days']} days on {device} ({precision}), batch {BATCH}, context {CONTEXT}",
+        f"  device sampler:        {device_rate:12,.0f} windows/s",
+        f"  per-sample Python:     {python_rate:12,.0f} windows/s",
+        f"  speed-up:              {result['sampler_speedup']:12,.0f}x",
+        f"  training (d128 l4 h8): {result['train_samples_per_s']:12,.0f} samples/s",
+        f"  sampler share of step: {100 * result['sampler_share_of_step']:11.2f} %",
+    ])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""What the training and eval benchmarks share: their common options and a store to run on."""
+"""What the benchmarks share: their common options, a store to run on, and how they print."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from equinet import ingest, synth
@@ -10,13 +11,19 @@ from equinet import ingest, synth
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-319"
 
 
-def parser(doc: str) -> argparse.ArgumentParser:
-    """--data, --device and --json, which every model benchmark takes."""
+def parser(doc: str, device: bool = True) -> argparse.ArgumentParser:
+    """--data and --json, which every benchmark takes, and --device for those that run the model."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of TDX exports")
-    p.add_argument("--device", default="auto")
+    if device:
+        p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
+
+
+def emit(result: dict, as_json: bool, lines: list[str]) -> None:
+    """The figures as one JSON object (--json), else as the lines for a reader."""
+    print(json.dumps(result, indent=1) if as_json else "\n".join(lines))
 
 
 def store_from(data: Path, tmp: Path) -> Path:
