@@ -13,6 +13,10 @@ from equinet.cli import app
 from equinet.synth import frame, simulate, write
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-319"
+# A model small enough to train a few epochs in a second: TrainConfig fields, or CLI options via TINY_CLI.
+TINY = dict(d_model=16, layers=1, heads=2, samples_per_epoch=256, batch_size=64, min_context=20, max_context=40,
+            context=30, precision="fp32")
+TINY_CLI = [arg for k, v in TINY.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
 
 
 @pytest.fixture(scope="session")

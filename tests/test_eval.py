@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import TINY, run_cli
 from equinet import ingest
 from equinet.synth import frame, simulate, write
 from equinet.train import TrainConfig, fit, start
@@ -32,8 +32,7 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     for s, code in enumerate(later["codes"]):
         write(frame(later, s), root / "later_raw" / f"processed_{code}.xlsx")
     ingest(root / "later_raw", root / "later")
-    cfg = TrainConfig(data=str(root / "store"), out=str(root / "out"), name="run", epochs=2, d_model=16, layers=1,
-                      heads=2, samples_per_epoch=256, batch_size=64, context=30, precision="fp32")
+    cfg = TrainConfig(**TINY, data=str(root / "store"), out=str(root / "out"), name="run", epochs=2)
     fit(start(cfg))
     return {"root": root, "run": root / "out" / "run", "store": root / "store", "later": root / "later",
             "out": root / "out"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli, write_sim
+from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.features import DOWN, FLAT, UP, LabelRule, prepare
 from equinet.sampler import room, to_device, windows
@@ -18,14 +18,8 @@ from equinet.splits import by_date
 from equinet.synth import simulate
 from equinet.train import TrainConfig, TrainingDiverged, fit, start
 
-TINY = ["--d-model", "16", "--layers", "1", "--heads", "2", "--samples-per-epoch", "256", "--batch-size", "64",
-        "--min-context", "20", "--max-context", "40", "--context", "30", "--precision", "fp32"]
-
-
 def tiny(store: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(store), out=str(out), d_model=16, layers=1, heads=2, samples_per_epoch=256, batch_size=64,
-                min_context=20, max_context=40, context=30, precision="fp32", epochs=2)
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig(**{**TINY, "data": str(store), "out": str(out), "epochs": 2, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +121,7 @@ def test_same_seed_same_metrics(stores, tmp_path: Path) -> None:
 
 
 def test_resume_equals_straight_run(stores, tmp_path: Path) -> None:
-    common = ["--data", stores["adjusted"], "--out", tmp_path, "--epochs", "4", *TINY, "--json"]
+    common = ["--data", stores["adjusted"], "--out", tmp_path, "--epochs", "4", *TINY_CLI, "--json"]
     assert run_cli("train", *common, "--name", "straight").exit_code == 0
     first = run_cli("train", *common, "--name", "halves", "--stop-after", "2")
     assert first.exit_code == 0, first.output
@@ -162,13 +156,14 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> Non
     assert (tmp_path / "nan" / "last.pt").read_bytes() == kept
 
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "boom", "--epochs", "1",
-                     *TINY, "--lr", "1e30")
+                     *TINY_CLI, "--lr", "1e30")
     assert result.exit_code == 1
     assert "loss is nan at epoch 1" in result.output
 
 
 def test_run_directory_and_checkpoint_contents(stores, tmp_path: Path) -> None:
-    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "r", "--epochs", "2", *TINY)
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "r", "--epochs", "2",
+                     *TINY_CLI)
     assert result.exit_code == 0, result.output
     assert "parameters" in result.output and "estimated" in result.output and "log-loss skill" in result.output
     run = tmp_path / "r"
@@ -188,7 +183,7 @@ def test_run_directory_and_checkpoint_contents(stores, tmp_path: Path) -> None:
 
 def test_split_by_stock_warns(stores, tmp_path: Path) -> None:
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "s", "--epochs", "1",
-                     *TINY, "--split-by", "stock", "--test-ratio", "0.2")
+                     *TINY_CLI, "--split-by", "stock", "--test-ratio", "0.2")
     assert result.exit_code == 0, result.output
     assert "shares the market period" in result.output or "share the market period" in result.output
     splits = torch.load(tmp_path / "s" / "last.pt", weights_only=False)["splits"]
