@@ -106,6 +106,12 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
         if len(data.pools[name]) == 0:
             raise ValueError(f"{cfg.data}: no valid {name} window of {cfg.min_context}+{cfg.horizon} days; "
                              "the store is too short for this split")
+    longest = int(data.pools["train"].room[-1])
+    if longest < cfg.max_context:
+        raise ValueError(f"{cfg.data}: the longest clean training history is {longest} days, shorter than "
+                         f"--max-context {cfg.max_context}; lower --max-context to {longest} or less")
+    if data.pools["val"].count(cfg.context) == 0:
+        raise ValueError(f"{cfg.data}: no validation window of {cfg.context} days; lower --context or move --val-from")
     return store.meta, splits, data
 
 
@@ -175,8 +181,6 @@ def checkpoint_state(run: Run) -> dict:
 def validate(run: Run) -> dict:
     """The validation line, on every valid validation window at --context days."""
     pool = run.data.pools["val"].at_least(run.cfg.context)
-    if len(pool) == 0:
-        raise ValueError(f"no validation window of {run.cfg.context} days; lower --context or move --val-from")
     p = probabilities(run.model, run.data.inputs, pool.stock, pool.day, run.cfg.context, run.precision)
     y = run.data.labels[pool.stock, pool.day]
     loss = float(loss_from_logp(p.clamp_min(1e-12).log(), y, run.weights, run.cfg))

@@ -198,6 +198,12 @@ def test_bad_options_are_one_line_errors(stores, tmp_path: Path) -> None:
     result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "2",
                      "--min-context", "50", "--context", "30")
     assert result.exit_code == 2 and "--min-context <= --context" in result.output
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--epochs", "1", "--d-model", "16",
+                     "--heads", "2")  # 140 days: no training history is 100 clean days long
+    assert result.exit_code == 2 and "shorter than --max-context 100" in result.output, result.output
+    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--epochs", "1", "--d-model", "16",
+                     "--heads", "2", "--max-context", "40", "--context", "130")
+    assert result.exit_code == 2 and "no validation window of 130 days" in result.output, result.output
 
 
 def test_defaults_without_asking_when_not_a_terminal(stores, tmp_path: Path) -> None:
