@@ -21,10 +21,22 @@ def save(obj: dict, path: Path) -> None:
     _replace(path, lambda tmp: torch.save(obj, tmp))
 
 
+KEYS = ("format", "model", "model_config", "config", "label_rule", "features", "splits", "prior")
+
+
 def load(path: Path, device: torch.device | str = "cpu") -> dict:
+    """A checkpoint EquiNet wrote; anything else (missing, empty, truncated, foreign) is a one-line error."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no checkpoint here")
-    return torch.load(path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # torch raises many kinds for a damaged file (EOFError, RuntimeError, pickle errors)
+        reason = "empty" if Path(path).stat().st_size == 0 else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise ValueError(f"{path}: not a readable checkpoint ({reason}); it is truncated or not an EquiNet "
+                         "checkpoint") from None
+    if not isinstance(state, dict) or any(k not in state for k in KEYS):
+        raise ValueError(f"{path}: not an EquiNet checkpoint (it lacks {', '.join(KEYS)})")
+    return state
 
 
 def write_json(obj: dict, path: Path) -> None:

@@ -3,23 +3,51 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from equinet.config import TrainConfig
+from equinet.days import iso_day
 from equinet.findings import IngestError
 
+
+
+class Commands(TyperGroup):
+    """The command group; output cut short by a closed pipe (`equinet predict | head`) ends quietly with 0."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush goes nowhere
+            raise typer.Exit(0) from None
+
+
 app = typer.Typer(
+    cls=Commands,
     help="EquiNet: 涨/跌/稳 probabilities for A-share stocks from TDX (通达信) daily-bar exports.",
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+
+class Out(Console):
+    """Rich's console; a closed pipe is left to Commands (rich itself would exit with 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+PIPED_WIDTH = 200  # tables keep their full headers when the output is not a terminal (which rich takes as 80 wide)
+console = Out(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Out(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -37,7 +65,7 @@ def progress_bar(quiet: bool) -> Progress:
 def ingest(
     src: Path = typer.Argument(Path("data/raw"), help="Folder of TDX exports (*.xlsx, or *.csv with the same header)."),
     out: Path = typer.Option(Path("data/parquet"), "--out", "-o", help="Store directory to (re)write atomically."),
-    workers: int = typer.Option(0, help="Files read in parallel (0 = one per CPU core)."),
+    workers: int = typer.Option(0, min=0, help="Files read in parallel (0 = one per CPU core)."),
     strict: bool = typer.Option(True, "--strict/--lenient",
                                 help="--strict: any error fails and writes nothing. --lenient: skip bad files."),
     adjust: bool = typer.Option(True, "--adjust/--no-adjust",
@@ -58,7 +86,7 @@ def ingest(
             bar.stop()
             print_findings(err, exc.findings, ("error",))
             fail(str(exc))
-        except (FileNotFoundError, FileExistsError) as exc:
+        except (FileNotFoundError, ValueError) as exc:
             bar.stop()
             fail(str(exc))
     meta = result.meta
@@ -87,7 +115,10 @@ def info(
     from equinet.report import events_table, summary_table
     from equinet.store import read_meta
 
-    meta = read_meta(store)
+    try:
+        meta = read_meta(store)
+    except ValueError as exc:
+        fail(str(exc))
     if meta is None:
         fail(f"{store}: no EquiNet store here (no meta.json); run `equinet ingest` first")
     if as_json:
@@ -114,7 +145,12 @@ def synth(
         fail(f"--format must be xlsx or csv, not {fmt!r}")
     with progress_bar(False) as bar:
         task = bar.add_task("writing files", total=stocks)
-        paths = run(out, stocks=stocks, days=days, seed=seed, fmt=fmt, start=start, progress=lambda: bar.advance(task))
+        try:
+            paths = run(out, stocks=stocks, days=days, seed=seed, fmt=fmt, start=iso_day(start, "--start"),
+                        progress=lambda: bar.advance(task))
+        except (OSError, ValueError) as exc:
+            bar.stop()
+            fail(f"{exc.filename}: {exc.strerror}" if getattr(exc, "filename", None) else str(exc))
     console.print(f"wrote {len(paths)} files ({days} days each, seed {seed}) to {out}")
 
 
@@ -179,33 +215,26 @@ def train(
                                   "bf16 or fp32."),
     compile: bool = typer.Option(DEFAULT.compile, "--compile", help="Use torch.compile for the training step."),
     select: str = typer.Option(DEFAULT.select, help="best.pt by validation logloss, score or accuracy."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run of the same --name (its config, "
+                                   "metrics and checkpoints; other files in it stay)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
     from equinet.report import epoch_row, epochs_table
     from equinet.splits import STOCK_SPLIT_WARNING
-    from equinet.train import SELECT, TrainingDiverged, estimate_epoch_seconds, fit, start
+    from equinet.train import TrainingDiverged, estimate_epoch_seconds, fit, start
 
-    choices = {"split_by": (split_by, ("date", "stock")), "loss": (loss, ("focal", "ce")),
-               "select": (select, tuple(SELECT)), "precision": (precision or "auto", ("auto", "bf16", "fp32"))}
-    for option, (value, allowed) in choices.items():
-        if value not in allowed:
-            fail(f"--{option.replace('_', '-')} must be one of {', '.join(allowed)}, not {value!r}")
     try:
         if resume is not None:
             given = {"device": device, "precision": precision, "epochs": epochs}
             run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None})
         else:
-            d_model = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
-            epochs = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
-            if d_model % heads:
-                fail(f"--heads {heads} must divide --d-model {d_model}")
-            if not (min_context <= context and min_context <= max_context):
-                fail("need --min-context <= --max-context and --min-context <= --context")
-            cfg = TrainConfig(**{k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__})
-            cfg.data, cfg.out = str(data), str(out)
-            cfg.device, cfg.precision = device or "auto", precision or "auto"
-            run = start(cfg)
+            given = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+            cfg = TrainConfig(**{**given, "data": str(data), "out": str(out)})
+            cfg.check()
+            cfg.d_model = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
+            cfg.epochs = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
+            run = start(cfg, overwrite=overwrite)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     cfg = run.cfg
@@ -223,18 +252,21 @@ def train(
         console.print(f"estimated {per_epoch:.1f} s per epoch, {per_epoch * (cfg.epochs - run.epoch) / 60:.1f} min "
                       f"for epochs {run.epoch + 1}..{cfg.epochs}", markup=False)
     bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[rate]:.0f} "
-                              "samples/s"), TimeElapsedColumn(), console=err, disable=quiet, transient=True)
+                   TextColumn(f"train {cfg.loss} loss {{task.fields[loss]:.4f}}  lr {{task.fields[lr]:.2e}}  "
+                              "{task.fields[rate]:.0f} samples/s"), TimeElapsedColumn(), console=err, disable=quiet,
+                   transient=True)
     task = bar.add_task("train", total=cfg.steps_per_epoch, epoch=0, loss=0.0, lr=0.0, rate=0.0)
-    with bar:
-        try:
+    try:
+        with bar:
             fit(run, stop_after=stop_after,
                 on_epoch_start=lambda e, n: bar.reset(task, total=n, epoch=e, loss=0.0, lr=0.0, rate=0.0),
                 on_step=lambda loss_, lr_, rate: bar.update(task, advance=1, loss=loss_, lr=lr_, rate=rate),
-                on_epoch=lambda row: quiet or bar.console.print(epoch_row(row), markup=False, highlight=False))
-        except TrainingDiverged as exc:
-            bar.stop()
-            fail(str(exc), code=1)
+                on_epoch=lambda row: quiet or bar.console.print(epoch_row(row, cfg.loss), markup=False,
+                                                                highlight=False))
+    except TrainingDiverged as exc:
+        fail(str(exc), code=1)
+    finally:
+        run.close()
     summary = {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]}
     if as_json:
         console.print_json(json.dumps(summary))
@@ -278,6 +310,7 @@ def evaluate(
         fail(f"--split must be train, val, test or all, not {split!r}")
     try:
         thresholds = parse_gate(gate) if gate else None
+        date_from, date_to = iso_day(date_from, "--from"), iso_day(date_to, "--to")
     except ValueError as exc:
         fail(str(exc))
     app_ = _applied(run, checkpoint, out, data, context, device)
@@ -319,6 +352,10 @@ def predict(
 
     if fmt not in ("table", "json", "csv"):
         fail(f"--format must be table, json or csv, not {fmt!r}")
+    try:
+        date = iso_day(date, "--date")
+    except ValueError as exc:
+        fail(str(exc))
     app_ = _applied(run, checkpoint, out, data, context, device)
     try:
         result = run_predict(app_, date, codes or None)

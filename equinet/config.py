@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from equinet.days import iso_day
 from equinet.features import LabelRule
+
+CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
+           "precision": ("auto", "bf16", "fp32")}
+
+
+def check_rule(up: float, down: float) -> None:
+    """Thresholds that leave every class possible: a fall beyond -100 % cannot happen and 稳 lies between."""
+    if not -1 < down < up:
+        raise ValueError(f"need -1 < --down < --up so that 涨, 跌 and 稳 can all occur; got --down {down:g}, "
+                         f"--up {up:g}")
 
 
 @dataclass
@@ -42,6 +53,19 @@ class TrainConfig:
     precision: str = "auto"
     compile: bool = False
     select: str = "logloss"
+
+    def check(self) -> None:
+        """Options that cannot work together are a ValueError with a one-line reason, before anything loads."""
+        for option, allowed in CHOICES.items():
+            if getattr(self, option) not in allowed:
+                raise ValueError(f"--{option.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                 f"not {getattr(self, option)!r}")
+        if self.d_model % self.heads:
+            raise ValueError(f"--heads {self.heads} must divide --d-model {self.d_model}")
+        if not (self.min_context <= self.context and self.min_context <= self.max_context):
+            raise ValueError("need --min-context <= --max-context and --min-context <= --context")
+        check_rule(self.up, self.down)
+        self.val_from, self.test_from = iso_day(self.val_from, "--val-from"), iso_day(self.test_from, "--test-from")
 
     @property
     def steps_per_epoch(self) -> int:

@@ -134,12 +134,15 @@ def bootstrap(rows: Rows, daily_excess: np.ndarray, n: int, seed: int = 0) -> di
 
 
 def parse_gate(text: str) -> tuple[float, float]:
-    """'up=0.6,down=0.7' -> (0.6, 0.7)."""
+    """'up=0.6,down=0.7' -> (0.6, 0.7); both are probabilities."""
     try:
         parts = dict(item.split("=") for item in text.split(","))
-        return float(parts["up"]), float(parts["down"])
+        gate = float(parts["up"]), float(parts["down"])
     except (KeyError, ValueError):
         raise ValueError(f"--gate takes up=P,down=P (e.g. up=0.6,down=0.7), not {text!r}") from None
+    if not all(0 <= q <= 1 for q in gate):
+        raise ValueError(f"--gate thresholds are probabilities between 0 and 1, not {text!r}")
+    return gate
 
 
 def evaluate(app: Applied, split: str = "test", date_from: str | None = None, date_to: str | None = None,

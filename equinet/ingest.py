@@ -18,8 +18,8 @@ from equinet.adjust import back_adjust, find_events
 from equinet.checks import check_values
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
-from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, read_meta, write_store
-from equinet.tdx import is_source, parse, read_raw, stock_code
+from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, read_meta, write_store
+from equinet.tdx import MAX_FILE_BYTES, is_source, parse, read_raw, stock_code
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
 
@@ -35,7 +35,15 @@ class IngestResult:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's hash, read in chunks; a file over the size cap is named by its size instead (it is rejected)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return f"too large: {size} bytes"
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def list_sources(src: Path) -> tuple[list[Path], list[Finding]]:
@@ -43,9 +51,16 @@ def list_sources(src: Path) -> tuple[list[Path], list[Finding]]:
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such directory")
     files, notes = [], []
-    for path in sorted(src.iterdir()):
+    try:
+        entries = sorted(src.iterdir())
+    except OSError as exc:
+        raise FileNotFoundError(f"{src}: cannot list the folder: {exc.strerror or exc}") from None
+    for path in entries:
         if path.is_file() and is_source(path):
             files.append(path)
+        elif path.is_symlink() and not path.exists():
+            notes.append(Finding("note", path.name, "a broken symbolic link (its target is missing or it loops); "
+                                 "ignored"))
         elif not path.name.startswith("."):
             notes.append(Finding("note", path.name, "not an .xlsx/.csv data file; ignored"))
     return files, notes
@@ -71,8 +86,12 @@ def _duplicate_codes(names: list[str], ok: list[int]) -> list[Finding]:
 
 def _read_all(files: list[Path], workers: int, progress: Callable[[], None] | None):
     def one(path: Path):
-        sha = _sha256(path)
-        frame, findings = read_raw(path, path.name)
+        try:
+            sha = _sha256(path)
+            frame, findings = read_raw(path, path.name)
+        except OSError as exc:
+            sha, frame, findings = "unreadable", None, [Finding("error", path.name,
+                                                                f"cannot read the file: {exc.strerror or exc}")]
         if progress:
             progress()
         return sha, frame, findings
@@ -102,6 +121,7 @@ def ingest(
 ) -> IngestResult:
     """Read, validate, align, reconcile the market, adjust, and write the store atomically."""
     src, out = Path(src), Path(out)
+    check_target(out)
     files, findings = list_sources(src)
     if not files:
         raise IngestError([Finding("error", str(src), "no .xlsx or .csv files found")])
@@ -154,6 +174,7 @@ def ingest(
     present = ~np.isnan(panel[:, :, 3])
     meta = {
         "format_version": FORMAT_VERSION,
+        "files": list(STORE_FILES),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": stamp,
         "options": options,

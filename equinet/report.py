@@ -59,9 +59,10 @@ def print_findings(console: Console, findings: list[Finding], levels: tuple[str,
         console.print(f"... and {len(chosen) - limit} more (all are in meta.json)", markup=False)
 
 
-def epoch_row(row: dict) -> str:
-    """One validation line per epoch."""
-    return (f"epoch {row['epoch']:>3}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+def epoch_row(row: dict, loss: str) -> str:
+    """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
+    return (f"epoch {row['epoch']:>3}  {loss} loss train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
+            f"val log loss {row['val_log_loss']:.4f}  "
             f"acc {100 * row['val_accuracy']:.1f} %  log-loss skill {row['val_log_loss_skill']:+.4f}  "
             f"score {row['val_score_per_1000']:+.0f}/1000  recall up/down/flat "
             f"{100 * row['val_recall_up']:.0f}/{100 * row['val_recall_down']:.0f}/{100 * row['val_recall_flat']:.0f} %"
@@ -71,7 +72,8 @@ def epoch_row(row: dict) -> str:
 def epochs_table(history: list[dict], best: dict) -> Table:
     """Validation per epoch; the best epoch is marked."""
     table = Table(title=f"Validation ({history[-1]['val_rows']:,} windows per epoch)")
-    for col in ("epoch", "train loss", "val log loss", "skill", "accuracy", "score/1000", "recall up", "recall down"):
+    for col in ("epoch", "train loss (objective)", "val log loss", "skill", "accuracy", "score/1000", "recall up",
+                "recall down"):
         table.add_column(col, justify="right")
     for r in history:
         mark = " *" if r["epoch"] == best.get("epoch") else ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +44,31 @@ class Store:
         return np.array(self.meta["dates"], dtype="datetime64[D]")
 
 
+STORE_FILES = ("panel.npy", "market.npy", "close.npy", "bars.parquet", "meta.json")
+
+
+class StoreError(ValueError):
+    """A folder that is not a store EquiNet may read or replace; the message names it."""
+
+
 def read_meta(path: Path) -> dict | None:
-    """The store's meta.json, or None when there is no store at path."""
+    """The store's meta.json, or None when path has none; a meta.json that is not a store's is a StoreError."""
     file = Path(path) / "meta.json"
-    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+    if not file.is_file():
+        return None
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{file}: not a valid meta.json ({exc}); this folder is not an EquiNet store") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("format_version"), int) \
+            or not isinstance(meta.get("files", []), list):
+        raise StoreError(f"{file}: has no format version or file list; this folder is not an EquiNet store")
+    return meta
+
+
+def store_files(meta: dict) -> list[str]:
+    """The files a store wrote (stores of format 1 written before the list was recorded: STORE_FILES)."""
+    return meta.get("files", list(STORE_FILES))
 
 
 def open_store(path: str | Path) -> Store:
@@ -57,14 +77,31 @@ def open_store(path: str | Path) -> Store:
     meta = read_meta(path)
     if meta is None:
         raise FileNotFoundError(f"{path}: no EquiNet store here (no meta.json); run `equinet ingest` first")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: store format {meta.get('format_version')} is not {FORMAT_VERSION}; re-ingest")
-    load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
-    return Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), meta)
+    if meta["format_version"] != FORMAT_VERSION:
+        raise StoreError(f"{path}: store format {meta['format_version']} is not {FORMAT_VERSION}; re-ingest")
+    try:
+        load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
+        return Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), meta)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: a store file is missing or damaged ({exc}); re-ingest") from None
 
 
 def _siblings(out: Path, kind: str) -> list[Path]:
     return sorted(out.parent.glob(f".{out.name}.{kind}-*"))
+
+
+def _discard(folder: Path) -> None:
+    """Delete a store folder EquiNet wrote, file by listed file: anything else in it stays, and so does the folder."""
+    try:
+        names = store_files(read_meta(folder) or {})
+    except StoreError:
+        names = list(STORE_FILES)
+    for name in set(names) | set(STORE_FILES):
+        (folder / name).unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def recover(out: Path) -> None:
@@ -74,35 +111,55 @@ def recover(out: Path) -> None:
         os.rename(old[-1], out)
         old = old[:-1]
     for leftover in old + _siblings(out, "tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        _discard(leftover)
 
 
 def check_target(out: Path) -> None:
-    """Refuse to replace a directory that holds something other than a store."""
-    if out.exists() and any(out.iterdir()) and read_meta(out) is None:
-        raise FileExistsError(f"{out}: exists and is not an EquiNet store; choose another --out")
+    """Refuse to replace anything but a store whose every file EquiNet wrote: a user's file is never deleted."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise StoreError(f"{out}: is a file, not a store folder; choose another --out")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    meta = read_meta(out)
+    if meta is None:
+        raise StoreError(f"{out}: exists and is not an EquiNet store (no meta.json); choose another --out")
+    foreign = [name for name in entries if name not in store_files(meta)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise StoreError(f"{out}: holds files EquiNet did not write ({shown}); a store is replaced whole, so move "
+                         "them out or choose another --out")
 
 
 def write_store(out: Path, panel: np.ndarray, market: np.ndarray, bars: pl.DataFrame, meta: dict) -> None:
     """Build every file in a temporary sibling directory, then rename it over out."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    recover(out)
-    check_target(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        recover(out)
+        check_target(out)
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        _discard(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot write the store there: {exc.strerror or exc}") from None
     try:
         np.save(tmp / "panel.npy", panel.astype(np.float32))
         np.save(tmp / "market.npy", market.astype(np.float32))
         np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
         bars.write_parquet(tmp / "bars.parquet")
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        if out.exists():
+            os.rename(out, old)
+        os.rename(tmp, out)
+    except OSError as exc:
+        _discard(tmp)
+        raise StoreError(f"{out}: cannot write the store there: {exc.strerror or exc}; the old store is kept") \
+            from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp)
         raise
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    _discard(old)

@@ -122,15 +122,17 @@ def synth(
     out: str | Path, stocks: int = 20, days: int = 300, seed: int = 0, fmt: str = "xlsx",
     start: str = "2020-01-02", progress=None,
 ) -> list[Path]:
-    """Write stocks files processed_<code>.<fmt> into out; the same seed gives the same bytes of data."""
+    """Write stocks files processed_<code>.<fmt> into out (never over a file); the same seed gives the same data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sim = simulate(stocks, days, seed, start)
-    paths = []
-    for s, code in enumerate(sim["codes"]):
-        path = out / f"processed_{code}.{fmt}"
+    paths = [out / f"processed_{code}.{fmt}" for code in sim["codes"]]
+    taken = [p.name for p in paths if p.exists()]
+    if taken:
+        raise FileExistsError(f"{out}: already holds {', '.join(taken[:3])}{' ...' if len(taken) > 3 else ''}; "
+                              "synth never overwrites files, choose an empty folder")
+    for s, path in enumerate(paths):
         write(frame(sim, s), path)
-        paths.append(path)
         if progress:
             progress()
     return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import fastexcel
 import numpy as np
 import polars as pl
 
+from equinet import xlsx
 from equinet.findings import Finding
 
 COLUMNS = ("time", "start", "max", "min", "end", "volume", "marketvolume", "marketlimit", "marketrange")
@@ -16,6 +18,7 @@ NUMERIC = COLUMNS[1:]
 DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d")
 FOOTER_PREFIX = "数据来源"  # TDX text exports end with a "数据来源:通达信" line
 SUFFIXES = (".xlsx", ".csv")
+MAX_FILE_BYTES = 64 * 2**20  # what one file may cost: checked before it is read
 
 
 def stock_code(path: Path) -> str:
@@ -43,11 +46,56 @@ def is_source(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES and not path.name.startswith(("~$", "."))
 
 
+def screen(path: Path) -> str | None:
+    """Why a file cannot be an export, judged before it is read whole (size, then the format's own signs)."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        return (f"the file is {size / 2**20:,.0f} MiB; ingest reads files up to {MAX_FILE_BYTES // 2**20} MiB "
+                "(one stock's daily bars take well under 1 MiB)")
+    return xlsx.screen(path) if path.suffix.lower() == ".xlsx" else None
+
+
+def decode(data: bytes) -> str:
+    """Text as TDX and Excel write it: UTF-8 (with or without BOM), UTF-16 with BOM, else GBK/GB18030."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\0" in text:
+            break
+        return text
+    raise ValueError("not a text file in UTF-8, UTF-16 or GBK/GB18030")
+
+
+def _read_xlsx(path: Path) -> pl.DataFrame:
+    """Sheet 1, typed; where the typed read left a cell empty, the text it could not use or the Excel error."""
+    reader = fastexcel.read_excel(str(path))
+    sheet = reader.load_sheet(0, schema_sample_rows=None)
+    frame = sheet.to_polars()
+    holed = [c for c in frame.columns if frame[c].null_count()]
+    if not holed:
+        return frame
+    text = reader.load_sheet(0, dtypes="string").to_polars()  # the slow path: only files with empty-looking cells
+    errors = xlsx.error_cells(path)
+    at = {info.name: info.absolute_index for info in sheet.available_columns()}
+    for c in holed:
+        col = frame[c]
+        values = (col.dt.strftime(DATE_FORMATS[0]) if col.dtype.is_temporal() else col.cast(pl.String))
+        values = values.fill_null(text[c]).to_list()
+        for (row, index), value in errors.items():
+            if index == at[c]:
+                values[row - 2] = value
+        frame = frame.with_columns(pl.Series(c, values, dtype=pl.String))
+    return frame
+
+
 def _read_raw(path: Path) -> pl.DataFrame:
     if path.suffix.lower() == ".csv":
-        return pl.read_csv(path, infer_schema=False)
-    sheet = fastexcel.read_excel(str(path)).load_sheet(0, schema_sample_rows=None)
-    return sheet.to_polars()
+        return pl.read_csv(io.BytesIO(decode(path.read_bytes()).encode()), infer_schema=False)
+    return _read_xlsx(path)
 
 
 def _date_expr(dtype: pl.DataType) -> pl.Expr:
@@ -62,23 +110,39 @@ def _date_expr(dtype: pl.DataType) -> pl.Expr:
     return pl.lit(None, pl.Date)
 
 
+def _what(text: str) -> str:
+    """A bad numeric cell, described as what it is."""
+    if text.strip().upper() in xlsx.ERROR_VALUES:
+        return f"Excel error value {text.strip()!r}, not a number"
+    return f"not a number: {text!r}"
+
+
 def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str) -> list[Finding]:
-    """The slow path, for a file with empty, non-numeric or unparsable cells: name the first of each."""
+    """The slow path, for a file with empty, non-numeric, non-finite or unparsable cells: name the first of each."""
     findings = []
     for c in COLUMNS:
         target = "date" if c == "time" else c
         empty = raw[c].is_null()
         wrong = parsed[target].is_null() & ~empty
-        for mask, message in ((wrong, "unparsable date" if c == "time" else "not a number"), (empty, "empty cell")):
+        masks = [(wrong, lambda text: f"unparsable date: {text!r}" if c == "time" else _what(text)),
+                 (empty, lambda text: "empty cell")]
+        if c != "time":
+            value = parsed[target]
+            masks += [(value.is_nan().fill_null(False), lambda text: f"NaN (not a number): {text!r}"),
+                      (value.is_infinite().fill_null(False), lambda text: f"infinite value: {text!r}")]
+        for mask, describe in masks:
             if mask.any():
                 rows = parsed["row"].filter(mask)
-                text = "" if mask is empty else f": {str(raw[c].filter(mask)[0])!r}"
-                findings.append(Finding("error", name, message + text, row=int(rows[0]), column=c, count=len(rows)))
+                findings.append(Finding("error", name, describe(str(raw[c].filter(mask)[0])), row=int(rows[0]),
+                                        column=c, count=len(rows)))
     return findings
 
 
 def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]:
     """One file's nine columns as the reader typed them (header whitespace stripped, TDX footer dropped)."""
+    problem = screen(path)
+    if problem:
+        return None, [Finding("error", name, problem)]
     try:
         raw = _read_raw(path)
     except Exception as exc:  # calamine/polars name the cause; we name the file
@@ -91,7 +155,7 @@ def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
     findings: list[Finding] = []
     if raw.height and raw["time"].dtype == pl.String:
         last = raw["time"][-1]
-        if last is not None and last.strip().startswith(FOOTER_PREFIX):
+        if last is not None and last.strip().lstrip("#").strip().startswith(FOOTER_PREFIX):
             raw = raw.head(-1)
             findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=raw.height + 2))
     if raw.height == 0:
@@ -115,9 +179,9 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame
             _date_expr(dtypes[0]).alias("date"),
             *[pl.col(c).cast(pl.Float64, strict=False) for c in NUMERIC],
         )
-        if parsed.null_count().sum_horizontal().item():
-            nulls = parsed.filter(pl.any_horizontal(pl.all().is_null()))["file_id"].unique().sort()
-            for f in nulls:
+        bad = pl.any_horizontal(pl.all().is_null(), *[~pl.col(c).is_finite() for c in NUMERIC])
+        if parsed.select(bad.any()).item():
+            for f in parsed.filter(bad)["file_id"].unique().sort():
                 mine = parsed.filter(pl.col("file_id") == f)
                 findings += _cell_findings(raws[f], mine, names[f])
         parts.append(parsed)

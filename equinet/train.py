@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from equinet import checkpoint
+from equinet import checkpoint, rundir
 from equinet.config import TrainConfig
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, prepare
@@ -53,6 +53,10 @@ class Run:
     epoch: int = 0
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release the run directory for other processes."""
+        rundir.release(self.dir)
 
 
 def default_name(cfg: TrainConfig) -> str:
@@ -115,20 +119,27 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     return store.meta, splits, data
 
 
-def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None) -> Run:
-    """A new run, or one restored from RUN/last.pt exactly as it stopped (config from the checkpoint)."""
+def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
+          overwrite: bool = False) -> Run:
+    """A new run, or one restored from RUN/last.pt exactly as it stopped (config from the checkpoint).
+
+    The run directory is locked for this process until run.close() (or exit); a new run never replaces an
+    existing one unless overwrite is set."""
     state = None
     if resume is not None:
         state = checkpoint.load(Path(resume) / "last.pt")
         cfg = TrainConfig.from_json({**state["config"], **(overrides or {})})
+    cfg.check()
+    cfg.name = cfg.name or default_name(cfg)
+    run_dir = Path(resume) if resume else Path(cfg.out) / cfg.name
+    if state is None:
+        rundir.check_new(run_dir, overwrite)
     device = pick_device(cfg.device)
     splits = Splits.from_json(state["splits"]) if state else None
     meta, splits, data = load_data(cfg, device, splits)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
-    cfg.name = cfg.name or default_name(cfg)
-    run_dir = Path(resume) if resume else Path(cfg.out) / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite)
     torch.manual_seed(cfg.seed)
     model = EquiNet(ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout)).to(device)
     train_labels = data.labels[data.pools["train"].stock, data.pools["train"].day].cpu().numpy()

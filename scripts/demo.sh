@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Install (if needed), ingest, train, evaluate and predict. With no files in data/raw, all of it runs on
-# generated data in data/demo with a short training; with your files there, on them with the defaults.
+# Install (if needed), ingest, train, evaluate and predict. With your exports in data/raw, all of it runs on them
+# with the defaults; with none there, on generated data in data/demo with a short training.
+# Usage: bash scripts/demo.sh [--plan]   (--plan: say which data and commands it would run, and stop)
+# EQUINET_RAW=DIR reads the exports from DIR instead of data/raw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-eq=.venv/bin/equinet
-if ls data/raw/*.xlsx data/raw/*.csv >/dev/null 2>&1; then
-  raw=data/raw store=data/parquet out=out train=(--epochs 50 --d-model 128)
+raw=${EQUINET_RAW:-data/raw}
+found=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv' \) ! -name '~$*' ! -name '.*' \
+         2>/dev/null || true; } | wc -l)
+if [ "$found" -gt 0 ]; then
+  echo "Running on YOUR data: $found .xlsx/.csv export(s) in $raw -> store data/parquet, runs under out/"
+  store=data/parquet out=out train=(--epochs 50 --d-model 128)
 else
-  echo "data/raw has no .xlsx/.csv files: running the demo on generated data in data/demo"
+  echo "No .xlsx/.csv exports in $raw: running the DEMO on generated data in data/demo" \
+       "(put your TDX exports in $raw to run on them)"
   raw=data/demo/raw store=data/demo/parquet out=data/demo/out
   train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024)
-  [ -d "$raw" ] || $eq synth "$raw" --stocks 40 --days 400 --seed 0
 fi
-$eq ingest "$raw" --out "$store"
-$eq train --data "$store" --out "$out" "${train[@]}"
-$eq eval --out "$out" --split test
-$eq predict --out "$out" --top 10
+eq=.venv/bin/equinet
+plan=${1:-}
+step() { if [ "$plan" = --plan ]; then echo "  $*"; else "$@"; fi; }
+[ "$plan" = --plan ] || bash scripts/setup.sh
+if [ "$raw" = data/demo/raw ] && [ ! -d "$raw" ]; then
+  step "$eq" synth "$raw" --stocks 40 --days 400 --seed 0
+fi
+step "$eq" ingest "$raw" --out "$store"
+step "$eq" train --data "$store" --out "$out" "${train[@]}"
+step "$eq" eval --out "$out" --split test
+step "$eq" predict --out "$out" --top 10

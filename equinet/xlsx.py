@@ -1,0 +1,61 @@
+"""What the Excel reader does not tell: whether a file is a workbook at all, and which cells hold Excel errors."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import zipfile
+from pathlib import Path
+from xml.etree import ElementTree
+
+ZIP_SIGNATURE = b"PK\x03\x04"
+MAX_UNPACKED = 256 * 2**20  # a workbook of one stock's daily bars unpacks to a few MiB; more is a zip bomb
+ERROR_VALUES = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA")
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+
+
+def screen(path: Path) -> str | None:
+    """Why path cannot be a workbook worth opening (signature, damage, unpacked size), or None."""
+    with open(path, "rb") as f:
+        if f.read(4) != ZIP_SIGNATURE:
+            return "not an Excel .xlsx workbook (it does not start with the zip signature)"
+    try:
+        with zipfile.ZipFile(path) as z:
+            unpacked = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"not a readable .xlsx workbook (damaged zip: {exc})"
+    if unpacked > MAX_UNPACKED:
+        return (f"the workbook unpacks to {unpacked / 2**20:,.0f} MiB; ingest opens workbooks up to "
+                f"{MAX_UNPACKED // 2**20} MiB unpacked (one stock's daily bars take a few)")
+    return None
+
+
+def _column_index(ref: str) -> int:
+    """'C7' -> 2."""
+    index = 0
+    for letter in re.match(r"[A-Z]+", ref).group(0):
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _first_sheet(z: zipfile.ZipFile) -> str:
+    """The zip member of the workbook's first sheet (what the reader loads as sheet 0)."""
+    sheet = ElementTree.fromstring(z.read("xl/workbook.xml")).find(f"{_MAIN}sheets/{_MAIN}sheet")
+    rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target") for r in rels.iter(_PKG_REL) if r.get("Id") == sheet.get(_REL))
+    return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+
+
+def error_cells(path: Path) -> dict[tuple[int, int], str]:
+    """{(Excel row, column index): '#NUM!'} for every error cell of the first sheet (the reader shows them empty)."""
+    found = {}
+    with zipfile.ZipFile(path) as z, z.open(_first_sheet(z)) as sheet:
+        for _, cell in ElementTree.iterparse(sheet):
+            if cell.tag == f"{_MAIN}c" and cell.get("t") == "e":
+                ref = cell.get("r")
+                found[(int(re.search(r"\d+", ref).group(0)), _column_index(ref))] = cell.findtext(f"{_MAIN}v", "")
+            if cell.tag == f"{_MAIN}row":
+                cell.clear()
+    return found
