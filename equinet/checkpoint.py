@@ -29,7 +29,7 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict:
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no checkpoint here")
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)  # loading never runs code from the file
     except Exception as exc:  # torch raises many kinds for a damaged file (EOFError, RuntimeError, pickle errors)
         reason = "empty" if Path(path).stat().st_size == 0 else f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise ValueError(f"{path}: not a readable checkpoint ({reason}); it is truncated or not an EquiNet "

@@ -114,7 +114,7 @@ def _what(text: str) -> str:
     """A bad numeric cell, described as what it is."""
     if text.strip().upper() in xlsx.ERROR_VALUES:
         return f"Excel error value {text.strip()!r}, not a number"
-    return f"not a number: {text!r}"
+    return f"not a number: {text!r}" if text.strip() else f"empty cell (only spaces: {text!r})"
 
 
 def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str) -> list[Finding]:
