@@ -163,6 +163,14 @@ validation log loss stops improving (best.pt keeps the best epoch, so extra epoc
 Time grows linearly with it."""
 
 
+def train_config(options: dict) -> TrainConfig:
+    """The TrainConfig of `equinet train`'s options as given (None: the default), checked."""
+    given = {k: v for k, v in options.items() if k in TrainConfig.__dataclass_fields__ and v is not None}
+    cfg = TrainConfig(**{**given, "data": str(options["data"]), "out": str(options["out"])})
+    cfg.check()
+    return cfg
+
+
 def ask(value: int | None, default: int, name: str, explanation: str) -> int:
     """Ask on a terminal when the option was not given (as the original EquiNet did); never otherwise."""
     if value is not None:
@@ -229,9 +237,7 @@ def train(
             given = {"device": device, "precision": precision, "epochs": epochs}
             run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None})
         else:
-            given = {k: v for k, v in locals().items() if k in TrainConfig.__dataclass_fields__ and v is not None}
-            cfg = TrainConfig(**{**given, "data": str(data), "out": str(out)})
-            cfg.check()
+            cfg = train_config(locals())
             cfg.d_model = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
             cfg.epochs = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
             run = start(cfg, overwrite=overwrite)
@@ -274,6 +280,66 @@ def train(
     console.print(epochs_table(run.history, run.best))
     console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; "
                   f"saved {run.dir / 'best.pt'} and last.pt", markup=False)
+
+
+CV_SETS = ("resume", "name", "val_from", "test_from", "split_by", "test_ratio", "stop_after", "overwrite", "as_json")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def cv(
+    ctx: typer.Context,
+    data: Path = typer.Option(Path(DEFAULT.data), help="Store written by `equinet ingest`."),
+    out: Path = typer.Option(Path(DEFAULT.out), help="Folder for the cv directory (cv-<name>/fold-k/ runs)."),
+    name: str = typer.Option(None, help="cv directory name under --out (default: the time)."),
+    folds: int = typer.Option(4, min=1, help="Folds: the last FOLDS blocks of --fold-days decision days."),
+    fold_days: int = typer.Option(40, min=5, help="Decision days per block (and per inner validation block)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
+    top_pct: float = typer.Option(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
+    as_json: bool = typer.Option(False, "--json", help="Print cv.json instead of the table."),
+) -> None:
+    """Walk-forward evaluation: one run per fold, each scored on days it never saw, pooled beside every baseline.
+
+    Any `equinet train` option (--epochs, --d-model, --lr, ...) applies to every fold."""
+    from equinet.cv import cross_validate
+    from equinet.report import cv_table
+    from equinet.train import estimate_epoch_seconds
+
+    params = typer.main.get_command(app).get_command(ctx, "train").make_context("train", list(ctx.args)).params
+    fixed = [k for k in CV_SETS if params.get(k) not in (None, False, DEFAULT.split_by, DEFAULT.test_ratio)]
+    if fixed:
+        fail(f"cv sets {', '.join('--' + k.replace('_', '-') for k in fixed)} itself; leave it out")
+    try:
+        cfg = train_config({**params, "data": data, "out": out})
+    except ValueError as exc:
+        fail(str(exc))
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, disable=as_json, transient=True)
+    task = bar.add_task("cv", total=folds * cfg.epochs)
+    estimated = []
+
+    def on_start(run) -> None:
+        if not estimated and not as_json:
+            estimated.append(estimate_epoch_seconds(run))
+            left = bar.tasks[0].total - bar.tasks[0].completed
+            bar.console.print(f"estimated {estimated[0] * left / 60:.0f} min for {left} fold-epochs "
+                              f"({estimated[0]:.1f} s each) plus scoring", markup=False)
+
+    with bar:
+        try:
+            result = cross_validate(
+                cfg, folds, fold_days, name, resume, top_pct, bootstrap,
+                on_fold=lambda f: bar.update(task, description=f"fold {f.k}/{folds}", completed=(f.k - 1) * cfg.epochs),
+                on_start=on_start, on_epoch=lambda row: bar.advance(task),
+                note=lambda text: as_json or bar.console.print(text, markup=False))
+        except (FileNotFoundError, ValueError) as exc:
+            bar.stop()
+            fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(cv_table(result))
+    console.print(f"{result['cv']}/cv.json holds every figure ({result['seconds'] / 60:.1f} min).", markup=False)
 
 
 def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
@@ -329,8 +395,8 @@ def evaluate(
         return
     for table in eval_tables(report):
         console.print(table)
-    console.print("The baselines are the bar: a model is only useful where it beats both on the same rows.",
-                  markup=False)
+    console.print("The baselines are the bar: a model is only useful where it beats them on the same rows "
+                  "(volatility for the probabilities, reversal for the ranking).", markup=False)
 
 
 @app.command()
@@ -344,6 +410,8 @@ def predict(
     context: int = typer.Option(None, min=2, help="Window length (default: the checkpoint's --context)."),
     top: int = typer.Option(None, min=1, help="Show only the first N stocks."),
     fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    baseline: bool = typer.Option(False, "--baseline", help="Show the volatility baseline's probabilities beside "
+                                  "the model's, for comparison."),
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
 ) -> None:
     """Today's 涨/跌/稳 probabilities per stock, best P(up) - P(down) first."""
@@ -358,7 +426,7 @@ def predict(
         fail(str(exc))
     app_ = _applied(run, checkpoint, out, data, context, device)
     try:
-        result = run_predict(app_, date, codes or None)
+        result = run_predict(app_, date, codes or None, baseline)
     except ValueError as exc:
         fail(str(exc))
     rows = result["rows"][:top] if top else result["rows"]
@@ -368,10 +436,11 @@ def predict(
         import csv
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["code", "up", "down", "flat", "up_minus_down", "zh"])
+        keys = ("up", "down", "flat", "up_minus_down")
+        writer.writerow(["code", *keys, "zh", *([f"volatility_{k}" for k in keys] if baseline else [])])
         for r in rows:
-            writer.writerow([r["code"], f"{r['up']:.6f}", f"{r['down']:.6f}", f"{r['flat']:.6f}",
-                             f"{r['up_minus_down']:.6f}", r["zh"]])
+            extra = [f"{r['volatility'][k]:.6f}" for k in keys] if baseline else []
+            writer.writerow([r["code"], *[f"{r[k]:.6f}" for k in keys], r["zh"], *extra])
     else:
         console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:

@@ -8,23 +8,36 @@ import numpy as np
 import torch
 
 from equinet.adjust import previous_close
-from equinet.features import CLASSES
-from equinet.infer import Applied, MismatchError, probabilities
-from equinet.metrics import class_shares, decision_metrics, forecast_metrics, gate_decision, surprisal
+from equinet.features import CLASSES, DOWN, UP
+from equinet.infer import Applied, MismatchError, baseline_probabilities, probabilities
+from equinet.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics, gate_decision, rank_metrics,
+                             surprisal)
 from equinet.sampler import Pool, make_pool, room
 from equinet.tdx import daily_limits
 
 
+DECILE = 10.0
+
+
 @dataclass
 class Rows:
-    """The evaluated windows: where they are, what happened, what each forecaster said."""
+    """The evaluated windows, sorted by day: where they are, what happened, what each forecaster said."""
 
     stock: np.ndarray
     day: np.ndarray
     y: np.ndarray
     forward_return: np.ndarray
     limit_up: np.ndarray  # closed at the limit-up on the decision day: cannot be bought
-    p: dict[str, np.ndarray]  # forecaster -> probabilities [N, 3]
+    p: dict[str, np.ndarray]  # forecaster -> probabilities [N, 3] (every forecaster but reversal)
+    score: dict[str, np.ndarray]  # forecaster -> rank score [N]: P(up) - P(down), or the reversal score
+
+
+def concat(parts: list[Rows]) -> Rows:
+    """Rows of several selections (cv folds, in date order) as one."""
+    cat = lambda get: np.concatenate([get(r) for r in parts])  # noqa: E731
+    return Rows(cat(lambda r: r.stock), cat(lambda r: r.day), cat(lambda r: r.y), cat(lambda r: r.forward_return),
+                cat(lambda r: r.limit_up), {k: cat(lambda r: r.p[k]) for k in parts[0].p},
+                {k: cat(lambda r: r.score[k]) for k in parts[0].score})
 
 
 def selection_mask(app: Applied, split: str, date_from: str | None, date_to: str | None) -> np.ndarray:
@@ -72,65 +85,116 @@ def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
 
 
 def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
-    """Run the model over every valid window in mask, in (day, stock) order."""
+    """Every forecaster over every valid window in mask, in (day, stock) order."""
     pool = eval_pool(app, mask)
     s, d = pool.stock.numpy(), pool.day.numpy()
-    dev = app.inputs.device
-    p = probabilities(app.model, app.inputs, pool.stock.to(dev), pool.day.to(dev), app.context, app.precision,
-                      progress).cpu().numpy().astype(np.float64)
-    y = app.prep.labels[s, d]
+    stock, day = pool.stock.to(app.data.device), pool.day.to(app.data.device)
+    f64 = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
     prior = np.array(app.state["prior"])
-    majority = np.eye(3)[prior.argmax()]
-    n = len(y)
-    return Rows(s, d, y, app.prep.forward_return[s, d], limit_up(app)[s, d],
-                {"model": p, "majority": np.tile(majority, (n, 1)), "prior": np.tile(prior, (n, 1))})
+    n = len(s)
+    p = {"model": f64(probabilities(app.model, app.data, stock, day, app.context, app.precision, progress)),
+         "volatility": f64(baseline_probabilities(app.data, stock, day, app.rule)),
+         "prior": np.tile(prior, (n, 1)), "majority": np.tile(np.eye(3)[prior.argmax()], (n, 1))}
+    score = {name: q[:, UP] - q[:, DOWN] for name, q in p.items()}
+    score["reversal"] = f64(app.data.reversal[stock, day])
+    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up(app)[s, d], p, score)
 
 
-def _day_groups(day: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows are sorted by day: each day's start and the day index of every row."""
-    _, start, inverse = np.unique(day, return_index=True, return_inverse=True)
-    return start, inverse
+def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
+    """How many days, and the day index of every row."""
+    _, group = np.unique(day, return_inverse=True)
+    return int(group.max()) + 1 if len(group) else 0, group
 
 
-def topk(rows: Rows, pct: float) -> dict:
-    """Each day: the top pct % of buyable stocks by P(up) - P(down); mean forward return against the universe."""
-    rank = rows.p["model"][:, 0] - rows.p["model"][:, 1]
-    start, group = _day_groups(rows.day)
-    picks, universe = [], []
-    for g, first in enumerate(start):
-        idx = np.nonzero(group == g)[0]
-        universe.append(rows.forward_return[idx].mean())
-        buyable = idx[~rows.limit_up[idx]]
-        k = max(1, int(np.floor(len(idx) * pct / 100)))
-        chosen = buyable[np.argsort(-rank[buyable], kind="stable")[:k]]
-        picks.append(rows.forward_return[chosen].mean() if len(chosen) else np.nan)
-    picks, universe = np.array(picks), np.array(universe)
-    ok = ~np.isnan(picks)
+def top_excess(rows: Rows, score: np.ndarray, pct: float) -> dict:
+    """Each day: the top pct % of buyable stocks by score (at least one); their mean forward return against the
+    equal-weighted universe."""
+    days, group = _day_groups(rows.day)
+    order = np.lexsort((-score, group))  # by day, best score first
+    universe = np.bincount(group, weights=rows.forward_return, minlength=days) / np.bincount(group, minlength=days)
+    buyable = order[~rows.limit_up[order]]
+    g = group[buyable]
+    first = np.searchsorted(g, np.arange(days))
+    position = np.arange(len(buyable)) - first[g]
+    k = np.maximum(1, np.floor(np.bincount(group, minlength=days) * pct / 100)).astype(int)
+    chosen = buyable[position < k[g]]
+    counts = np.bincount(group[chosen], minlength=days)
+    with np.errstate(invalid="ignore"):
+        picks = np.bincount(group[chosen], weights=rows.forward_return[chosen], minlength=days) / counts
+    ok = counts > 0
+    daily = np.where(ok, picks - universe, np.nan)
     return {"pct": pct, "days": int(ok.sum()), "picks_mean": float(picks[ok].mean()),
-            "universe_mean": float(universe[ok].mean()), "excess": float((picks - universe)[ok].mean()),
-            "daily_excess": np.where(ok, picks - universe, np.nan)}
+            "universe_mean": float(universe[ok].mean()), "excess": float(daily[ok].mean()), "daily_excess": daily}
 
 
-def bootstrap(rows: Rows, daily_excess: np.ndarray, n: int, seed: int = 0) -> dict:
-    """95 % intervals from resampling whole days (rows of a day move together)."""
-    if n <= 0:
+def bootstrap(daily: dict[str, tuple[np.ndarray, np.ndarray, bool]], n: int, seed: int = 0) -> dict:
+    """95 % intervals from resampling whole days (rows of a day move together); each statistic is a ratio of daily
+    sums (numerator, denominator), or 1 minus it (skill); every statistic sees the same resamples."""
+    if n <= 0 or not daily:
         return {}
-    start, group = _day_groups(rows.day)
-    days = len(start)
-    p = rows.p["model"]
-    correct = np.bincount(group, weights=(p.argmax(1) == rows.y), minlength=days)
-    count = np.bincount(group, minlength=days).astype(float)
-    ll_model = np.bincount(group, weights=surprisal(p, rows.y), minlength=days)
-    ll_prior = np.bincount(group, weights=surprisal(rows.p["prior"], rows.y), minlength=days)
+    days = len(next(iter(daily.values()))[0])
     weights = np.random.default_rng(seed).multinomial(days, np.full(days, 1 / days), size=n)  # [n, days]
-    excess = np.nan_to_num(daily_excess)
-    valid = (~np.isnan(daily_excess)).astype(float)
-    stats = {
-        "accuracy": weights @ correct / (weights @ count),
-        "log_loss_skill": 1 - (weights @ ll_model) / (weights @ ll_prior),
-        "topk_excess": (weights @ excess) / np.maximum(weights @ valid, 1),
-    }
-    return {k: [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] for k, v in stats.items()}
+    out = {}
+    for key, (num, den, is_skill) in daily.items():
+        value = (weights @ num) / np.maximum(weights @ den, 1e-300)
+        value = 1 - value if is_skill else value
+        out[key] = [float(np.quantile(value, 0.025)), float(np.quantile(value, 0.975))]
+    return out
+
+
+def _daily_sums(rows: Rows, name: str, ic: np.ndarray, tops: dict[str, dict]) -> dict:
+    """The per-day numerators and denominators of one forecaster's bootstrapped statistics."""
+    days, group = _day_groups(rows.day)
+    per_day = lambda w: np.bincount(group, weights=w, minlength=days)  # noqa: E731
+    out = {}
+    if name in rows.p:
+        count = per_day(np.ones(len(group)))
+        loss = {k: per_day(surprisal(q, rows.y)) for k, q in rows.p.items()}
+        out["accuracy"] = (per_day(rows.p[name].argmax(1) == rows.y), count, False)
+        out["log_loss_skill"] = (loss[name], loss["prior"], True)
+        out["log_loss_skill_vs_volatility"] = (loss[name], loss["volatility"], True)
+    for key, top in tops.items():
+        out[key] = (np.nan_to_num(top["daily_excess"]), (~np.isnan(top["daily_excess"])).astype(float), False)
+    if not np.isnan(ic).all():  # a forecaster that ranks nothing has no IC to resample
+        out["rank_ic"] = (np.nan_to_num(ic), (~np.isnan(ic)).astype(float), False)
+    return out
+
+
+def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
+               gate: tuple[float, float] | None = None) -> dict:
+    """Every forecaster's metrics on the same rows, with day-bootstrap intervals: the body of a report."""
+    out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
+           "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
+    for i, name in enumerate(FORECASTERS):  # the model first: a ranking-only forecaster gets its keys, as None
+        if name in rows.p:
+            block = forecast_metrics(rows.p[name], rows.y, rows.forward_return, rows.p["prior"], rows.p["volatility"])
+        else:
+            block = dict.fromkeys(out["model"])
+        ic = daily_rank_ic(rows.score[name], rows.forward_return, rows.day)
+        tops = {"topk_excess": top_excess(rows, rows.score[name], top_pct),
+                "top_decile_excess": top_excess(rows, rows.score[name], DECILE)}
+        block |= rank_metrics(ic) | {k: top["excess"] for k, top in tops.items()}
+        block["ci"] = bootstrap(_daily_sums(rows, name, ic, tops), n_bootstrap, seed=i)
+        if name == "model":
+            out["topk"] = {k: v for k, v in tops["topk_excess"].items() if k != "daily_excess"}
+        out[name] = block
+    out["ci"] = out["model"]["ci"]
+    out["bootstrap"] = n_bootstrap
+    if gate:
+        out["gate"] = {"up": gate[0], "down": gate[1], **{
+            name: decision_metrics(gate_decision(p, *gate), rows.y, rows.forward_return) for name, p in rows.p.items()}}
+    return out
+
+
+def no_nan(obj):
+    """NaN (a metric that is undefined here, e.g. the rank IC of a constant forecast) as None: valid JSON null."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: no_nan(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [no_nan(v) for v in obj]
+    return obj
 
 
 def parse_gate(text: str) -> tuple[float, float]:
@@ -151,24 +215,12 @@ def evaluate(app: Applied, split: str = "test", date_from: str | None = None, da
     """All figures of the report, as one JSON-ready dict."""
     rows = collect(app, selection_mask(app, split, date_from, date_to), progress)
     dates = np.array(app.store.meta["dates"])
-    prior = np.array(app.state["prior"])
     report = {
         "checkpoint": str(app.checkpoint), "store": str(app.store.path), "split": split,
         "context": app.context, "label_rule": app.state["label_rule"],
-        "rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))), "stocks": int(len(np.unique(rows.stock))),
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
-        "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist())),
-        "train_prior": dict(zip(CLASSES, prior.tolist())),
+        "train_prior": dict(zip(CLASSES, app.state["prior"])),
         "warning": overlap_warning(app, rows.day),
+        **score_rows(rows, top_pct, n_bootstrap, gate),
     }
-    for name, p in rows.p.items():
-        report[name] = forecast_metrics(p, rows.y, rows.forward_return, prior)
-    top = topk(rows, top_pct)
-    report["topk"] = {k: v for k, v in top.items() if k != "daily_excess"}
-    report["ci"] = bootstrap(rows, top["daily_excess"], n_bootstrap)
-    report["bootstrap"] = n_bootstrap
-    if gate:
-        report["gate"] = {"up": gate[0], "down": gate[1], **{
-            name: decision_metrics(gate_decision(p, *gate), rows.y, rows.forward_return)
-            for name, p in rows.p.items()}}
-    return report
+    return no_nan(report)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from equinet.adjust import event_cells
+from equinet.baselines import ewma_sigma, reversal
 from equinet.store import Store
 
 UP, DOWN, FLAT = 0, 1, 2
@@ -41,6 +42,8 @@ class Prepared:
     run: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
     labels: np.ndarray  # int64 [stocks, days]: UP/DOWN/FLAT, -1 where the horizon leaves the data
     forward_return: np.ndarray  # float64 [stocks, days]: close[t+h]/close[t]-1, NaN where unknown
+    sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
+    reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
 
 
 def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
@@ -94,4 +97,5 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     )
     inputs[~present] = 0.0
     y, r = labels(close, rule)
-    return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r)
+    return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r,
+                    ewma_sigma(close, breaks).astype(np.float32), reversal(ret).astype(np.float32))

@@ -11,7 +11,8 @@ from equinet.checkpoint import load
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, LabelRule, Prepared, prepare
 from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import windows
+from equinet.distribution import volatility_probabilities
+from equinet.sampler import DeviceData, to_device, windows
 from equinet.splits import Splits
 from equinet.store import Store, open_store
 
@@ -23,21 +24,26 @@ class MismatchError(ValueError):
 
 
 @torch.inference_mode()
-def probabilities(model: EquiNet, inputs: torch.Tensor, stock: torch.Tensor, day: torch.Tensor, context: int,
+def probabilities(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Tensor, context: int,
                   precision: str, progress=None) -> torch.Tensor:
     """P(up, down, flat) [N, 3] (float32) for the windows of `context` days ending at (stock, day)."""
     was_training = model.training
     model.eval()
     out = []
     for i in range(0, len(day), EVAL_BATCH):
-        x = windows(inputs, stock[i:i + EVAL_BATCH], day[i:i + EVAL_BATCH], context)
-        with autocast(inputs.device, precision):
+        x = windows(data.inputs, stock[i:i + EVAL_BATCH], day[i:i + EVAL_BATCH], context)
+        with autocast(data.device, precision):
             logits = model(x)
         out.append(torch.softmax(logits.float(), dim=-1))
         if progress:
             progress(len(x))
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, 3, device=inputs.device)
+    return torch.cat(out) if out else torch.zeros(0, 3, device=data.device)
+
+
+def baseline_probabilities(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, rule: LabelRule) -> torch.Tensor:
+    """The volatility baseline's P(up, down, flat) [N, 3] at (stock, day)."""
+    return volatility_probabilities(data.sigma[stock, day], rule)
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Applied:
     model: EquiNet
     store: Store
     prep: Prepared
-    inputs: torch.Tensor
+    data: DeviceData  # the prepared arrays on the device (no pools: eval and predict choose their rows)
     splits: Splits
     rule: LabelRule
     context: int
@@ -95,5 +101,5 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     model.eval()
     prep = prepare(store, rule)
     splits = Splits.from_json(state["splits"])
-    return Applied(state, model, store, prep, torch.as_tensor(prep.inputs, device=dev), splits, rule, context,
+    return Applied(state, model, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule, context,
                    pick_precision(precision, dev), checkpoint)

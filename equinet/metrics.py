@@ -7,6 +7,8 @@ import numpy as np
 from equinet.features import CLASSES, DOWN, FLAT, UP
 
 EPS = 1e-12
+FORECASTERS = ("model", "volatility", "prior", "majority", "reversal")  # every report names them in this order
+PROBABILISTIC = FORECASTERS[:4]  # reversal only ranks: it has no probabilities
 
 
 def surprisal(p: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -18,9 +20,9 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(surprisal(p, y)))
 
 
-def log_loss_skill(ll: float, prior: np.ndarray, y: np.ndarray) -> float:
-    """1 - LL / LL(quoting the training prior on every row)."""
-    return 1 - ll / log_loss(np.broadcast_to(prior, (len(y), len(prior))), y)
+def skill(ll: float, ll_reference: float) -> float:
+    """1 - LL / LL of a reference forecaster on the same rows: above 0 beats it."""
+    return 1 - ll / ll_reference
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -42,14 +44,19 @@ def class_shares(y: np.ndarray) -> np.ndarray:
     return np.bincount(y, minlength=len(CLASSES)) / max(len(y), 1)
 
 
-def validation_line(p: np.ndarray, y: np.ndarray, prior: np.ndarray, loss: float) -> dict:
-    """What each epoch reports on every validation window."""
+def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.ndarray, forward_return: np.ndarray,
+                    day: np.ndarray, loss: float) -> dict:
+    """What each epoch reports on every validation window, beside the prior and volatility baselines."""
     pred = p.argmax(1)
-    ll = log_loss(p, y)
+    ll, ll_vol = log_loss(p, y), log_loss(p_vol, y)
+    ll_prior = log_loss(np.broadcast_to(prior, p.shape), y)
     return {
         "val_loss": loss, "val_rows": int(len(y)), "val_accuracy": accuracy(pred, y), "val_log_loss": ll,
-        "val_log_loss_skill": log_loss_skill(ll, prior, y), "val_score_per_1000": score_per_1000(pred, y),
-        **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
+        "val_log_loss_skill": skill(ll, ll_prior), "val_log_loss_volatility": ll_vol,
+        "val_skill_vs_volatility": skill(ll, ll_vol), "val_auc_up": auc(p[:, UP], y == UP),
+        "val_auc_down": auc(p[:, DOWN], y == DOWN),
+        "val_rank_ic": rank_metrics(daily_rank_ic(p[:, UP] - p[:, DOWN], forward_return, day))["rank_ic"],
+        "val_score_per_1000": score_per_1000(pred, y), **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
     }
 
 
@@ -134,15 +141,54 @@ def decision_metrics(pred: np.ndarray, y: np.ndarray, forward_return: np.ndarray
     }
 
 
-def forecast_metrics(p: np.ndarray, y: np.ndarray, forward_return: np.ndarray, prior: np.ndarray) -> dict:
-    """All metrics of one forecaster's probabilities p [N, 3] on rows with labels y."""
+def forecast_metrics(p: np.ndarray, y: np.ndarray, forward_return: np.ndarray, p_prior: np.ndarray,
+                     p_vol: np.ndarray) -> dict:
+    """All metrics of one forecaster's probabilities p [N, 3] on rows with labels y; skills against the prior's and
+    the volatility baseline's probabilities on the same rows."""
     ll = log_loss(p, y)
     return {
         **decision_metrics(p.argmax(1), y, forward_return),
         "log_loss": ll,
-        "log_loss_skill": log_loss_skill(ll, prior, y),
+        "log_loss_skill": skill(ll, log_loss(p_prior, y)),
+        "log_loss_skill_vs_volatility": skill(ll, log_loss(p_vol, y)),
         "brier": brier(p, y),
         "auc_up": auc(p[:, UP], y == UP),
         "auc_down": auc(p[:, DOWN], y == DOWN),
         "score_per_1000_expected": score_per_1000(expected_score_decision(p), y),
     }
+
+
+def group_ranks(group: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rank (1..n) of each x within its group; ties share their mean rank."""
+    n = len(x)
+    order = np.lexsort((x, group))
+    g, v = group[order], x[order]
+    starts = np.r_[True, g[1:] != g[:-1]]
+    position = np.arange(n) - np.maximum.accumulate(np.where(starts, np.arange(n), 0)) + 1
+    tie = np.cumsum(np.r_[True, starts[1:] | (v[1:] != v[:-1])]) - 1
+    ranks = np.empty(n)
+    ranks[order] = (np.bincount(tie, weights=position) / np.bincount(tie))[tie]
+    return ranks
+
+
+def daily_rank_ic(score: np.ndarray, outcome: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Spearman correlation of score and outcome across the stocks of each day [days, ascending]; NaN where a side
+    is constant (a forecaster that ranks nothing)."""
+    _, g = np.unique(day, return_inverse=True)
+    a, b = group_ranks(g, score), group_ranks(g, outcome)
+    s = lambda w: np.bincount(g, weights=w)  # noqa: E731
+    n = s(np.ones(len(g)))
+    cov = s(a * b) - s(a) * s(b) / n
+    var = (s(a * a) - s(a) ** 2 / n) * (s(b * b) - s(b) ** 2 / n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(var > 1e-12, cov / np.sqrt(np.maximum(var, 1e-300)), np.nan)
+
+
+def rank_metrics(ic: np.ndarray) -> dict:
+    """Mean daily rank IC, ICIR (mean / std over days) and the share of days with IC > 0 (days with an IC)."""
+    ic = ic[~np.isnan(ic)]
+    if len(ic) == 0:
+        return {"rank_ic": float("nan"), "rank_icir": float("nan"), "ic_positive_days": float("nan")}
+    std = ic.std(ddof=1) if len(ic) > 1 else float("nan")
+    return {"rank_ic": float(ic.mean()), "rank_icir": float(ic.mean() / std) if std > 0 else float("nan"),
+            "ic_positive_days": float(np.mean(ic > 0))}

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from equinet.features import CLASSES_ZH
-from equinet.infer import Applied, MismatchError, probabilities
+from equinet.infer import Applied, MismatchError, baseline_probabilities, probabilities
 
 
 def zh(p: np.ndarray) -> str:
@@ -20,8 +20,14 @@ def _skip_reason(app: Applied, s: int, t: int, date: str) -> str:
     return f"only {int(app.prep.run[s, t])} consecutive clean days up to {date}; the window needs {app.context}"
 
 
-def predict(app: Applied, date: str | None = None, codes: list[str] | None = None) -> dict:
-    """Probabilities per stock, sorted by P(up) - P(down), and the stocks without a valid window."""
+def _row(code: str, q: np.ndarray) -> dict:
+    return {"code": code, "up": float(q[0]), "down": float(q[1]), "flat": float(q[2]),
+            "up_minus_down": float(q[0] - q[1]), "zh": zh(q)}
+
+
+def predict(app: Applied, date: str | None = None, codes: list[str] | None = None, baseline: bool = False) -> dict:
+    """Probabilities per stock, sorted by P(up) - P(down), and the stocks without a valid window; with baseline,
+    the volatility baseline's probabilities beside each (under "volatility")."""
     dates = app.store.meta["dates"]
     date = date or dates[-1]
     if date not in dates:
@@ -34,11 +40,13 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
         raise MismatchError(f"not in {app.store.path}: {', '.join(unknown)}")
     idx = np.array([row[c] for c in wanted])
     ok = app.prep.run[idx, t] >= app.context
-    stock = torch.as_tensor(idx[ok], device=app.inputs.device)
+    stock = torch.as_tensor(idx[ok], device=app.data.device)
     day = torch.full_like(stock, t)
-    p = probabilities(app.model, app.inputs, stock, day, app.context, app.precision).cpu().numpy()
-    rows = [{"code": app.store.codes[s], "up": float(q[0]), "down": float(q[1]), "flat": float(q[2]),
-             "up_minus_down": float(q[0] - q[1]), "zh": zh(q)} for s, q in zip(idx[ok], p)]
+    p = probabilities(app.model, app.data, stock, day, app.context, app.precision).cpu().numpy()
+    rows = [_row(app.store.codes[s], q) for s, q in zip(idx[ok], p)]
+    if baseline:
+        for row, q in zip(rows, baseline_probabilities(app.data, stock, day, app.rule).cpu().numpy()):
+            row["volatility"] = {k: v for k, v in _row(row["code"], q).items() if k != "code"}
     rows.sort(key=lambda r: -r["up_minus_down"])
     skipped = [{"code": app.store.codes[s], "reason": _skip_reason(app, s, t, date)} for s in idx[~ok]]
     return {"date": date, "context": app.context, "checkpoint": str(app.checkpoint), "rows": rows,

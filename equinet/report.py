@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from equinet.features import CLASSES
+from equinet.metrics import FORECASTERS, PROBABILISTIC
 from equinet.findings import Finding
 
 
@@ -62,65 +63,76 @@ def print_findings(console: Console, findings: list[Finding], levels: tuple[str,
 def epoch_row(row: dict, loss: str) -> str:
     """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
     return (f"epoch {row['epoch']:>3}  {loss} loss train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
-            f"val log loss {row['val_log_loss']:.4f}  "
-            f"acc {100 * row['val_accuracy']:.1f} %  log-loss skill {row['val_log_loss_skill']:+.4f}  "
-            f"score {row['val_score_per_1000']:+.0f}/1000  recall up/down/flat "
-            f"{100 * row['val_recall_up']:.0f}/{100 * row['val_recall_down']:.0f}/{100 * row['val_recall_flat']:.0f} %"
-            f"  ({row['seconds']:.1f} s)")
+            f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  "
+            f"skill vs prior {row['val_log_loss_skill']:+.4f} vs volatility {row['val_skill_vs_volatility']:+.4f}  "
+            f"AUC up/down {row['val_auc_up']:.3f}/{row['val_auc_down']:.3f}  rank IC {row['val_rank_ic']:+.3f}  "
+            f"acc {100 * row['val_accuracy']:.1f} %  score {row['val_score_per_1000']:+.0f}/1000  "
+            f"({row['seconds']:.1f} s)")
 
 
 def epochs_table(history: list[dict], best: dict) -> Table:
-    """Validation per epoch; the best epoch is marked."""
-    table = Table(title=f"Validation ({history[-1]['val_rows']:,} windows per epoch)")
-    for col in ("epoch", "train loss (objective)", "val log loss", "skill", "accuracy", "score/1000", "recall up",
-                "recall down"):
+    """Validation per epoch, beside the volatility baseline; the best epoch is marked."""
+    table = Table(title=f"Validation ({history[-1]['val_rows']:,} windows per epoch; volatility baseline log loss "
+                        f"{history[-1]['val_log_loss_volatility']:.4f})")
+    for col in ("epoch", "train loss (objective)", "val log loss", "skill vs prior", "skill vs volatility", "AUC up",
+                "AUC down", "rank IC", "accuracy", "score/1000"):
         table.add_column(col, justify="right")
     for r in history:
         mark = " *" if r["epoch"] == best.get("epoch") else ""
         table.add_row(f"{r['epoch']}{mark}", f"{r['train_loss']:.4f}", f"{r['val_log_loss']:.4f}",
-                      f"{r['val_log_loss_skill']:+.4f}", f"{100 * r['val_accuracy']:.1f} %",
-                      f"{r['val_score_per_1000']:+.0f}", f"{100 * r['val_recall_up']:.0f} %",
-                      f"{100 * r['val_recall_down']:.0f} %")
+                      f"{r['val_log_loss_skill']:+.4f}", f"{r['val_skill_vs_volatility']:+.4f}",
+                      f"{r['val_auc_up']:.3f}", f"{r['val_auc_down']:.3f}", f"{r['val_rank_ic']:+.3f}",
+                      f"{100 * r['val_accuracy']:.1f} %", f"{r['val_score_per_1000']:+.0f}")
     return table
 
 
 EVAL_ROWS = [
-    ("accuracy", "accuracy", "pct"), ("macro-F1", "macro_f1", "num"), ("MCC", "mcc", "num"),
-    ("log loss", "log_loss", "num"), ("log-loss skill", "log_loss_skill", "signed"), ("Brier", "brier", "num"),
+    ("log loss", "log_loss", "num"), ("log-loss skill over the prior", "log_loss_skill", "signed"),
+    ("log-loss skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("Brier", "brier", "num"),
     ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"),
+    ("accuracy", "accuracy", "pct"), ("macro-F1", "macro_f1", "num"), ("MCC", "mcc", "num"),
     ("score/1000 (argmax)", "score_per_1000", "int"), ("score/1000 (expected)", "score_per_1000_expected", "int"),
     ("up recall", "up_recall", "pct"), ("down->up rate", "down_to_up_rate", "pct"),
     ("extreme-up capture", "extreme_up_capture", "pct"),
+    ("rank IC (mean daily)", "rank_ic", "ic"), ("ICIR", "rank_icir", "num"), ("days with IC > 0", "ic_positive_days", "pct"),
+    ("top-k excess / 3 days", "topk_excess", "ret"), ("top-decile excess / 3 days", "top_decile_excess", "ret"),
 ]
-FORECASTERS = ("model", "majority", "prior")
 
 
-def _fmt(value: float, kind: str) -> str:
+def _fmt(value: float | None, kind: str) -> str:
     if value is None or value != value:
-        return "-"
+        return "—"
     return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
-            "int": f"{value:+.0f}"}[kind]
+            "int": f"{value:+.0f}", "ic": f"{value:+.4f}", "ret": f"{100 * value:+.2f} %"}[kind]
 
 
-def _decision_table(title: str, block: dict, rows: list[tuple[str, str, str]], ci: dict | None = None) -> Table:
-    """Metrics down, forecasters across; the model's bootstrap interval beside it where there is one."""
+def _ci(ci: dict, key: str, kind: str) -> str:
+    return f"{_fmt(ci[key][0], kind)} .. {_fmt(ci[key][1], kind)}" if key in ci else ""
+
+
+def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], names: tuple[str, ...] = FORECASTERS,
+                  ci: dict | None = None) -> Table:
+    """Metrics down, forecasters across (— where a forecaster has no such figure); the model's bootstrap interval
+    beside it where there is one."""
     table = Table(title=title)
     table.add_column("metric")
-    for name in FORECASTERS:
+    for name in names:
         table.add_column(name, justify="right")
-    if ci:
-        table.add_column("model 95 % CI", justify="right")
+        if name == "model" and ci:
+            table.add_column("model 95 % CI", justify="right")
     for label, key, kind in rows:
-        if key in block["model"]:
-            cells = [_fmt(block[f][key], kind) for f in FORECASTERS]
-            if ci:
-                cells.append(f"{_fmt(ci[key][0], kind)} .. {_fmt(ci[key][1], kind)}" if key in ci else "")
+        if key in block[names[0]]:
+            cells = []
+            for name in names:
+                cells.append(_fmt(block[name].get(key), kind))
+                if name == "model" and ci:
+                    cells.append(_ci(ci, key, kind))
             table.add_row(label, *cells)
     return table
 
 
 def eval_tables(r: dict) -> list:
-    """The eval report: the model beside both baselines on the same rows, then the details."""
+    """The eval report: the model beside every baseline on the same rows, then the details."""
     shares = " / ".join(f"{100 * v:.1f} %" for v in r["class_share"].values())
     head = Table(show_header=False, title="Evaluation")
     for label, value in [("checkpoint", r["checkpoint"]), ("store", r["store"]), ("split", r["split"]),
@@ -129,13 +141,14 @@ def eval_tables(r: dict) -> list:
                          ("class share up/down/flat", shares)]:
         head.add_row(label, str(value))
     ci = r["ci"]
-    main = _decision_table(f"Model and baselines on the same {r['rows']:,} rows", r, EVAL_ROWS, ci)
+    main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: top {r['topk']['pct']:g} % "
+                         "by P(up) - P(down) each day, limit-up closes skipped)", r, EVAL_ROWS, ci=ci)
     per_class = Table(title="Precision / recall per class")
     per_class.add_column("forecaster")
     for c in CLASSES:
         per_class.add_column(f"{c} P", justify="right")
         per_class.add_column(f"{c} R", justify="right")
-    for f in FORECASTERS:
+    for f in PROBABILISTIC:
         per_class.add_row(f, *[_fmt(r[f][m][c], "pct") for c in CLASSES for m in ("precision", "recall")])
     cm = Table(title="Model confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
@@ -144,25 +157,57 @@ def eval_tables(r: dict) -> list:
     for c, row in zip(CLASSES, r["model"]["confusion"]):
         cm.add_row(c, *[f"{n:,}" for n in row])
     t = r["topk"]
-    top = Table(title=f"Daily top {t['pct']:g} % by P(up) - P(down) (limit-up closes skipped), mean forward return")
+    top = Table(title=f"Model: daily top {t['pct']:g} % by P(up) - P(down) (limit-up closes skipped), mean forward "
+                      "return")
     for col in ("days", "picks", "universe", "excess", "excess 95 % CI"):
         top.add_column(col, justify="right")
     top.add_row(str(t["days"]), f"{100 * t['picks_mean']:+.2f} %", f"{100 * t['universe_mean']:+.2f} %",
-                f"{100 * t['excess']:+.2f} %",
-                f"{100 * ci['topk_excess'][0]:+.2f} .. {100 * ci['topk_excess'][1]:+.2f} %" if ci else "-")
+                f"{100 * t['excess']:+.2f} %", _ci(ci, "topk_excess", "ret") or "—")
     tables = [head, main, per_class, cm, top]
     if "gate" in r:
         g = r["gate"]
-        tables.append(_decision_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_ROWS))
+        tables.append(metrics_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_ROWS,
+                                    PROBABILISTIC))
     return tables
 
 
+CV_COLUMNS = [
+    ("log loss", "log_loss", "num"), ("skill vs prior", "log_loss_skill", "signed"),
+    ("skill vs volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
+    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
+    ("top-k excess", "topk_excess", "ret"), ("top-decile excess", "top_decile_excess", "ret"),
+]
+
+
+def cv_table(result: dict) -> Table:
+    """Per fold and pooled, every forecaster on the same rows; the pooled figures with their 95 % intervals."""
+    table = Table(title=f"Walk-forward cv: {result['folds']} folds of {result['fold_days']} decision days "
+                        f"({result['cv']})")
+    for col in ("block", "forecaster", "rows") + tuple(label for label, _, _ in CV_COLUMNS):
+        table.add_column(col, justify="left" if col in ("block", "forecaster") else "right")
+    blocks = [([f"fold {f['k']}", f"{f['test_from']} ..", f"  {f['test_to']}"], f) for f in result["per_fold"]]
+    for label, block in blocks + [(["pooled", f"{len(blocks)} folds"], result["pooled"])]:
+        table.add_section()
+        for i, name in enumerate(FORECASTERS):
+            f = block[name]
+            table.add_row(label[i] if i < len(label) else "", name, f"{block['rows']:,}" if i == 0 else "",
+                          *[_fmt(f.get(key), kind) for _, key, kind in CV_COLUMNS])
+            if block is result["pooled"] and f.get("ci"):
+                table.add_row("", "  95 % CI", "", *[_ci(f["ci"], key, kind) for _, key, kind in CV_COLUMNS])
+    return table
+
+
 def predict_table(result: dict) -> Table:
-    """Probabilities per stock, best P(up) - P(down) first."""
+    """Probabilities per stock, best P(up) - P(down) first (and the volatility baseline's, when asked)."""
     table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}")
-    for col in ("#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"):
+    baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
+    columns = ["#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"]
+    for col in columns + (["volatility 涨 / 跌 / 稳", "vol. up - down"] if baseline else []):
         table.add_column(col, justify="left" if col in ("code", "涨 / 跌 / 稳") else "right")
     for i, row in enumerate(result["rows"], 1):
-        table.add_row(str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
-                      f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}")
+        cells = [str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
+                 f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
+        if baseline:
+            cells += [row["volatility"]["zh"], f"{100 * row['volatility']['up_minus_down']:+.1f}"]
+        table.add_row(*cells)
     return table

@@ -36,10 +36,13 @@ class Pool:
 
 @dataclass
 class DeviceData:
-    """Inputs and labels of every stock and day, on one device, plus the decision points per split."""
+    """Inputs, labels and baselines of every stock and day, on one device, plus the decision points per split."""
 
     inputs: torch.Tensor  # float32 [stocks, days, features]
     labels: torch.Tensor  # long [stocks, days], -1 = no label
+    forward_return: torch.Tensor  # float32 [stocks, days], NaN = unknown
+    sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
+    reversal: torch.Tensor  # float32 [stocks, days]: the reversal baseline's rank score
     pools: dict[str, Pool]
     device: torch.device
 
@@ -64,12 +67,10 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
               device: torch.device) -> DeviceData:
     """One copy of everything to the device; after this nothing reads the store again."""
     space = room(prep, horizon)
-    return DeviceData(
-        inputs=torch.as_tensor(prep.inputs, device=device),
-        labels=torch.as_tensor(prep.labels, device=device),
-        pools={name: make_pool(space, m, minimum, device) for name, m in masks.items()},
-        device=device,
-    )
+    t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+    return DeviceData(t(prep.inputs), t(prep.labels), t(prep.forward_return.astype(np.float32)), t(prep.sigma),
+                      t(prep.reversal), {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
+                      device)
 
 
 def windows(inputs: torch.Tensor, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:

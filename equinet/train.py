@@ -18,12 +18,12 @@ from equinet import checkpoint, rundir
 from equinet.config import TrainConfig
 from equinet.device import autocast, pick_device, pick_precision
 from equinet.features import FEATURES, prepare
-from equinet.infer import EVAL_BATCH, probabilities
+from equinet.infer import EVAL_BATCH, baseline_probabilities, probabilities
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import DeviceData, sample, to_device
+from equinet.sampler import DeviceData, room, sample, to_device
 from equinet.splits import Splits, by_date, by_stock
-from equinet.store import open_store
+from equinet.store import Store, open_store
 
 SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
@@ -98,6 +98,14 @@ def _feature_scales(data: DeviceData, cfg: TrainConfig) -> tuple[torch.Tensor, t
     flat = x.reshape(-1, x.shape[-1])
     std = flat.std(0)
     return flat.mean(0), torch.where(std < 1e-6, torch.ones_like(std), std)
+
+
+def longest_history(cfg: TrainConfig, store: Store, val_from: str) -> int:
+    """The longest clean history (days) of a training decision point when validation starts at val_from."""
+    prep = prepare(store, cfg.rule)
+    train_days = by_date(store.meta["dates"], cfg.horizon, val_from, store.meta["dates"][-1]).masks(
+        store.codes, store.meta["dates"])["train"]
+    return int(room(prep, cfg.horizon)[train_days].max(initial=0))
 
 
 def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = None):
@@ -190,12 +198,15 @@ def checkpoint_state(run: Run) -> dict:
 
 
 def validate(run: Run) -> dict:
-    """The validation line, on every valid validation window at --context days."""
+    """The validation line, on every valid validation window at --context days, beside the baselines."""
     pool = run.data.pools["val"].at_least(run.cfg.context)
-    p = probabilities(run.model, run.data.inputs, pool.stock, pool.day, run.cfg.context, run.precision)
+    p = probabilities(run.model, run.data, pool.stock, pool.day, run.cfg.context, run.precision)
     y = run.data.labels[pool.stock, pool.day]
     loss = float(loss_from_logp(p.clamp_min(1e-12).log(), y, run.weights, run.cfg))
-    return validation_line(p.cpu().numpy().astype(np.float64), y.cpu().numpy(), run.prior, loss)
+    host = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
+    return validation_line(host(p), host(baseline_probabilities(run.data, pool.stock, pool.day, run.cfg.rule)),
+                           run.prior, y.cpu().numpy(), host(run.data.forward_return[pool.stock, pool.day]),
+                           pool.day.cpu().numpy(), loss)
 
 
 def estimate_epoch_seconds(run: Run) -> float:
@@ -214,7 +225,7 @@ def estimate_epoch_seconds(run: Run) -> float:
     pool = run.data.pools["val"].at_least(run.cfg.context)
     n = min(len(pool), EVAL_BATCH)
     t = time.perf_counter()
-    probabilities(twin, run.data.inputs, pool.stock[:n], pool.day[:n], run.cfg.context, run.precision)
+    probabilities(twin, run.data, pool.stock[:n], pool.day[:n], run.cfg.context, run.precision)
     per_window = (time.perf_counter() - t) / max(n, 1)
     return step * run.cfg.steps_per_epoch + per_window * len(pool)
 

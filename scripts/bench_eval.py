@@ -41,13 +41,13 @@ def main() -> None:
     batched = len(rows.y) / (time.perf_counter() - t)
 
     pool = eval_pool(app, mask)
-    dev = app.inputs.device
+    dev = app.data.device
     n = min(args.single, len(pool))
     singles = []
     t = time.perf_counter()
     with torch.inference_mode():
         for s, d in zip(pool.stock[:n].tolist(), pool.day[:n].tolist()):
-            x = windows(app.inputs, torch.tensor([s], device=dev), torch.tensor([d], device=dev), app.context)
+            x = windows(app.data.inputs, torch.tensor([s], device=dev), torch.tensor([d], device=dev), app.context)
             with autocast(dev, app.precision):
                 singles.append(torch.softmax(app.model(x).float(), -1))
     single = n / (time.perf_counter() - t)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import TINY, run_cli
-from equinet import ingest
+from equinet import ingest, open_store
+from equinet.baselines import ewma_sigma
+from equinet.distribution import volatility_probabilities
+from equinet.evaluate import collect, selection_mask
+from equinet.features import LabelRule
+from equinet.infer import apply
 from equinet.synth import frame, simulate, write
 from equinet.train import TrainConfig, fit, start
 
-KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "brier", "auc_up", "auc_down", "score_per_1000",
-        "score_per_1000_expected", "up_recall", "down_to_up_rate", "extreme_up_capture", "confusion")
+KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "brier", "auc_up",
+        "auc_down", "score_per_1000", "score_per_1000_expected", "up_recall", "down_to_up_rate", "extreme_up_capture",
+        "confusion", "rank_ic", "rank_icir", "ic_positive_days", "topk_excess", "top_decile_excess", "ci")
+CI_KEYS = {"accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "topk_excess", "top_decile_excess", "rank_ic"}
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +56,18 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
     r = eval_json("--run", trained["run"])
     for key in ("rows", "from", "to", "class_share", "topk", "ci"):
         assert key in r
-    for name in ("model", "majority", "prior"):
-        assert set(KEYS) <= set(r[name])
+    for name in ("model", "volatility", "majority", "prior", "reversal"):
+        assert set(KEYS) <= set(r[name]), name
+    for name in ("model", "volatility", "majority", "prior"):
         assert sum(map(sum, r[name]["confusion"])) == r["rows"]  # every forecaster on the same rows
     assert set(r["topk"]) >= {"pct", "picks_mean", "universe_mean", "excess"}
-    assert set(r["ci"]) == {"accuracy", "log_loss_skill", "topk_excess"}
+    assert set(r["ci"]) == CI_KEYS and r["ci"] == r["model"]["ci"]
     assert r["prior"]["log_loss_skill"] == pytest.approx(0.0)
+    assert r["volatility"]["log_loss_skill_vs_volatility"] == pytest.approx(0.0)
     assert r["prior"]["auc_up"] == 0.5 and r["majority"]["accuracy"] == r["prior"]["accuracy"]
+    assert r["prior"]["rank_ic"] is None  # constant: ranks nothing (null, not NaN, in the JSON)
+    assert r["reversal"]["log_loss"] is None and r["reversal"]["rank_ic"] is not None
+    assert set(r["reversal"]["ci"]) == {"rank_ic", "topk_excess", "top_decile_excess"}
     assert r["split"] == "test" and r["warning"] is None
     ckpt = torch.load(trained["run"] / "best.pt", weights_only=False)
     assert r["from"] >= ckpt["splits"]["test_from"]
@@ -63,8 +76,9 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
 def test_eval_default_is_newest_run_and_prints_tables(trained) -> None:
     result = run_cli("eval", "--out", trained["out"], "--bootstrap", "50", "--gate", "up=0.4,down=0.4")
     assert result.exit_code == 0, result.output
-    for text in ("Model and baselines on the same", "majority", "prior", "log-loss skill", "confusion matrix",
-                 "Daily top 1 %", "With the confidence gate up=0.4, down=0.4", "baselines are the bar"):
+    for text in ("Model and baselines on the same", "volatility", "majority", "prior", "reversal",
+                 "log-loss skill over volatility", "rank IC", "top-decile excess", "confusion matrix",
+                 "daily top 1 %", "With the confidence gate up=0.4, down=0.4", "baselines are the bar"):
         assert text in result.stdout
 
 
@@ -133,3 +147,24 @@ def test_mismatches_are_clear_errors(trained, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no run with a best.pt" in result.output
     result = run_cli("predict", "--run", trained["run"], "--date", "1999-01-04")
     assert result.exit_code == 2 and "is not a trading day" in result.output
+
+
+def test_volatility_rows_are_the_baseline_on_the_same_rows(trained) -> None:
+    app = apply(trained["run"] / "best.pt")
+    rows = collect(app, selection_mask(app, "test", None, None))
+    close = np.asarray(open_store(trained["store"]).close)
+    sigma = ewma_sigma(close, np.zeros(close.shape, dtype=bool))[rows.stock, rows.day]
+    want = volatility_probabilities(torch.tensor(sigma), LabelRule()).numpy()
+    np.testing.assert_allclose(rows.p["volatility"], want, atol=1e-5)
+    np.testing.assert_allclose(rows.score["reversal"], -(np.log(close[rows.stock, rows.day])
+                                                         - np.log(close[rows.stock, rows.day - 20])), atol=1e-5)
+
+
+def test_predict_baseline_shows_the_volatility_forecast(trained) -> None:
+    out = json.loads(run_cli("predict", "--run", trained["run"], "--format", "json", "--baseline").stdout)
+    for r in out["rows"]:
+        v = r["volatility"]
+        assert v["up"] + v["down"] + v["flat"] == pytest.approx(1.0, abs=1e-5) and v["zh"].startswith("涨:")
+    csv = run_cli("predict", "--run", trained["run"], "--format", "csv", "--baseline").stdout.splitlines()
+    assert csv[0].endswith("volatility_up,volatility_down,volatility_flat,volatility_up_minus_down")
+    assert "volatility 涨 / 跌 / 稳" in run_cli("predict", "--run", trained["run"], "--baseline").stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from equinet.evaluate import Rows, bootstrap, topk
+from equinet.evaluate import Rows, score_rows, top_excess
 from equinet.metrics import (auc, brier, confusion, decision_metrics, expected_score_decision, forecast_metrics,
                              gate_decision, log_loss, macro_f1, mcc, score_per_1000)
 
@@ -36,9 +36,11 @@ def test_probability_metrics() -> None:
     y = np.array([0, 2])
     assert log_loss(p, y) == pytest.approx(-(np.log(0.5) + np.log(0.2)) / 2)
     assert brier(p, y) == pytest.approx(((0.25 + 0.0625 + 0.0625) + (0.04 + 0.36 + 0.64)) / 2)
-    prior = np.array([0.5, 0.25, 0.25])
-    m = forecast_metrics(p, y, np.array([0.01, 0.0]), prior)
+    prior = np.tile([0.5, 0.25, 0.25], (2, 1))
+    vol = np.array([[0.25, 0.25, 0.5], [0.1, 0.1, 0.8]])
+    m = forecast_metrics(p, y, np.array([0.01, 0.0]), prior, vol)
     assert m["log_loss_skill"] == pytest.approx(1 - log_loss(p, y) / (-(np.log(0.5) + np.log(0.25)) / 2))
+    assert m["log_loss_skill_vs_volatility"] == pytest.approx(1 - log_loss(p, y) / (-(np.log(0.25) + np.log(0.8)) / 2))
 
 
 def test_auc_with_ties() -> None:
@@ -76,11 +78,12 @@ def rows_for_topk() -> Rows:
     return Rows(stock=np.array([0, 1, 2, 0, 1, 2]), day=np.array([5, 5, 5, 6, 6, 6]), y=np.zeros(6, dtype=int),
                 forward_return=np.array([0.05, 0.01, -0.03, 0.02, 0.00, -0.01]),
                 limit_up=np.array([True, False, False, False, False, False]),
-                p={"model": p, "prior": np.tile([0.2, 0.3, 0.5], (6, 1))})
+                p={"model": p, "prior": np.tile([0.2, 0.3, 0.5], (6, 1))}, score={"model": up_minus_down})
 
 
 def test_topk_skips_limit_up_and_measures_excess() -> None:
-    result = topk(rows_for_topk(), pct=1.0)  # 1 % of 3 stocks -> at least one pick a day
+    rows = rows_for_topk()
+    result = top_excess(rows, rows.score["model"], pct=1.0)  # 1 % of 3 stocks -> at least one pick a day
     # day 5: best is stock 0 but it closed limit-up -> stock 1 (+1 %); universe +1 %. day 6: stock 0 (+2 %); 1/3 %
     assert result["picks_mean"] == pytest.approx((0.01 + 0.02) / 2)
     assert result["universe_mean"] == pytest.approx((0.01 + 0.01 / 3) / 2)
@@ -92,11 +95,16 @@ def test_bootstrap_intervals_cover_the_estimate_and_repeat() -> None:
     n = 400
     p = rng.dirichlet([2, 2, 4], size=n)
     y = rng.integers(0, 3, size=n)
-    rows = Rows(np.zeros(n, int), np.repeat(np.arange(40), 10), y, rng.normal(0, 0.02, n), np.zeros(n, bool),
-                {"model": p, "prior": np.tile([0.2, 0.3, 0.5], (n, 1))})
-    excess = rng.normal(0.001, 0.01, 40)
-    ci = bootstrap(rows, excess, 500)
-    acc = np.mean(p.argmax(1) == y)
-    assert ci["accuracy"][0] < acc < ci["accuracy"][1]
-    assert ci["topk_excess"][0] < excess.mean() < ci["topk_excess"][1]
-    assert bootstrap(rows, excess, 500) == ci
+    fr = rng.normal(0, 0.02, n) + 0.01 * (p[:, 0] - p[:, 1])
+    probs = {"model": p, "prior": np.tile([0.2, 0.3, 0.5], (n, 1)), "majority": np.tile([0.0, 0.0, 1.0], (n, 1)),
+             "volatility": np.tile([0.25, 0.25, 0.5], (n, 1))}
+    scores = {k: q[:, 0] - q[:, 1] for k, q in probs.items()} | {"reversal": rng.normal(size=n)}
+    rows = Rows(np.tile(np.arange(10), 40), np.repeat(np.arange(40), 10), y, fr, np.zeros(n, bool), probs, scores)
+    report = score_rows(rows, n_bootstrap=500)
+    ci, model = report["ci"], report["model"]
+    for key in ("accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "rank_ic", "topk_excess",
+                "top_decile_excess"):
+        assert ci[key][0] < model[key] < ci[key][1], key
+    assert score_rows(rows, n_bootstrap=500)["ci"] == ci
+    assert report["reversal"]["log_loss"] is None and report["reversal"]["ci"]["rank_ic"][0] < 0.5
+    assert np.isnan(report["prior"]["rank_ic"])  # a constant forecast ranks nothing

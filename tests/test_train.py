@@ -165,12 +165,13 @@ def test_run_directory_and_checkpoint_contents(stores, tmp_path: Path) -> None:
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "r", "--epochs", "2",
                      *TINY_CLI)
     assert result.exit_code == 0, result.output
-    assert "parameters" in result.output and "estimated" in result.output and "log-loss skill" in result.output
+    assert "parameters" in result.output and "estimated" in result.output and "skill vs volatility" in result.output
     run = tmp_path / "r"
     assert json.loads((run / "config.json").read_text())["d_model"] == 16
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
-    for key in ("val_loss", "val_accuracy", "val_log_loss_skill", "val_score_per_1000", "val_recall_up"):
+    for key in ("val_loss", "val_accuracy", "val_log_loss_skill", "val_score_per_1000", "val_recall_up",
+                "val_log_loss_volatility", "val_skill_vs_volatility", "val_auc_up", "val_auc_down", "val_rank_ic"):
         assert key in rows[0]
     ckpt = torch.load(run / "best.pt", weights_only=False)
     for key in ("model", "optimizer", "scheduler", "rng", "epoch", "config", "label_rule", "splits",

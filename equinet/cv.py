@@ -1,0 +1,133 @@
+"""`equinet cv`: walk-forward evaluation - would this configuration have worked on days it had not seen?
+
+Fold k validates on the k-th of the last `folds` blocks of `fold_days` decision days. It trains only on decision
+days whose labels end before an inner validation block (the `fold_days` days before the fold's block, less the
+horizon embargo), picks its epoch there, and is scored on its block. Each fold is a normal run directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from equinet import checkpoint, rundir
+from equinet.config import TrainConfig
+from equinet.evaluate import Rows, collect, concat, no_nan, score_rows, selection_mask
+from equinet.infer import apply
+from equinet.store import open_store
+from equinet.train import Run, fit, longest_history, start
+
+CV_FILE = "cv.json"
+ROWS_FILE = "rows.npz"  # a finished fold's scored rows: pooling and --resume read them back
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold, as ISO dates: training ends before val_from; the block is test_from .. test_to."""
+
+    k: int
+    val_from: str
+    test_from: str
+    test_to: str
+
+
+def make_folds(dates: list[str], horizon: int, folds: int, fold_days: int, min_context: int) -> list[Fold]:
+    """The last `folds` blocks of `fold_days` labelled decision days, each with its inner validation block."""
+    labelled = len(dates) - horizon  # decision days 0 .. labelled-1 have a label
+    first = labelled - folds * fold_days - horizon - fold_days  # fold 1's inner validation starts here
+    if first - horizon < min_context + 1:
+        raise ValueError(f"{len(dates)} days cannot hold {folds} folds of {fold_days} days, their inner validation "
+                         f"blocks and a training history of {min_context} days; lower --folds or --fold-days")
+    out = []
+    for k in range(folds):
+        block = labelled - (folds - k) * fold_days
+        out.append(Fold(k + 1, dates[block - horizon - fold_days], dates[block], dates[block + fold_days - 1]))
+    return out
+
+
+def _save_rows(rows: Rows, path: Path) -> None:
+    arrays = {"stock": rows.stock, "day": rows.day, "y": rows.y, "forward_return": rows.forward_return,
+              "limit_up": rows.limit_up, **{f"p_{k}": v for k, v in rows.p.items()},
+              **{f"score_{k}": v for k, v in rows.score.items()}}
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _load_rows(path: Path) -> Rows:
+    with np.load(path) as z:
+        get = {k: z[k] for k in z.files}
+    pick = lambda prefix: {k[len(prefix):]: v for k, v in get.items() if k.startswith(prefix)}  # noqa: E731
+    return Rows(get["stock"], get["day"], get["y"], get["forward_return"], get["limit_up"], pick("p_"),
+                pick("score_"))
+
+
+def fold_config(cfg: TrainConfig, fold: Fold, root: Path, longest: int) -> TrainConfig:
+    """The fold's own run: its splits, its directory, and a --max-context its training history can hold."""
+    return replace(cfg, out=str(root), name=f"fold-{fold.k}", val_from=fold.val_from, test_from=fold.test_from,
+                   max_context=min(cfg.max_context, longest), split_by="date")
+
+
+def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start: Callable[[Run], None] | None,
+             on_epoch: Callable[[dict], None] | None, note: Callable[[str], None]) -> Rows:
+    """Train (or resume) one fold, score its best epoch on its block, and keep the rows."""
+    run_dir = root / f"fold-{fold.k}"
+    if (run_dir / ROWS_FILE).is_file():
+        note(f"fold {fold.k}: finished earlier, not retrained")
+        return _load_rows(run_dir / ROWS_FILE)
+    t = time.perf_counter()
+    if (run_dir / "last.pt").is_file():
+        run = start(cfg, resume=run_dir)
+    else:
+        store = open_store(cfg.data)
+        longest = longest_history(cfg, store, fold.val_from)
+        fcfg = fold_config(cfg, fold, root, longest)
+        if fcfg.max_context < cfg.max_context:
+            note(f"fold {fold.k}: --max-context {cfg.max_context} lowered to {fcfg.max_context}, the longest clean "
+                 "training history before its inner validation block")
+        run = start(fcfg, overwrite=run_dir.exists())
+    try:
+        if on_start:
+            on_start(run)
+        fit(run, on_epoch=on_epoch)
+    finally:
+        run.close()
+    app = apply(run_dir / "best.pt", device=cfg.device)
+    rows = collect(app, selection_mask(app, "test", fold.test_from, fold.test_to))
+    _save_rows(rows, run_dir / ROWS_FILE)
+    checkpoint.write_json({"fold": asdict(fold), "best": run.best, "seconds": time.perf_counter() - t,
+                           **no_nan(score_rows(rows, top_pct, n_bootstrap=0))}, run_dir / "fold.json")
+    return rows
+
+
+def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: str | None = None,
+                   resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000,
+                   on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
+                   on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print) -> dict:
+    """Every fold, then the figures per fold and pooled over all folds; written to out/cv-<name>/cv.json."""
+    cfg.check()
+    store = open_store(cfg.data)
+    plan = make_folds(store.meta["dates"], cfg.horizon, folds, fold_days, cfg.min_context)
+    root = Path(cfg.out) / f"cv-{name or time.strftime('%Y%m%d-%H%M%S')}"
+    if root.exists() and not resume:
+        raise rundir.RunDirError(f"{root}: a cv of this name exists; --resume continues it, or choose another --name")
+    if resume and not root.is_dir():
+        raise FileNotFoundError(f"{root}: no cv to resume")
+    root.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    parts, per_fold = [], []
+    for fold in plan:
+        if on_fold:
+            on_fold(fold)
+        rows = run_fold(cfg, fold, root, top_pct, on_start, on_epoch, note)
+        parts.append(rows)
+        per_fold.append({**asdict(fold), **score_rows(rows, top_pct, n_bootstrap=0)})
+    result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
+                     "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
+                     "pooled": score_rows(concat(parts), top_pct, n_bootstrap)})
+    checkpoint.write_json(result, root / CV_FILE)
+    return result
