@@ -19,21 +19,31 @@ REVERSAL_DAYS = 20
 SIGMA_FLOOR = 1e-4  # a daily volatility below 0.01 % (a price that never moved) is taken as this
 
 
-def ewma_sigma(close: np.ndarray, breaks: np.ndarray, half_life: float = HALF_LIFE) -> np.ndarray:
-    """sigma[s, d] from the daily log returns up to d (NaN before the first); a suspension's days are skipped and
-    the return across it counts once; a break (an unadjusted ex-rights day) is no observation."""
-    r2 = np.log(close / previous_close(close)) ** 2
-    seen = np.isfinite(r2) & ~breaks
+def ewma(x: np.ndarray, seen: np.ndarray, half_life: float) -> np.ndarray:
+    """Exponentially weighted mean of x[s, :d] over the days seen (time on axis 1), decaying only on those days;
+    NaN before the first."""
     decay = 0.5 ** (1 / half_life)
-    num, den = np.zeros(close.shape[0]), np.zeros(close.shape[0])
-    out = np.full(close.shape, np.nan)
-    for d in range(close.shape[1]):  # decays only on the stock's own observations
+    num, den = np.zeros(x.shape[0]), np.zeros(x.shape[0])
+    out = np.full(x.shape, np.nan)
+    for d in range(x.shape[1]):
         o = seen[:, d]
-        num = np.where(o, decay * num + np.where(o, r2[:, d], 0.0), num)
+        num = np.where(o, decay * num + np.where(o, x[:, d], 0.0), num)
         den = np.where(o, decay * den + 1.0, den)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, d] = np.sqrt(num / den)
+            out[:, d] = num / den
     return out
+
+
+def squared_returns(close: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared daily log returns and where they are observations: a suspension's days are skipped and the return
+    across it counts once; a break (an unadjusted ex-rights day) is no observation."""
+    r2 = np.log(close / previous_close(close)) ** 2
+    return r2, np.isfinite(r2) & ~breaks
+
+
+def ewma_sigma(close: np.ndarray, breaks: np.ndarray, half_life: float = HALF_LIFE) -> np.ndarray:
+    """sigma[s, d] from the daily log returns up to d (NaN before the first), in the stock's own trading days."""
+    return np.sqrt(ewma(*squared_returns(close, breaks), half_life))
 
 
 def reversal(daily_return: np.ndarray, days: int = REVERSAL_DAYS) -> np.ndarray:

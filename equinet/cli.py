@@ -223,12 +223,35 @@ def train(
                                   "bf16 or fp32."),
     compile: bool = typer.Option(DEFAULT.compile, "--compile", help="Use torch.compile for the training step."),
     select: str = typer.Option(DEFAULT.select, help="best.pt by validation logloss, score or accuracy."),
+    head: str = typer.Option(DEFAULT.head, help="dist: a Student-t anchored on the volatility baseline's sigma "
+                             "(location and scale correction; answers for any thresholds); softmax: 3 logits."),
+    batch_days: int = typer.Option(DEFAULT.batch_days, min=0, help="Whole-day batches: every stock of this many "
+                                   "random decision days per step (0: --batch-size random windows)."),
+    demean: bool = typer.Option(DEFAULT.demean, "--demean/--no-demean", help="dist head, whole-day batches: "
+                                "remove each day's mean location (the model ranks; the market's drift stays 0)."),
+    cross: bool = typer.Option(DEFAULT.cross, "--cross/--no-cross", help="Attention across the stocks of a day "
+                               "after the per-stock encoder (as in MASTER); needs --batch-days."),
+    multiscale: bool = typer.Option(DEFAULT.multiscale, "--multiscale/--no-multiscale",
+                                    help="Attention heads restricted to the last 5 / 20 / all days."),
+    ensemble: int = typer.Option(DEFAULT.ensemble, min=1, help="Members trained together from different "
+                                 "initialisations; their probabilities are averaged. One checkpoint holds all."),
+    ema: float = typer.Option(DEFAULT.ema, min=0.0, help="Exponential moving average of the weights (decay per "
+                              "step, e.g. 0.99; 0 = off): the average validates and is saved."),
+    return_weight: float = typer.Option(DEFAULT.return_weight, min=0.0, help="dist head: weight of the realised "
+                                        "log return's negative log likelihood beside the class log loss."),
+    shrink: float = typer.Option(DEFAULT.shrink, min=0.0, help="dist head: penalty on the squared outputs, "
+                                 "pulling the forecast to the volatility baseline."),
+    aux: str = typer.Option(DEFAULT.aux, help="Auxiliary targets, a comma list: vol (next days' realised "
+                            "volatility), momentum (the horizon return relative to the day)."),
+    aux_weight: float = typer.Option(DEFAULT.aux_weight, min=0.0, help="Weight of each auxiliary loss."),
+    score_weight: float = typer.Option(DEFAULT.score_weight, min=0.0, help="Cost-sensitive term: minus the "
+                                       "expected score (+1 right, -1 涨 called 跌, -2 跌 called 涨), weighted."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run of the same --name (its config, "
                                    "metrics and checkpoints; other files in it stay)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
-    from equinet.report import epoch_row, epochs_table
+    from equinet.report import epoch_row, epochs_table, objective
     from equinet.splits import STOCK_SPLIT_WARNING
     from equinet.train import TrainingDiverged, estimate_epoch_seconds, fit, start
 
@@ -258,16 +281,16 @@ def train(
         console.print(f"estimated {per_epoch:.1f} s per epoch, {per_epoch * (cfg.epochs - run.epoch) / 60:.1f} min "
                       f"for epochs {run.epoch + 1}..{cfg.epochs}", markup=False)
     bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn(f"train {cfg.loss} loss {{task.fields[loss]:.4f}}  lr {{task.fields[lr]:.2e}}  "
+                   TextColumn(f"train {objective(cfg)} {{task.fields[loss]:.4f}}  lr {{task.fields[lr]:.2e}}  "
                               "{task.fields[rate]:.0f} samples/s"), TimeElapsedColumn(), console=err, disable=quiet,
                    transient=True)
-    task = bar.add_task("train", total=cfg.steps_per_epoch, epoch=0, loss=0.0, lr=0.0, rate=0.0)
+    task = bar.add_task("train", total=run.steps, epoch=0, loss=0.0, lr=0.0, rate=0.0)
     try:
         with bar:
             fit(run, stop_after=stop_after,
                 on_epoch_start=lambda e, n: bar.reset(task, total=n, epoch=e, loss=0.0, lr=0.0, rate=0.0),
                 on_step=lambda loss_, lr_, rate: bar.update(task, advance=1, loss=loss_, lr=lr_, rate=rate),
-                on_epoch=lambda row: quiet or bar.console.print(epoch_row(row, cfg.loss), markup=False,
+                on_epoch=lambda row: quiet or bar.console.print(epoch_row(row, objective(cfg)), markup=False,
                                                                 highlight=False))
     except TrainingDiverged as exc:
         fail(str(exc), code=1)
@@ -343,13 +366,20 @@ def cv(
 
 
 def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
-             device: str):
+             device: str, up: float | None, down: float | None):
     from equinet.infer import apply, resolve
 
     try:
-        return apply(resolve(run, checkpoint, out), data, context, device)
+        app_ = apply(resolve(run, checkpoint, out), data, context, device, up=up, down=down)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if app_.thresholds_note:
+        err.print(f"note: {app_.thresholds_note}", style="yellow", markup=False)
+    return app_
+
+
+UP_HELP = "Ask about another 涨 threshold of the same horizon (dist head; default: the training one)."
+DOWN_HELP = "Ask about another 跌 threshold of the same horizon (dist head; default: the training one)."
 
 
 @app.command("eval")
@@ -365,6 +395,8 @@ def evaluate(
     bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
     top_pct: float = typer.Option(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
     gate: str = typer.Option(None, help="Also report the confidence gate, e.g. up=0.6,down=0.7."),
+    up: float = typer.Option(None, help=UP_HELP),
+    down: float = typer.Option(None, help=DOWN_HELP),
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
@@ -379,7 +411,7 @@ def evaluate(
         date_from, date_to = iso_day(date_from, "--from"), iso_day(date_to, "--to")
     except ValueError as exc:
         fail(str(exc))
-    app_ = _applied(run, checkpoint, out, data, context, device)
+    app_ = _applied(run, checkpoint, out, data, context, device, up, down)
     with progress_bar(as_json) as bar:
         task = bar.add_task("evaluating windows", total=None)
         try:
@@ -412,6 +444,8 @@ def predict(
     fmt: str = typer.Option("table", "--format", help="table, json or csv."),
     baseline: bool = typer.Option(False, "--baseline", help="Show the volatility baseline's probabilities beside "
                                   "the model's, for comparison."),
+    up: float = typer.Option(None, help=UP_HELP),
+    down: float = typer.Option(None, help=DOWN_HELP),
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
 ) -> None:
     """Today's 涨/跌/稳 probabilities per stock, best P(up) - P(down) first."""
@@ -424,7 +458,7 @@ def predict(
         date = iso_day(date, "--date")
     except ValueError as exc:
         fail(str(exc))
-    app_ = _applied(run, checkpoint, out, data, context, device)
+    app_ = _applied(run, checkpoint, out, data, context, device, up, down)
     try:
         result = run_predict(app_, date, codes or None, baseline)
     except ValueError as exc:
@@ -437,10 +471,10 @@ def predict(
 
         writer = csv.writer(sys.stdout, lineterminator="\n")
         keys = ("up", "down", "flat", "up_minus_down")
-        writer.writerow(["code", *keys, "zh", *([f"volatility_{k}" for k in keys] if baseline else [])])
+        writer.writerow(["code", *keys, "score", "zh", *([f"volatility_{k}" for k in keys] if baseline else [])])
         for r in rows:
             extra = [f"{r['volatility'][k]:.6f}" for k in keys] if baseline else []
-            writer.writerow([r["code"], *[f"{r[k]:.6f}" for k in keys], r["zh"], *extra])
+            writer.writerow([r["code"], *[f"{r[k]:.6f}" for k in keys], f"{r['score']:.6f}", r["zh"], *extra])
     else:
         console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:

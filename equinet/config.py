@@ -8,7 +8,9 @@ from equinet.days import iso_day
 from equinet.features import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
-           "precision": ("auto", "bf16", "fp32")}
+           "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax")}
+AUX_TARGETS = ("vol", "momentum")
+MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, the last 20, or all
 
 
 def check_rule(up: float, down: float) -> None:
@@ -40,7 +42,7 @@ class TrainConfig:
     test_from: str | None = None
     split_by: str = "date"
     test_ratio: float = 0.1
-    loss: str = "focal"
+    loss: str = "ce"
     gamma: float = 2.0
     class_weights: bool = False
     lr: float = 1e-3
@@ -53,6 +55,18 @@ class TrainConfig:
     precision: str = "auto"
     compile: bool = False
     select: str = "logloss"
+    head: str = "dist"
+    batch_days: int = 4
+    demean: bool = True
+    cross: bool = False
+    multiscale: bool = False
+    ensemble: int = 1
+    ema: float = 0.0
+    return_weight: float = 0.0
+    shrink: float = 0.0
+    aux: str = ""
+    aux_weight: float = 0.1
+    score_weight: float = 0.0
 
     def check(self) -> None:
         """Options that cannot work together are a ValueError with a one-line reason, before anything loads."""
@@ -65,11 +79,18 @@ class TrainConfig:
         if not (self.min_context <= self.context and self.min_context <= self.max_context):
             raise ValueError("need --min-context <= --max-context and --min-context <= --context")
         check_rule(self.up, self.down)
+        unknown = [a for a in self.aux_targets if a not in AUX_TARGETS]
+        if unknown:
+            raise ValueError(f"--aux takes a comma list of {', '.join(AUX_TARGETS)}, not {self.aux!r}")
+        if self.cross and self.batch_days <= 0:
+            raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"--ema is a decay in [0, 1) (0 = off), not {self.ema:g}")
         self.val_from, self.test_from = iso_day(self.val_from, "--val-from"), iso_day(self.test_from, "--test-from")
 
     @property
-    def steps_per_epoch(self) -> int:
-        return max(1, self.samples_per_epoch // self.batch_size)
+    def aux_targets(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.aux.split(",") if a.strip())
 
     @property
     def rule(self) -> LabelRule:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -41,4 +42,12 @@ def autocast(device: torch.device, precision: str):
     """bf16 autocast, or nothing."""
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def attention_kernels(device: torch.device):
+    """For training steps: on a CPU the math attention kernel is about 1.5x faster than flash attention, whose
+    backward pass is slow there; elsewhere torch chooses."""
+    if device.type == "cpu":
+        return sdpa_kernel([SDPBackend.MATH])
     return contextlib.nullcontext()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
-from equinet.adjust import previous_close
-from equinet.features import CLASSES, DOWN, UP
-from equinet.infer import Applied, MismatchError, baseline_probabilities, probabilities
+from equinet.features import CLASSES, DOWN, UP, limit_flags
+from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
 from equinet.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics, gate_decision, rank_metrics,
                              surprisal)
 from equinet.sampler import Pool, make_pool, room
-from equinet.tdx import daily_limits
 
 
 DECILE = 10.0
@@ -29,7 +27,8 @@ class Rows:
     forward_return: np.ndarray
     limit_up: np.ndarray  # closed at the limit-up on the decision day: cannot be bought
     p: dict[str, np.ndarray]  # forecaster -> probabilities [N, 3] (every forecaster but reversal)
-    score: dict[str, np.ndarray]  # forecaster -> rank score [N]: P(up) - P(down), or the reversal score
+    score: dict[str, np.ndarray]  # forecaster -> rank score [N]: the model's own (dist: its location), P(up) -
+    # P(down) for the probability baselines, the reversal score
 
 
 def concat(parts: list[Rows]) -> Rows:
@@ -66,15 +65,6 @@ def overlap_warning(app: Applied, days: np.ndarray) -> str | None:
             "checkpoint's training or validation period: these figures are not out-of-sample")
 
 
-def limit_up(app: Applied) -> np.ndarray:
-    """[stocks, days]: the close is at the limit-up price (within a fen) of the previous close."""
-    close = np.asarray(app.store.close)
-    prev = previous_close(close)
-    limit = daily_limits(app.store.codes)
-    with np.errstate(invalid="ignore"):
-        return close / prev - 1 >= limit - 0.01 / prev
-
-
 def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
     """Every valid window in mask, in (day, stock) order; an empty selection is an error."""
     pool = make_pool(room(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
@@ -85,19 +75,22 @@ def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
 
 
 def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
-    """Every forecaster over every valid window in mask, in (day, stock) order."""
+    """Every forecaster over every valid window in mask, in (day, stock) order; the model sees each day's whole
+    universe (every stock with a window that day, labelled or not)."""
     pool = eval_pool(app, mask)
     s, d = pool.stock.numpy(), pool.day.numpy()
     stock, day = pool.stock.to(app.data.device), pool.day.to(app.data.device)
     f64 = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
-    prior = np.array(app.state["prior"])
     n = len(s)
-    p = {"model": f64(probabilities(app.model, app.data, stock, day, app.context, app.precision, progress)),
-         "volatility": f64(baseline_probabilities(app.data, stock, day, app.rule)),
-         "prior": np.tile(prior, (n, 1)), "majority": np.tile(np.eye(3)[prior.argmax()], (n, 1))}
+    all_stock, all_day, fc = app.forecast(torch.unique(day), progress)
+    rows = rows_of(all_stock, all_day, stock, day)
+    p = {"model": f64(fc.p[rows]), "volatility": f64(baseline_probabilities(app.data, stock, day, app.rule)),
+         "prior": np.tile(app.prior, (n, 1)), "majority": np.tile(np.eye(3)[app.prior.argmax()], (n, 1))}
     score = {name: q[:, UP] - q[:, DOWN] for name, q in p.items()}
+    score["model"] = f64(fc.score[rows])
     score["reversal"] = f64(app.data.reversal[stock, day])
-    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up(app)[s, d], p, score)
+    limit_up = limit_flags(np.asarray(app.store.close), app.store.codes)[0]
+    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score)
 
 
 def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
@@ -217,9 +210,10 @@ def evaluate(app: Applied, split: str = "test", date_from: str | None = None, da
     dates = np.array(app.store.meta["dates"])
     report = {
         "checkpoint": str(app.checkpoint), "store": str(app.store.path), "split": split,
-        "context": app.context, "label_rule": app.state["label_rule"],
+        "context": app.context, "label_rule": asdict(app.rule), "trained_label_rule": app.state["label_rule"],
+        "thresholds_note": app.thresholds_note, "head": app.state["config"]["head"],
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
-        "train_prior": dict(zip(CLASSES, app.state["prior"])),
+        "train_prior": dict(zip(CLASSES, app.prior.tolist())),
         "warning": overlap_warning(app, rows.day),
         **score_rows(rows, top_pct, n_bootstrap, gate),
     }

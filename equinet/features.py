@@ -6,23 +6,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from equinet.adjust import event_cells
-from equinet.baselines import ewma_sigma, reversal
+from equinet.adjust import event_cells, previous_close
+from equinet.baselines import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
 from equinet.store import Store
+from equinet.tdx import daily_limits
 
 UP, DOWN, FLAT = 0, 1, 2
 CLASSES = ("up", "down", "flat")
 CLASSES_ZH = ("涨", "跌", "稳")
 FEATURES = (
-    "log_open", "log_high", "log_low", "log_close",  # made relative to the decision day's close
-    "log_volume",  # made relative to the window's mean
+    "log_open", "log_high", "log_low", "log_close",  # minus the decision day's log close
+    "log_volume",  # minus the window's mean
     "return",  # log close / previous close (0 after a break)
     "market_change", "log_market_volume", "log_market_range",  # the last two relative to the window's mean
     "market_known",  # 1 where the market series is known that day
+    "log_range",  # log high / low
+    "log_sigma",  # log of the volatility baseline's daily sigma that day
+    "vol_short", "vol_long", "vol_range",  # log ratios to sigma: EWMA sigmas of half-life 3 and 60, Parkinson's
+    "volume_surprise",  # log volume minus its EWMA (half-life 20)
+    "limit_up", "limit_down",  # closed at the board's daily limit
+    # the stock's rank among all stocks with a bar that day, in [-0.5, 0.5]
+    "rank_return_5", "rank_return_20", "rank_sigma", "rank_volume_surprise", "rank_amount", "rank_range",
 )
 PRICE_LOGS = slice(0, 4)
 DECISION_CLOSE = 3
+IN_SIGMAS = (0, 1, 2, 3, 5, 10)  # price-like features a window expresses in its decision day's sigmas
 TOLERANCE = 1e-9  # two-decimal prices hit the thresholds exactly; float64 error is far below this
+SHORT_HALF_LIFE, LONG_HALF_LIFE, VOLUME_HALF_LIFE = 3, 60, 20
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class Prepared:
     forward_return: np.ndarray  # float64 [stocks, days]: close[t+h]/close[t]-1, NaN where unknown
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
     reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
+    future_vol: np.ndarray  # float32 [stocks, days]: log(realised daily sigma over the horizon / sigma), NaN unknown
 
 
 def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
@@ -76,26 +87,74 @@ def _unadjusted_breaks(store: Store) -> np.ndarray:
     return breaks
 
 
+def limit_flags(close: np.ndarray, codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """[stocks, days] each: the close is at the limit-up (limit-down) price, within a fen, of the previous close."""
+    prev = previous_close(close)
+    limit = daily_limits(codes)
+    with np.errstate(invalid="ignore"):
+        change = close / prev - 1
+        return change >= limit - 0.01 / prev, change <= -limit + 0.01 / prev
+
+
+def cross_rank(x: np.ndarray) -> np.ndarray:
+    """Each stock's rank among the stocks with a finite value that day, scaled to [-0.5, 0.5]; 0 where unknown."""
+    known = np.isfinite(x)
+    order = np.argsort(np.where(known, x, np.inf), axis=0, kind="stable")
+    rank = np.empty(x.shape)
+    np.put_along_axis(rank, order, np.arange(x.shape[0], dtype=float)[:, None], axis=0)
+    n = known.sum(0)
+    return np.where(known, rank / np.maximum(n - 1, 1) - 0.5, 0.0)
+
+
+def trailing_sum(x: np.ndarray, days: int) -> np.ndarray:
+    """Sum of x[s, d-days+1 .. d] (fewer at the start)."""
+    total = np.cumsum(x, axis=1)
+    before = np.zeros_like(total)
+    before[:, days:] = total[:, :-days]
+    return total - before
+
+
+def future_vol(r2: np.ndarray, sigma: np.ndarray, horizon: int) -> np.ndarray:
+    """log(sqrt(mean squared daily log return over days t+1..t+h) / sigma_t): the auxiliary volatility target."""
+    ahead = np.full(r2.shape, np.nan)
+    ahead[:, :-horizon] = trailing_sum(np.nan_to_num(r2), horizon)[:, horizon:] / horizon
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 0.5 * np.log(np.maximum(ahead, SIGMA_FLOOR**2)) - np.log(np.maximum(sigma, SIGMA_FLOOR))
+
+
 def prepare(store: Store, rule: LabelRule) -> Prepared:
-    """Per-day inputs (not yet window-normalised), clean-history lengths and labels."""
+    """Per-day inputs (not yet window-normalised), clean-history lengths, labels and the baselines' arrays."""
     panel = np.asarray(store.panel, dtype=np.float64)
     market = np.asarray(store.market, dtype=np.float64)
     close = np.asarray(store.close)
     present = ~np.isnan(close)
     logs = np.log(panel[:, :, :4])
     log_volume = np.log1p(panel[:, :, 4])
-    ret = np.zeros(close.shape)
-    ret[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
     breaks = _unadjusted_breaks(store)
-    ret[~np.isfinite(ret) | breaks] = 0.0
+    r2, seen = squared_returns(close, breaks)
+    ret = np.zeros(close.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ret[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
+    ret[~np.isfinite(ret) | breaks] = 0.0  # 0 on the first day after a gap: windows never span one
+    sigma = ewma_sigma(close, breaks)
+    vol = lambda half_life: np.log(np.sqrt(ewma(r2, seen, half_life)) / sigma)  # noqa: E731
+    log_range = logs[:, :, 1] - logs[:, :, 2]
+    parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
+    surprise = log_volume - ewma(log_volume, present, VOLUME_HALF_LIFE)
+    limit_up, limit_down = limit_flags(close, store.codes)
     known = ~np.isnan(market).any(axis=1)
     mkt = np.stack([market[:, 1], np.log1p(market[:, 0]), np.log1p(market[:, 2]), np.ones(len(market))], axis=1)
     mkt[~known] = 0.0
     S, D = close.shape
-    inputs = np.concatenate(
-        [logs, log_volume[:, :, None], ret[:, :, None], np.broadcast_to(mkt, (S, D, 4))], axis=2
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = [log_range, np.log(sigma), vol(SHORT_HALF_LIFE), vol(LONG_HALF_LIFE), np.log(parkinson / sigma),
+               surprise, limit_up, limit_down]
+        ranks = [trailing_sum(ret, 5), trailing_sum(ret, 20), sigma, surprise, logs[:, :, 3] + log_volume, parkinson]
+    inputs = np.concatenate([logs, log_volume[:, :, None], ret[:, :, None], np.broadcast_to(mkt, (S, D, 4)),
+                             np.stack(own + [cross_rank(np.where(present, x, np.nan)) for x in ranks], axis=2)],
+                            axis=2)
+    inputs[~np.isfinite(inputs)] = 0.0
     inputs[~present] = 0.0
     y, r = labels(close, rule)
-    return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r,
-                    ewma_sigma(close, breaks).astype(np.float32), reversal(ret).astype(np.float32))
+    return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r, sigma.astype(np.float32),
+                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32))

@@ -5,40 +5,91 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from equinet.checkpoint import load
+from equinet.config import MULTISCALE, TrainConfig, check_rule
 from equinet.device import autocast, pick_device, pick_precision
-from equinet.features import FEATURES, LabelRule, Prepared, prepare
-from equinet.model import EquiNet, ModelConfig
 from equinet.distribution import volatility_probabilities
-from equinet.sampler import DeviceData, to_device, windows
+from equinet.features import FEATURES, LabelRule, Prepared, prepare
+from equinet.heads import Forecast, Head, make_head
+from equinet.metrics import class_shares
+from equinet.model import EquiNet, ModelConfig
+from equinet.sampler import DeviceData, room, to_device, windows
 from equinet.splits import Splits
 from equinet.store import Store, open_store
 
 EVAL_BATCH = 512  # fastest on a 2-core CPU; larger batches fall out of cache
+FORMAT = 2  # checkpoints hold an ensemble of members and the head's kind
 
 
 class MismatchError(ValueError):
     """A checkpoint that does not fit the store or the selection."""
 
 
+def universe(data: DeviceData, days: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every stock with a clean window of `context` days on each of the days, in (day, stock) order: the set a
+    day's location mean and attention run over (it needs no label, so it knows nothing of the future)."""
+    days = days.sort().values
+    slot, stock = torch.nonzero((data.run[:, days] >= context).T, as_tuple=True)
+    return stock, days[slot]
+
+
+def chunks(day: torch.Tensor, limit: int, whole_days: bool) -> list[tuple[int, int]]:
+    """(start, stop) row ranges of at most `limit` rows; with whole_days, ranges end at day boundaries (a day
+    larger than the limit is one range)."""
+    if not whole_days:
+        return [(i, min(i + limit, len(day))) for i in range(0, len(day), limit)]
+    bounds, start, last = [], 0, 0
+    for end in torch.cumsum(torch.unique_consecutive(day, return_counts=True)[1], 0).tolist():
+        if end - start > limit and last > start:
+            bounds.append((start, last))
+            start = last
+        last = end
+    return bounds + ([(start, last)] if last > start else [])
+
+
 @torch.inference_mode()
-def probabilities(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Tensor, context: int,
-                  precision: str, progress=None) -> torch.Tensor:
-    """P(up, down, flat) [N, 3] (float32) for the windows of `context` days ending at (stock, day)."""
+def outputs(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Tensor, context: int, precision: str,
+            progress=None) -> torch.Tensor:
+    """Raw outputs [members, N, n_out] (float32) for rows in day order; a model that attends across a day's
+    stocks sees each day whole."""
     was_training = model.training
     model.eval()
     out = []
-    for i in range(0, len(day), EVAL_BATCH):
-        x = windows(data.inputs, stock[i:i + EVAL_BATCH], day[i:i + EVAL_BATCH], context)
+    for start, stop in chunks(day, EVAL_BATCH, model.cfg.cross):
+        _, group = torch.unique_consecutive(day[start:stop], return_inverse=True)
         with autocast(data.device, precision):
-            logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=-1))
+            out.append(model(windows(data, stock[start:stop], day[start:stop], context), group,
+                             int(group[-1]) + 1).float())
         if progress:
-            progress(len(x))
+            progress(stop - start)
     model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, 3, device=data.device)
+    return torch.cat(out, dim=1) if out else torch.zeros(model.cfg.members, 0, model.cfg.n_out, device=data.device)
+
+
+def day_outputs(model: EquiNet, data: DeviceData, days: torch.Tensor, context: int, precision: str, progress=None):
+    """Raw outputs over the universe of each day: (stock, day, group, groups, outputs [members, N, n_out])."""
+    stock, day = universe(data, days, context)
+    out = outputs(model, data, stock, day, context, precision, progress)
+    _, group = torch.unique_consecutive(day, return_inverse=True)
+    return stock, day, group, int(group[-1]) + 1 if len(group) else 0, out
+
+
+def forecast(model: EquiNet, head: Head, data: DeviceData, days: torch.Tensor, context: int, precision: str,
+             rule: LabelRule | None = None, progress=None) -> tuple[torch.Tensor, torch.Tensor, Forecast]:
+    """The head's forecast for every stock of the universe of each day: (stock, day, Forecast), by (day, stock)."""
+    stock, day, group, groups, out = day_outputs(model, data, days, context, precision, progress)
+    return stock, day, head.forecast(out, data.sigma[stock, day], group, groups, rule)
+
+
+def rows_of(stock: torch.Tensor, day: torch.Tensor, want_stock: torch.Tensor, want_day: torch.Tensor) -> torch.Tensor:
+    """Positions in (stock, day), sorted by (day, stock), of the wanted points (each must be there)."""
+    if len(want_stock) == 0:
+        return want_stock
+    width = int(max(stock.max(), want_stock.max())) + 1
+    return torch.searchsorted(day * width + stock, want_day * width + want_stock)
 
 
 def baseline_probabilities(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, rule: LabelRule) -> torch.Tensor:
@@ -46,20 +97,46 @@ def baseline_probabilities(data: DeviceData, stock: torch.Tensor, day: torch.Ten
     return volatility_probabilities(data.sigma[stock, day], rule)
 
 
+def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head]:
+    """The model shape and head a config asks for (one place, for training and for loading)."""
+    head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
+                     score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
+                     demean=cfg.demean and cfg.batch_days > 0 and cfg.head == "dist",
+                     return_weight=cfg.return_weight, shrink=cfg.shrink)
+    shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
+                        members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [])
+    return shape, head
+
+
 @dataclass
 class Applied:
-    """A checkpoint applied to a store: the model, the store's inputs on the device and where windows fit."""
+    """A checkpoint applied to a store: the model and head, the store's inputs on the device and where windows fit."""
 
     state: dict
     model: EquiNet
+    head: Head
     store: Store
     prep: Prepared
     data: DeviceData  # the prepared arrays on the device (no pools: eval and predict choose their rows)
     splits: Splits
-    rule: LabelRule
+    rule: LabelRule  # the thresholds asked about (labels, baselines and the model's probabilities)
+    prior: np.ndarray  # the training split's class shares under `rule`
     context: int
     precision: str
     checkpoint: Path
+
+    @property
+    def thresholds_note(self) -> str | None:
+        """Said in every output when the thresholds are not the ones the model was trained on."""
+        trained = LabelRule(**self.state["label_rule"])
+        if self.rule == trained:
+            return None
+        return (f"thresholds up {self.rule.up:+g} / down {self.rule.down:+g}, not the training ones (up "
+                f"{trained.up:+g} / down {trained.down:+g}): the dist head's CDF at the new thresholds; labels, "
+                "baselines and the prior use them too")
+
+    def forecast(self, days: torch.Tensor, progress=None) -> tuple[torch.Tensor, torch.Tensor, Forecast]:
+        return forecast(self.model, self.head, self.data, days, self.context, self.precision, self.rule, progress)
 
 
 def newest_run(out: Path) -> Path:
@@ -77,29 +154,55 @@ def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) 
     return (run or newest_run(out)) / "best.pt"
 
 
+def training_prior(state: dict, rule: LabelRule) -> np.ndarray:
+    """The training split's class shares: saved in the checkpoint, or, at other thresholds, recounted on the
+    training days of the store the checkpoint was trained on."""
+    if rule == LabelRule(**state["label_rule"]):
+        return np.array(state["prior"])
+    store = open_store(state["config"]["data"])
+    if store.meta["fingerprint"] != state["store_fingerprint"]:
+        raise MismatchError(f"{store.path}: changed since training; the prior at other thresholds is counted on the "
+                            "training store")
+    prep = prepare(store, rule)
+    train = Splits.from_json(state["splits"]).masks(store.codes, store.meta["dates"])["train"]
+    return class_shares(prep.labels[train & (room(prep, rule.horizon) >= state["config"]["min_context"])])
+
+
 def apply(checkpoint: Path, data: str | Path | None = None, context: int | None = None,
-          device: str = "auto", precision: str = "auto") -> Applied:
-    """Load a checkpoint and the store it should run on (default: the one it was trained on), checking they fit."""
+          device: str = "auto", precision: str = "auto", up: float | None = None,
+          down: float | None = None) -> Applied:
+    """Load a checkpoint and the store it should run on (default: the one it was trained on), checking they fit;
+    up/down ask about other thresholds of the same horizon (dist head only)."""
     state = load(checkpoint)
+    if state.get("format") != FORMAT:
+        raise MismatchError(f"{checkpoint}: written by an earlier EquiNet (checkpoint format {state.get('format')}, "
+                            f"this version reads {FORMAT}); retrain")
     if state.get("features") != list(FEATURES):
         raise MismatchError(f"{checkpoint}: trained on features {state.get('features')}, but this version computes "
                             f"{list(FEATURES)}; retrain")
+    cfg = TrainConfig.from_json(state["config"])
+    trained = LabelRule(**state["label_rule"])
+    rule = LabelRule(trained.horizon, trained.up if up is None else up, trained.down if down is None else down)
+    check_rule(rule.up, rule.down)
+    if rule != trained and cfg.head != "dist":
+        raise MismatchError(f"{checkpoint}: a {cfg.head} head answers only for its training thresholds (up "
+                            f"{trained.up:g}, down {trained.down:g}); a model trained with --head dist answers for any")
     store = open_store(data or state["config"]["data"])
     names = [f["name"] for f in store.meta["features"]]
     if names != ["open", "high", "low", "close", "volume"]:
         raise MismatchError(f"{store.path}: store features {names} are not the open/high/low/close/volume the "
                             "model reads; re-ingest")
-    rule = LabelRule(**state["label_rule"])
-    context = context or state["config"]["context"]
+    context = context or cfg.context
     days = len(store.meta["dates"])
     if context + rule.horizon > days:
         raise MismatchError(f"{store.path}: {days} days cannot hold a window of {context} days plus the "
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
     dev = pick_device(device)
+    _, head = build(cfg, trained, np.ones(3))
     model = EquiNet(ModelConfig(**state["model_config"])).to(dev)
     model.load_state_dict(state["model"])
     model.eval()
     prep = prepare(store, rule)
     splits = Splits.from_json(state["splits"])
-    return Applied(state, model, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule, context,
-                   pick_precision(precision, dev), checkpoint)
+    return Applied(state, model, head, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule,
+                   training_prior(state, rule), context, pick_precision(precision, dev), checkpoint)

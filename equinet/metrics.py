@@ -45,7 +45,7 @@ def class_shares(y: np.ndarray) -> np.ndarray:
 
 
 def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.ndarray, forward_return: np.ndarray,
-                    day: np.ndarray, loss: float) -> dict:
+                    day: np.ndarray, loss: float, score: np.ndarray) -> dict:
     """What each epoch reports on every validation window, beside the prior and volatility baselines."""
     pred = p.argmax(1)
     ll, ll_vol = log_loss(p, y), log_loss(p_vol, y)
@@ -55,7 +55,7 @@ def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.n
         "val_log_loss_skill": skill(ll, ll_prior), "val_log_loss_volatility": ll_vol,
         "val_skill_vs_volatility": skill(ll, ll_vol), "val_auc_up": auc(p[:, UP], y == UP),
         "val_auc_down": auc(p[:, DOWN], y == DOWN),
-        "val_rank_ic": rank_metrics(daily_rank_ic(p[:, UP] - p[:, DOWN], forward_return, day))["rank_ic"],
+        "val_rank_ic": rank_metrics(daily_rank_ic(score, forward_return, day))["rank_ic"],
         "val_score_per_1000": score_per_1000(pred, y), **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
     }
 

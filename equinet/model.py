@@ -1,24 +1,31 @@
-"""EquiNet's transformer: pre-norm encoder over the window, read out at the decision day."""
+"""EquiNet's transformer: pre-norm encoder over each stock's window, read out at the decision day, optionally
+attending across the stocks of the same day; an ensemble of such members in one module."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
+ENCODE_ROWS = 128  # windows encoded at a time: on a CPU, larger pieces fall out of cache (2x slower per window)
+
+
 @dataclass
 class ModelConfig:
-    n_features: int = 10
+    n_features: int = 24
     d_model: int = 128
     layers: int = 4
     heads: int = 8
     dropout: float = 0.1
     mlp_ratio: int = 2  # a narrower MLP than the usual 4: more samples seen in the same CPU budget
-    n_classes: int = 3
+    n_out: int = 3  # outputs per window: the head's own, then one per auxiliary target
+    members: int = 1  # ensemble members, each a whole network
+    cross: bool = False  # attention across the stocks of a day after the per-stock encoder (as in MASTER)
+    scales: list[int] = field(default_factory=list)  # multi-scale: heads see only the last N days (0 = all)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -34,22 +41,37 @@ def positions(length: int, d_model: int, device: torch.device) -> torch.Tensor:
     return pe
 
 
+def scale_mask(scales: list[int], heads: int, length: int, last_only: bool, device: torch.device):
+    """bool [1, H, Lq, L]: head h attends only to days within scales[h * len(scales) // H] of its query (0: all);
+    None without scales."""
+    if not scales:
+        return None
+    reach = torch.tensor([scales[h * len(scales) // heads] or length for h in range(heads)], device=device)
+    keys = torch.arange(length, device=device)
+    queries = keys[-1:] if last_only else keys
+    apart = (queries[:, None] - keys[None, :]).abs()  # [Lq, L]
+    return (apart[None] < reach[:, None, None])[None]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.heads = cfg.heads
+        self.scales = cfg.scales
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, last_only: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, L, C] -> [B, Lq, C]; mask (bool, True = may attend) replaces the multi-scale one."""
         B, L, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each [B, L, C]
         if last_only:  # only the decision day's output is read: query it alone
             q = q[:, -1:]
         split = lambda t: t.view(B, t.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
         y = F.scaled_dot_product_attention(split(q), split(k), split(v),
-                                           dropout_p=self.dropout if self.training else 0.0)  # [B, H, Lq, C/H]
+                                           attn_mask=mask if mask is not None else
+                                           scale_mask(self.scales, self.heads, L, last_only, x.device))  # [B, H, Lq, C/H]
+        # no dropout on the attention weights: its masks cost a third of a CPU step; the residual dropout stays
         return self.proj(y.transpose(1, 2).reshape(B, q.shape[1], C))
 
 
@@ -72,27 +94,70 @@ class Block(nn.Module):
         return h + self.mlp(self.ln2(h))
 
 
+class DayAttention(nn.Module):
+    """Each stock attends to every stock of the same decision day: [N, d] rows grouped by day -> [N, d]."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln = nn.LayerNorm(cfg.d_model)
+        self.attn = SelfAttention(ModelConfig(d_model=cfg.d_model, heads=cfg.heads, dropout=cfg.dropout))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, h: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
+        N, C = h.shape
+        count = torch.bincount(group, minlength=groups)  # [G]
+        slot = torch.arange(N, device=h.device) - (torch.cumsum(count, 0) - count)[group]  # position in its day
+        width = int(count.max())
+        padded = h.new_zeros(groups, width, C).index_put((group, slot), self.ln(h))  # [G, M, d]
+        seen = torch.zeros(groups, width, dtype=torch.bool, device=h.device).index_put(
+            (group, slot), torch.ones(N, dtype=torch.bool, device=h.device))
+        y = self.attn(padded, mask=seen[:, None, None, :])  # [G, M, d]
+        return h + self.drop(y[group, slot])
+
+
+class Member(nn.Module):
+    """One network: window [B, L, F] (already scaled) -> outputs [B, n_out]. Knows neither stock nor date."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(cfg.n_features, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
+        self.across = DayAttention(cfg) if cfg.cross else None
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, cfg.n_out)
+        nn.init.zeros_(self.head.weight)  # untrained outputs are 0: the dist head starts as the volatility baseline
+        nn.init.zeros_(self.head.bias)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Window [B, L, F] -> its decision day's representation [B, d]."""
+        B, L, _ = x.shape
+        h = self.drop(self.inp(x) + positions(L, self.cfg.d_model, x.device))  # [B, L, d]
+        for i, block in enumerate(self.blocks):
+            h = block(h, last_only=i == len(self.blocks) - 1)  # the last block keeps the decision day only
+        return h[:, -1]
+
+    def forward(self, x: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
+        h = torch.cat([self.encode(x[i:i + ENCODE_ROWS]) for i in range(0, len(x), ENCODE_ROWS)])  # [B, d]
+        if self.across is not None:
+            h = self.across(h, group, groups)
+        return self.head(self.ln_f(h))  # [B, n_out]
+
+
 class EquiNet(nn.Module):
-    """Window [B, L, F] -> logits [B, 3] (up, down, flat). Knows neither stock nor calendar date."""
+    """Windows [B, L, F] -> outputs [members, B, n_out]; rows of a group (one decision day) may see each other."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("feature_mean", torch.zeros(cfg.n_features))
         self.register_buffer("feature_std", torch.ones(cfg.n_features))
-        self.inp = nn.Linear(cfg.n_features, cfg.d_model)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
-        self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.head = nn.Linear(cfg.d_model, cfg.n_classes)
+        self.members = nn.ModuleList([Member(cfg) for _ in range(cfg.members)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, L, _ = x.shape
+    def forward(self, x: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
         x = (x - self.feature_mean) / self.feature_std
-        h = self.drop(self.inp(x) + positions(L, self.cfg.d_model, x.device))  # [B, L, d]
-        for i, block in enumerate(self.blocks):
-            h = block(h, last_only=i == len(self.blocks) - 1)  # the last block keeps the decision day only
-        return self.head(self.ln_f(h[:, -1]))  # [B, 3]
+        return torch.stack([m(x, group, groups) for m in self.members])
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.table import Table
 
@@ -60,9 +62,23 @@ def print_findings(console: Console, findings: list[Finding], levels: tuple[str,
         console.print(f"... and {len(chosen) - limit} more (all are in meta.json)", markup=False)
 
 
-def epoch_row(row: dict, loss: str) -> str:
+def objective(cfg) -> str:
+    """The training objective's name, so that it is never read as the validation log loss."""
+    parts = ["focal loss" if cfg.loss == "focal" else "log loss"]
+    if cfg.head == "dist" and cfg.return_weight:
+        parts.append(f"{cfg.return_weight:g} return NLL")
+    if cfg.head == "dist" and cfg.shrink:
+        parts.append(f"{cfg.shrink:g} shrink")
+    if cfg.score_weight:
+        parts.append(f"{cfg.score_weight:g} score")
+    if cfg.aux:
+        parts.append(f"{cfg.aux_weight:g} aux")
+    return " + ".join(parts)
+
+
+def epoch_row(row: dict, objective: str) -> str:
     """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
-    return (f"epoch {row['epoch']:>3}  {loss} loss train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
+    return (f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
             f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  "
             f"skill vs prior {row['val_log_loss_skill']:+.4f} vs volatility {row['val_skill_vs_volatility']:+.4f}  "
             f"AUC up/down {row['val_auc_up']:.3f}/{row['val_auc_down']:.3f}  rank IC {row['val_rank_ic']:+.3f}  "
@@ -197,16 +213,24 @@ def cv_table(result: dict) -> Table:
     return table
 
 
+SCORE_NAMES = {"dist": "median 3-day return", "softmax": "up - down"}
+
+
 def predict_table(result: dict) -> Table:
-    """Probabilities per stock, best P(up) - P(down) first (and the volatility baseline's, when asked)."""
-    table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}")
+    """Probabilities per stock, best rank score first (and the volatility baseline's, when asked)."""
+    table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}, "
+                        f"best {SCORE_NAMES[result['head']]} first")
     baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
-    columns = ["#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"]
+    dist = result["head"] == "dist"
+    columns = ["#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"] + (
+        ["median 3-day return"] if dist else [])
     for col in columns + (["volatility 涨 / 跌 / 稳", "vol. up - down"] if baseline else []):
         table.add_column(col, justify="left" if col in ("code", "涨 / 跌 / 稳") else "right")
     for i, row in enumerate(result["rows"], 1):
         cells = [str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
                  f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
+        if dist:
+            cells.append(f"{100 * math.expm1(row['score']):+.2f} %")
         if baseline:
             cells += [row["volatility"]["zh"], f"{100 * row['volatility']['up_minus_down']:+.1f}"]
         table.add_row(*cells)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from equinet.features import DECISION_CLOSE, PRICE_LOGS, Prepared
+from equinet.baselines import SIGMA_FLOOR
+from equinet.features import DECISION_CLOSE, IN_SIGMAS, PRICE_LOGS, Prepared
 
 VOLUME, MARKET_LOGS, KNOWN = 4, slice(7, 9), 9
 
@@ -39,12 +40,28 @@ class DeviceData:
     """Inputs, labels and baselines of every stock and day, on one device, plus the decision points per split."""
 
     inputs: torch.Tensor  # float32 [stocks, days, features]
+    run: torch.Tensor  # long [stocks, days]: clean days ending here; a window of L days fits where run >= L
+    room: torch.Tensor  # long [stocks, days]: the longest context whose window and horizon are clean (0: no label)
     labels: torch.Tensor  # long [stocks, days], -1 = no label
     forward_return: torch.Tensor  # float32 [stocks, days], NaN = unknown
     sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
     reversal: torch.Tensor  # float32 [stocks, days]: the reversal baseline's rank score
+    future_vol: torch.Tensor  # float32 [stocks, days]: the auxiliary volatility target, NaN = unknown
     pools: dict[str, Pool]
+    masks: dict[str, torch.Tensor]  # bool [stocks, days]: decision points of each split with room >= the minimum
     device: torch.device
+
+
+@dataclass
+class Batch:
+    """Windows and what a loss needs about them; rows of one group (a decision day) are contiguous."""
+
+    x: torch.Tensor  # float32 [N, L, F]
+    stock: torch.Tensor  # long [N]
+    day: torch.Tensor  # long [N]
+    y: torch.Tensor  # long [N]: the label, or -1 where the row is context only (no label in the split)
+    group: torch.Tensor  # long [N]: 0..groups-1; a whole-day batch's day, else every row its own group
+    groups: int
 
 
 def room(prep: Prepared, horizon: int) -> np.ndarray:
@@ -68,29 +85,50 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
     """One copy of everything to the device; after this nothing reads the store again."""
     space = room(prep, horizon)
     t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    return DeviceData(t(prep.inputs), t(prep.labels), t(prep.forward_return.astype(np.float32)), t(prep.sigma),
-                      t(prep.reversal), {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
-                      device)
+    return DeviceData(t(prep.inputs), t(prep.run.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
+                      t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
+                      {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
+                      {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)
 
 
-def windows(inputs: torch.Tensor, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:
-    """Windows [B, length, F] ending on each decision day, normalised from the window itself (causal)."""
-    S, D, F = inputs.shape
-    rows = (stock * D + day)[:, None] - (length - 1) + torch.arange(length, device=inputs.device)  # [B, L]
-    x = inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(-1, length, F)  # [B, L, F]
+def windows(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:
+    """Windows [B, length, F] ending on each decision day, normalised from the window itself (causal): prices
+    relative to the decision day's close, price-like features in its sigmas, volume relative to the window's mean."""
+    S, D, F = data.inputs.shape
+    rows = (stock * D + day)[:, None] - (length - 1) + torch.arange(length, device=stock.device)  # [B, L]
+    x = data.inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(-1, length, F)  # [B, L, F]
     total = x.sum(1)  # [B, F]; market values are 0 on unknown days, so these are sums over known days
     shift = torch.zeros_like(total)  # subtracted on every day of the window
     shift[:, PRICE_LOGS] = x[:, -1, DECISION_CLOSE:DECISION_CLOSE + 1]
     shift[:, VOLUME] = total[:, VOLUME] / length
     per_known = torch.zeros_like(total)  # subtracted on the days the market series is known
     per_known[:, MARKET_LOGS] = total[:, MARKET_LOGS] / total[:, KNOWN:KNOWN + 1].clamp(min=1)
-    return x - torch.addcmul(shift[:, None], per_known[:, None], x[..., KNOWN:KNOWN + 1])
+    scale = torch.ones_like(total)  # multiplies every day of the window
+    scale[:, IN_SIGMAS] = 1 / torch.nan_to_num(data.sigma[stock, day], nan=SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)[:, None]
+    return (x - torch.addcmul(shift[:, None], per_known[:, None], x[..., KNOWN:KNOWN + 1])) * scale[:, None]
 
 
-def sample(data: DeviceData, split: str, batch: int, length: int, gen: torch.Generator):
-    """A random batch of windows of `length` days and their labels, drawn on the device."""
-    pool = data.pools[split]
-    n = pool.count(length)
-    pick = len(pool) - n + torch.randint(n, (batch,), generator=gen, device=data.device)
-    stock, day = pool.stock[pick], pool.day[pick]
-    return windows(data.inputs, stock, day, length), data.labels[stock, day]
+def batch_of(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: int, target: torch.Tensor,
+             group: torch.Tensor, groups: int) -> Batch:
+    """The windows at (stock, day) with their labels where target holds."""
+    y = torch.where(target, data.labels[stock, day], torch.full_like(stock, -1))
+    return Batch(windows(data, stock, day, length), stock, day, y, group, groups)
+
+
+def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0) -> Batch:
+    """A random training batch drawn on the device: `batch` random windows of `length` days, or (days > 0) every
+    stock with a window of `length` days on `days` random decision days of the split, labelled where the split has
+    the point (stocks without a label that day are context: they enter the day's mean and attention, not the loss)."""
+    if days <= 0:
+        pool = data.pools[split]
+        n = pool.count(length)
+        pick = len(pool) - n + torch.randint(n, (batch,), generator=gen, device=data.device)
+        stock, day = pool.stock[pick], pool.day[pick]
+        rows = torch.arange(batch, device=data.device)
+        return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, batch)
+    labelled = data.masks[split] & (data.room >= length)  # [S, D]
+    eligible = torch.nonzero(labelled.any(0))[:, 0]  # days with at least one labelled point
+    chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values  # [G]
+    slot, stock = torch.nonzero((data.run[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
+    day = chosen[slot]
+    return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen))

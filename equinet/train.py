@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from equinet import checkpoint, rundir
 from equinet.config import TrainConfig
-from equinet.device import autocast, pick_device, pick_precision
+from equinet.device import attention_kernels, autocast, pick_device, pick_precision
 from equinet.features import FEATURES, prepare
-from equinet.infer import EVAL_BATCH, baseline_probabilities, probabilities
+from equinet.heads import Head
+from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
-from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import DeviceData, room, sample, to_device
+from equinet.model import EquiNet
+from equinet.sampler import Batch, DeviceData, room, sample, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
@@ -44,12 +45,14 @@ class Run:
     store_meta: dict
     model: EquiNet
     step_model: torch.nn.Module  # the model or its torch.compile'd twin
+    head: Head
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
     gen: torch.Generator
     prior: np.ndarray
-    weights: torch.Tensor
     precision: str
+    steps: int  # per epoch
+    ema: AveragedModel | None = None  # the weight average that validates and is saved, with --ema
     epoch: int = 0
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
@@ -57,6 +60,11 @@ class Run:
     def close(self) -> None:
         """Release the run directory for other processes."""
         rundir.release(self.dir)
+
+    @property
+    def predictor(self) -> EquiNet:
+        """The weights that validate, are saved for eval/predict and are chosen by: the average, with --ema."""
+        return self.ema.module if self.ema is not None else self.model
 
 
 def default_name(cfg: TrainConfig) -> str:
@@ -69,9 +77,9 @@ def make_splits(cfg: TrainConfig, codes: list[str], dates: list[str]) -> Splits:
     return by_date(dates, cfg.horizon, cfg.val_from, cfg.test_from)
 
 
-def schedule(cfg: TrainConfig) -> Callable[[int], float]:
+def schedule(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
     """Linear warm-up over cfg.warmup of all steps, then cosine decay to a tenth of the peak."""
-    total = cfg.epochs * cfg.steps_per_epoch
+    total = cfg.epochs * steps
     warm = max(1, int(cfg.warmup * total))
 
     def factor(step: int) -> float:
@@ -83,19 +91,11 @@ def schedule(cfg: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
-def loss_from_logp(logp: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """Focal loss -w_y (1-p_y)^gamma log p_y, or weighted cross-entropy (gamma 0), averaged over the batch."""
-    logp_y = logp.gather(1, y[:, None])[:, 0]
-    gamma = cfg.gamma if cfg.loss == "focal" else 0.0
-    return (-weights[y] * (1 - logp_y.exp()) ** gamma * logp_y).mean()
-
-
 def _feature_scales(data: DeviceData, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of each input over training windows only (a separate generator: no effect on the run)."""
     gen = torch.Generator(device=data.device).manual_seed(cfg.seed + 1)
     length = min(cfg.context, int(data.pools["train"].room[-1]))
-    x, _ = sample(data, "train", NORM_SAMPLES, length, gen)
-    flat = x.reshape(-1, x.shape[-1])
+    flat = sample(data, "train", length, gen, batch=NORM_SAMPLES).x.reshape(-1, len(FEATURES))
     std = flat.std(0)
     return flat.mean(0), torch.where(std < 1e-6, torch.ones_like(std), std)
 
@@ -127,6 +127,16 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     return store.meta, splits, data
 
 
+def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
+    """Steps that draw about --samples-per-epoch labelled windows: batches of --batch-size windows, or of
+    --batch-days days holding the training days' mean number of points."""
+    if cfg.batch_days <= 0:
+        return max(1, cfg.samples_per_epoch // cfg.batch_size)
+    pool = data.pools["train"]
+    per_day = len(pool) / len(torch.unique(pool.day))
+    return max(1, round(cfg.samples_per_epoch / (cfg.batch_days * per_day)))
+
+
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
           overwrite: bool = False) -> Run:
     """A new run, or one restored from RUN/last.pt exactly as it stopped (config from the checkpoint).
@@ -149,21 +159,29 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
     rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite)
     torch.manual_seed(cfg.seed)
-    model = EquiNet(ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout)).to(device)
     train_labels = data.labels[data.pools["train"].stock, data.pools["train"].day].cpu().numpy()
     prior = class_shares(train_labels)
-    weights = torch.tensor(1 / (3 * np.maximum(prior, 1e-6)) if cfg.class_weights else np.ones(3),
-                           dtype=torch.float32, device=device)
+    shape, head = build(cfg, cfg.rule, 1 / (3 * np.maximum(prior, 1e-6)) if cfg.class_weights else np.ones(3))
+    head.weights = head.weights.to(device)
+    model = EquiNet(shape).to(device)
+    steps = steps_per_epoch(cfg, data)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(cfg, steps))
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(model) if cfg.compile else model, opt,
-              sched, gen, prior, weights, pick_precision(cfg.precision, device))
+    run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(model) if cfg.compile else model, head, opt,
+              sched, gen, prior, pick_precision(cfg.precision, device), steps)
     if state is None:
         model.feature_mean, model.feature_std = _feature_scales(data, cfg)
+    else:
+        model.load_state_dict(state.get("raw") or state["model"])
+    if cfg.ema:
+        run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    if state is None:
         checkpoint.write_json(asdict(cfg), run_dir / "config.json")
         return run
-    model.load_state_dict(state["model"])
+    if run.ema is not None:
+        run.ema.module.load_state_dict(state["model"])
+        run.ema.n_averaged.fill_(state["ema_steps"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     gen.set_state(state["rng"]["sampler"])
@@ -178,9 +196,10 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
 def checkpoint_state(run: Run) -> dict:
     """Everything needed to resume exactly, or to evaluate and predict without the run directory."""
     return {
-        "format": 1,
-        "model": run.model.state_dict(),
+        "format": FORMAT,
+        "model": run.predictor.state_dict(),
         "model_config": run.model.cfg.to_json(),
+        **({"raw": run.model.state_dict(), "ema_steps": int(run.ema.n_averaged)} if run.ema is not None else {}),
         "optimizer": run.opt.state_dict(),
         "scheduler": run.sched.state_dict(),
         "rng": {"sampler": run.gen.get_state(), "torch": torch.get_rng_state(),
@@ -198,36 +217,47 @@ def checkpoint_state(run: Run) -> dict:
 
 
 def validate(run: Run) -> dict:
-    """The validation line, on every valid validation window at --context days, beside the baselines."""
-    pool = run.data.pools["val"].at_least(run.cfg.context)
-    p = probabilities(run.model, run.data, pool.stock, pool.day, run.cfg.context, run.precision)
-    y = run.data.labels[pool.stock, pool.day]
-    loss = float(loss_from_logp(p.clamp_min(1e-12).log(), y, run.weights, run.cfg))
+    """The validation line, on every valid validation window at --context days, beside the baselines; the
+    model sees each validation day's whole universe (its location mean and attention need it)."""
+    pool, data, context = run.data.pools["val"].at_least(run.cfg.context), run.data, run.cfg.context
+    stock, day, group, groups, out = day_outputs(run.predictor, data, torch.unique(pool.day), context, run.precision)
+    rows = rows_of(stock, day, pool.stock, pool.day)
+    y = torch.full_like(stock, -1).index_put((rows,), data.labels[pool.stock, pool.day])
+    with torch.no_grad():
+        loss = float(run.head.loss(out, Batch(None, stock, day, y, group, groups), data)) / len(out)
+    fc = run.head.forecast(out, data.sigma[stock, day], group, groups)
     host = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
-    return validation_line(host(p), host(baseline_probabilities(run.data, pool.stock, pool.day, run.cfg.rule)),
-                           run.prior, y.cpu().numpy(), host(run.data.forward_return[pool.stock, pool.day]),
-                           pool.day.cpu().numpy(), loss)
+    return validation_line(host(fc.p[rows]), host(baseline_probabilities(data, pool.stock, pool.day, run.cfg.rule)),
+                           run.prior, data.labels[pool.stock, pool.day].cpu().numpy(),
+                           host(data.forward_return[pool.stock, pool.day]), pool.day.cpu().numpy(), loss,
+                           host(fc.score[rows]))
+
+
+def train_step(run: Run, batch: Batch, model: torch.nn.Module | None = None) -> torch.Tensor:
+    """The objective on one batch, per member (so it reads the same whatever --ensemble), with gradients."""
+    with autocast(run.data.device, run.precision), attention_kernels(run.data.device):
+        out = (model or run.step_model)(batch.x, batch.group, batch.groups)
+    return run.head.loss(out, batch, run.data) / run.model.cfg.members
 
 
 def estimate_epoch_seconds(run: Run) -> float:
-    """Time two training steps on a copy of the model and one validation batch; touches no run state."""
+    """Time two training steps on a copy of the model and the validation of a few days; touches no run state."""
     twin = copy.deepcopy(run.model)
     gen = torch.Generator(device=run.data.device).manual_seed(12345)
     mid = (run.cfg.min_context + run.cfg.max_context) // 2
-    x, y = sample(run.data, "train", run.cfg.batch_size, mid, gen)
+    batch = sample(run.data, "train", mid, gen, batch=run.cfg.batch_size, days=run.cfg.batch_days)
     twin.eval()  # no dropout: the global RNG stays as it is
     t = time.perf_counter()
     for _ in range(2):
-        with autocast(run.data.device, run.precision):
-            logits = twin(x)
-        F.cross_entropy(logits.float(), y).backward()
+        train_step(run, batch, twin).backward()
     step = (time.perf_counter() - t) / 2
     pool = run.data.pools["val"].at_least(run.cfg.context)
-    n = min(len(pool), EVAL_BATCH)
+    days = torch.unique(pool.day)
+    some = days[:max(1, EVAL_BATCH * len(days) // max(len(pool), 1))]
     t = time.perf_counter()
-    probabilities(twin, run.data, pool.stock[:n], pool.day[:n], run.cfg.context, run.precision)
+    n = len(day_outputs(twin, run.data, some, run.cfg.context, run.precision)[0])
     per_window = (time.perf_counter() - t) / max(n, 1)
-    return step * run.cfg.steps_per_epoch + per_window * len(pool)
+    return step * run.steps + per_window * len(pool)
 
 
 def _is_better(run: Run, row: dict) -> bool:
@@ -243,31 +273,31 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
     run.model.train()
     for epoch in range(run.epoch, last):
         if on_epoch_start:
-            on_epoch_start(epoch + 1, cfg.steps_per_epoch)
+            on_epoch_start(epoch + 1, run.steps)
         t0, total = time.perf_counter(), 0.0
-        for step in range(cfg.steps_per_epoch):
+        for step in range(run.steps):
             length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=run.gen,
                                        device=run.data.device))
-            x, y = sample(run.data, "train", cfg.batch_size, length, run.gen)
-            with autocast(run.data.device, run.precision):
-                logits = run.step_model(x)
-            loss = loss_from_logp(F.log_softmax(logits.float(), dim=-1), y, run.weights, cfg)
+            batch = sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days)
+            loss = train_step(run, batch)
             if not torch.isfinite(loss):
                 kept = f"{run.dir / 'last.pt'} (epoch {run.epoch})" if run.epoch else "none yet"
                 raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}: training "
                                        f"stopped; the last good checkpoint is {kept}")
             run.opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+            for member in run.model.members:  # each member is its own network: clip each on its own
+                torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
             run.opt.step()
             run.sched.step()
+            if run.ema is not None:
+                run.ema.update_parameters(run.model)
             value = float(loss.detach())
             total += value
             if on_step:
-                on_step(value, run.sched.get_last_lr()[0],
-                        (step + 1) * cfg.batch_size / (time.perf_counter() - t0))
+                on_step(value, run.sched.get_last_lr()[0], (step + 1) * len(batch.y) / (time.perf_counter() - t0))
         run.epoch = epoch + 1
-        row = {"epoch": run.epoch, "train_loss": total / cfg.steps_per_epoch, "lr": run.sched.get_last_lr()[0],
+        row = {"epoch": run.epoch, "train_loss": total / run.steps, "lr": run.sched.get_last_lr()[0],
                **validate(run), "seconds": time.perf_counter() - t0}
         run.history.append(row)
         checkpoint.write_metrics(run.history, run.dir / "metrics.jsonl")

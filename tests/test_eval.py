@@ -113,15 +113,15 @@ def test_predict_lists_a_stock_suspended_on_the_last_day(trained) -> None:
     assert "000001" not in codes and len(codes) >= 5
     skipped = {s["code"]: s["reason"] for s in out["skipped"]}
     assert skipped["000001"].startswith("no bar on")
-    diffs = [r["up_minus_down"] for r in out["rows"]]
-    assert diffs == sorted(diffs, reverse=True)
+    scores = [r["score"] for r in out["rows"]]  # the dist head ranks by its location
+    assert scores == sorted(scores, reverse=True) and out["head"] == "dist"
     for r in out["rows"]:
         assert r["up"] + r["down"] + r["flat"] == pytest.approx(1.0, abs=1e-5)
         assert r["zh"].startswith("涨:") and " 跌:" in r["zh"] and " 稳:" in r["zh"]
     table = run_cli("predict", "--run", trained["run"], "--top", "2")
     assert "涨" in table.stdout and "P(up)" in table.stdout and "skipped 000001" in table.output
     csv = run_cli("predict", "600000", "--run", trained["run"], "--format", "csv")
-    assert csv.stdout.splitlines()[0] == "code,up,down,flat,up_minus_down,zh"
+    assert csv.stdout.splitlines()[0] == "code,up,down,flat,up_minus_down,score,zh"
     assert csv.stdout.splitlines()[1].startswith("600000,")
     earlier = json.loads(run_cli("predict", "--run", trained["run"], "--format", "json", "--date",
                                  "2020-06-01").stdout)

@@ -279,10 +279,10 @@ def test_a_symlink_loop_is_noted_as_a_broken_link(raw: Path, tmp_path: Path) -> 
 
 def test_training_output_names_its_losses_and_keeps_headers(trained, tmp_path: Path) -> None:
     result = run_cli("train", "--data", trained["store"], "--out", tmp_path, "--name", "o", "--epochs", "1",
-                     *TINY_CLI)
+                     *TINY_CLI, "--loss", "focal", "--return-weight", "0.5")
     assert result.exit_code == 0, result.output
     epoch = next(ln for ln in result.output.splitlines() if ln.startswith("epoch"))
-    assert "focal loss train" in epoch and "val log loss" in epoch
+    assert "focal loss + 0.5 return NLL train" in epoch and "val log loss" in epoch
     assert "train loss (objective)" in result.output and "accuracy" in result.output and "…" not in result.output
 
 

@@ -12,7 +12,8 @@ import torch
 
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
-from equinet.features import DOWN, FLAT, UP, LabelRule, prepare
+from equinet.baselines import ewma_sigma
+from equinet.features import DOWN, FEATURES, FLAT, UP, LabelRule, cross_rank, limit_flags, prepare
 from equinet.sampler import room, to_device, windows
 from equinet.splits import by_date
 from equinet.synth import simulate
@@ -32,13 +33,15 @@ def stores(tmp_path_factory) -> dict[str, Path]:
     return {"adjusted": root / "adjusted", "unadjusted": root / "unadjusted", "root": root}
 
 
-def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
-    """The window ending on day t, cut from the numpy arrays and normalised as documented."""
+def by_hand(store, prep, s: int, t: int, length: int) -> np.ndarray:
+    """The window ending on day t, cut from the numpy arrays and normalised as documented: prices, returns and
+    ranges in the decision day's sigma; the per-day features after log_range as prepared for that day."""
     days = slice(t - length + 1, t + 1)
     p = np.asarray(store.panel[s, days], dtype=np.float64)
     close = np.asarray(store.close[s])
     m = np.asarray(store.market[days], dtype=np.float64)
-    prices = np.log(p[:, :4]) - np.log(close[t])
+    sigma = ewma_sigma(np.asarray(store.close), np.zeros(store.close.shape, dtype=bool))[s, t]
+    prices = (np.log(p[:, :4]) - np.log(close[t])) / sigma
     volume = np.log1p(p[:, 4]) - np.log1p(p[:, 4]).mean()
     prev = close[t - length:t] if t - length >= 0 else np.concatenate([[np.nan], close[:t]])
     ret = np.log(close[days] / prev)
@@ -47,7 +50,8 @@ def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
     logs = np.log1p(m[:, [0, 2]])
     logs = (logs - (logs * known[:, None]).sum(0) / max(known.sum(), 1)) * known[:, None]
     change = np.where(known > 0, m[:, 1], 0.0)
-    return np.column_stack([prices, volume, ret, change, logs, known])
+    log_range = np.log(p[:, 1] / p[:, 2]) / sigma
+    return np.column_stack([prices, volume, ret / sigma, change, logs, known, log_range, prep.inputs[s, days, 11:]])
 
 
 def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
@@ -64,14 +68,14 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
     picks = [(s_event, e + 2, 25), (s_event, e - 1, 40), (0, 60, 20), (s_susp, d_back + 20, 21),
              (s_susp, d_susp - 5, 30)]
     for s, t, length in picks:
-        got = windows(data.inputs, torch.tensor([s]), torch.tensor([t]), length)[0].numpy()
-        np.testing.assert_allclose(got, by_hand(store, s, t, length), atol=2e-5)
+        got = windows(data, torch.tensor([s]), torch.tensor([t]), length)[0].numpy()
+        np.testing.assert_allclose(got, by_hand(store, prep, s, t, length), rtol=1e-5, atol=2e-4)
         r = store.close[s, t + 3] / store.close[s, t] - 1
         want = UP if r >= 0.03 - 1e-9 else DOWN if r <= -0.02 + 1e-9 else FLAT
         assert int(data.labels[s, t]) == want
     # across the ex-rights day the window sees the adjusted, continuous series
-    across = windows(data.inputs, torch.tensor([s_event]), torch.tensor([e + 2]), 25)[0, :, 5].numpy()
-    assert np.abs(across).max() < 0.12
+    across = windows(data, torch.tensor([s_event]), torch.tensor([e + 2]), 25)[0, :, 5].numpy()
+    assert np.abs(across * prep.sigma[s_event, e + 2]).max() < 0.12
 
     # validity: every pooled point's window and horizon are clean, and one more day would not be
     space = room(prep, rule.horizon)
@@ -83,6 +87,33 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
     pool = data.pools["train"]
     assert not ((pool.stock == s_susp) & (pool.day - pool.room < d_susp) & (pool.day + 3 >= d_susp)).any()
     assert int(space[s_susp, d_back + 20]) == 21  # the first day back has no previous bar: return 0, room 21
+
+
+def test_windows_use_nothing_after_their_day(stores, tmp_path: Path) -> None:
+    """Every window (all features, cross-sectional ranks and sigmas included) is the same whether or not the store
+    holds later days."""
+    sim = simulate(stocks=8, days=140, seed=11)
+    cut = {k: v if k == "codes" else v[..., :110] for k, v in sim.items()}  # every array's last axis is days
+    write_sim(cut, tmp_path / "raw")
+    ingest(tmp_path / "raw", tmp_path / "cut")
+    rule = LabelRule()
+    full, short = (prepare(open_store(p), rule) for p in (stores["adjusted"], tmp_path / "cut"))
+    data = {k: to_device(p, {}, 3, 20, torch.device("cpu")) for k, p in (("full", full), ("short", short))}
+    s, t = np.nonzero(short.run[:, :110] >= 30)
+    s, t = torch.as_tensor(s), torch.as_tensor(t)
+    torch.testing.assert_close(windows(data["full"], s, t, 30), windows(data["short"], s, t, 30), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(full.run[:, :110], short.run)
+    np.testing.assert_allclose(full.sigma[:, :110], short.sigma, rtol=1e-6)
+
+
+def test_new_features_by_hand() -> None:
+    x = np.array([[3.0, np.nan], [1.0, 5.0], [2.0, 4.0]])
+    np.testing.assert_allclose(cross_rank(x), [[0.5, 0.0], [-0.5, 0.5], [0.0, -0.5]])
+    close = np.array([[10.0, 11.0, 9.9, 9.9], [10.0, 11.0, 13.2, np.nan]])
+    up, down = limit_flags(close, ["600000", "300001"])
+    np.testing.assert_array_equal(up, [[False, True, False, False], [False, False, True, False]])
+    np.testing.assert_array_equal(down, [[False, False, True, False], [False, False, False, False]])
+    assert len(FEATURES) == 24 and FEATURES[11] == "log_sigma"
 
 
 def test_unadjusted_events_cut_windows(stores) -> None:

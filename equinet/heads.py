@@ -1,0 +1,159 @@
+"""The one head interface: a network's raw outputs -> class probabilities, a rank score, and the training loss.
+
+softmax: the outputs are the 3 class logits. dist: the outputs are the location (in sqrt(horizon) sigmas) and a
+log-scale correction of the horizon log return's Student-t, whose scale is anchored on the volatility baseline's
+sigma: zero outputs ARE the volatility baseline. Its class probabilities are the CDF at log(1 + down) and
+log(1 + up), so it answers for any thresholds of the same horizon; its rank score is the location (the median
+horizon log return). Auxiliary targets (realised volatility, momentum) take the outputs after the head's own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from equinet.baselines import DOF, SIGMA_FLOOR
+from equinet.distribution import class_probabilities, t_scale
+from equinet.features import LabelRule
+from equinet.metrics import PAYOFF
+from equinet.sampler import Batch, DeviceData
+
+AUX = ("vol", "momentum")
+MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale
+
+
+@dataclass
+class Forecast:
+    """What a head says about N rows: the members' averaged probabilities and rank score."""
+
+    p: torch.Tensor  # [N, 3] P(up, down, flat)
+    score: torch.Tensor  # [N] higher = better expected return
+
+
+def group_mean(v: torch.Tensor, group: torch.Tensor, groups: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The (weighted) mean of v [..., N] over each row's group, broadcast back to [..., N]."""
+    weight = torch.ones_like(group, dtype=v.dtype) if weight is None else weight.to(v.dtype)
+    sums = v.new_zeros(*v.shape[:-1], groups).index_add_(-1, group, v * weight)
+    return (sums / v.new_zeros(groups).index_add_(0, group, weight).clamp(min=1e-12))[..., group]
+
+
+def class_loss(logp: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Focal loss -w_y (1-p_y)^gamma log p_y (cross-entropy at gamma 0), averaged over rows [..., N]."""
+    logp_y = logp.gather(-1, y.expand(*logp.shape[:-1])[..., None])[..., 0]
+    return (-weights[y] * (1 - logp_y.exp()) ** gamma * logp_y).mean(-1)
+
+
+@dataclass
+class Head:
+    """The loss options every head shares; subclasses say how outputs become probabilities."""
+
+    rule: LabelRule
+    weights: torch.Tensor  # [3] class weights
+    gamma: float = 0.0
+    score_weight: float = 0.0  # the cost-sensitive term: minus the expected score under the probabilities
+    aux: tuple[str, ...] = ()
+    aux_weight: float = 0.1
+    demean: bool = False  # the location's mean over each day is removed (dist)
+    return_weight: float = 0.0  # dist: weight of the realised log return's NLL
+    shrink: float = 0.0  # dist: penalty on the squared outputs, pulling them to the volatility baseline
+    own = 3
+
+    @property
+    def n_out(self) -> int:
+        return self.own + len(self.aux)
+
+    def members(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
+                rule: LabelRule | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per member: probabilities [M, N, 3] and rank score [M, N]."""
+        raise NotImplementedError
+
+    def forecast(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
+                 rule: LabelRule | None = None) -> Forecast:
+        p, score = self.members(out.float(), sigma, group, groups, rule)
+        return Forecast(p.mean(0), score.mean(0))
+
+    def extra(self, out: torch.Tensor, batch: Batch, data: DeviceData, rows: torch.Tensor) -> torch.Tensor:
+        """The head's own terms beyond the class loss, per member [M]."""
+        return out.new_zeros(out.shape[0])
+
+    def loss(self, out: torch.Tensor, batch: Batch, data: DeviceData) -> torch.Tensor:
+        """The training objective, summed over members (each member learns on its own)."""
+        out = out.float()
+        sigma = data.sigma[batch.stock, batch.day]
+        p, _ = self.members(out, sigma, batch.group, batch.groups)
+        rows = batch.y >= 0
+        y, p = batch.y[rows], p[:, rows]  # [n], [M, n, 3]
+        total = class_loss(p.clamp_min(1e-12).log(), y, self.weights, self.gamma) + self.extra(out, batch, data, rows)
+        if self.score_weight:
+            payoff = torch.as_tensor(PAYOFF, dtype=p.dtype, device=p.device)[y]  # [n, 3]
+            total = total - self.score_weight * (p * payoff).sum(-1).mean(-1)
+        for i, name in enumerate(self.aux):
+            pred, target = out[:, rows, self.own + i], self._aux_target(name, batch, data, sigma)[rows]
+            total = total + self.aux_weight * ((pred - target) ** 2).mean(-1)
+        return total.sum()
+
+    def _aux_target(self, name: str, batch: Batch, data: DeviceData, sigma: torch.Tensor) -> torch.Tensor:
+        """vol: log(realised sigma over the horizon / sigma); momentum: the horizon log return in sqrt(h) sigmas,
+        relative to its day's mean in whole-day batches; both clipped to +-5."""
+        if name == "vol":
+            target = data.future_vol[batch.stock, batch.day]
+        else:
+            r = torch.log1p(data.forward_return[batch.stock, batch.day].nan_to_num(0.0))
+            target = r / (math.sqrt(self.rule.horizon) * sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR))
+            if batch.groups < len(batch.y):
+                target = target - group_mean(target.nan_to_num(0.0), batch.group, batch.groups, batch.y >= 0)
+        return target.nan_to_num(0.0).clamp(-5.0, 5.0)
+
+
+@dataclass
+class SoftmaxHead(Head):
+    """Three logits, softmax: probabilities for the training thresholds only."""
+
+    def members(self, out, sigma, group, groups, rule=None):
+        if rule is not None and rule != self.rule:
+            raise ValueError(f"a softmax head answers only for its training thresholds (up {self.rule.up:g}, "
+                             f"down {self.rule.down:g}); train with --head dist to ask about others")
+        p = torch.softmax(out[..., :3], dim=-1)
+        return p, p[..., 0] - p[..., 1]
+
+
+@dataclass
+class DistHead(Head):
+    """Location and log-scale correction of a Student-t anchored on the volatility baseline's sigma."""
+
+    own = 2
+
+    def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int):
+        """Location and scale [M, N] of the horizon log return."""
+        std = math.sqrt(self.rule.horizon) * sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)  # [N]
+        mu = out[..., 0].clamp(-MAX_LOC, MAX_LOC)
+        if self.demean:
+            mu = mu - group_mean(mu, group, groups)
+        return mu * std, t_scale(std) * out[..., 1].clamp(-MAX_CORRECTION, MAX_CORRECTION).exp()
+
+    def members(self, out, sigma, group, groups, rule=None):
+        loc, scale = self.params(out, sigma, group, groups)
+        return class_probabilities(loc, scale, rule or self.rule), loc
+
+    def extra(self, out, batch, data, rows):
+        sigma = data.sigma[batch.stock, batch.day]
+        total = self.shrink * (out[:, :, :2] ** 2).sum(-1).mean(-1)
+        if self.return_weight:
+            loc, scale = self.params(out, sigma, batch.group, batch.groups)
+            r = torch.log1p(data.forward_return[batch.stock, batch.day][rows])
+            z = (r - loc[:, rows]) / scale[:, rows]
+            nll = scale[:, rows].log() + (DOF + 1) / 2 * torch.log1p(z * z / DOF)  # up to a constant
+            total = total + self.return_weight * nll.mean(-1)
+        return total
+
+
+HEADS = {"softmax": SoftmaxHead, "dist": DistHead}
+
+
+def make_head(kind: str, rule: LabelRule, weights: torch.Tensor | np.ndarray, **options) -> Head:
+    """The head of a run, from its config's options."""
+    return HEADS[kind](rule, torch.as_tensor(weights, dtype=torch.float32), **options)
