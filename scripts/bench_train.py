@@ -1,9 +1,10 @@
 """Training speed, side by side in one run: the device sampler against a per-sample Python sampler.
 
-    python scripts/bench_train.py [--data ../shared/data/a-share-319] [--steps 20] [--json]
+    python scripts/bench_train.py [--data ../shared/data/a-share-319] [--steps 10] [--json]
 
-Figures: windows per second of both samplers over the same arrays (batch 256, context 60); training
-samples per second at d-model 128, 4 layers, 8 heads, context 60, batch 256; the sampler's share of a step.
+Figures: windows per second of both samplers over the same arrays (batch 256, context 60); whole-day batches
+(every stock of --batch-days days) per second; training windows per second of `equinet train` at its defaults
+(d-model 128, whole-day batches, the default ensemble) and the sampler's share of a step.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from benchdata import emit, parser, store_from
-from equinet import open_store
-from equinet.device import autocast, pick_device, pick_precision
-from equinet.features import FEATURES, LabelRule, prepare
-from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import room, sample, to_device, windows
-from equinet.splits import by_date
+from equinet.baselines import SIGMA_FLOOR
+from equinet.config import TrainConfig
+from equinet.features import IN_SIGMAS, prepare
+from equinet.sampler import room, sample, windows
+from equinet.store import open_store
+from equinet.train import start, train_step
 
 BATCH, CONTEXT = 256, 60
 
@@ -34,6 +34,7 @@ def python_window(prep, s: int, t: int, length: int) -> np.ndarray:
     x[:, 4] -= x[:, 4].mean()
     known = x[:, 9:10]
     x[:, 7:9] = (x[:, 7:9] - (x[:, 7:9] * known).sum(0) / max(known.sum(), 1)) * known
+    x[:, IN_SIGMAS] /= max(float(np.nan_to_num(prep.sigma[s, t], nan=SIGMA_FLOOR)), SIGMA_FLOOR)
     return x
 
 
@@ -49,10 +50,11 @@ def python_batch(prep, points: np.ndarray, rng: np.random.Generator, batch: int,
 
 def same_windows(data, prep, points: np.ndarray) -> bool:
     """Both samplers cut the same normalised windows, so their speeds are comparable."""
-    s, t = (torch.as_tensor(points[::len(points) // BATCH][:BATCH, i], device=data.device) for i in (0, 1))
-    fast = windows(data.inputs, s, t, CONTEXT).cpu().numpy()
-    slow = np.stack([python_window(prep, a, b, CONTEXT) for a, b in points[::len(points) // BATCH][:BATCH]])
-    return bool(np.allclose(fast, slow, atol=1e-5))
+    picked = points[::len(points) // BATCH][:BATCH]
+    s, t = (torch.as_tensor(picked[:, i], device=data.device) for i in (0, 1))
+    fast = windows(data, s, t, CONTEXT).cpu().numpy()
+    slow = np.stack([python_window(prep, a, b, CONTEXT) for a, b in picked])
+    return bool(np.allclose(fast, slow, rtol=1e-4, atol=1e-4))
 
 
 def rate(fn, repeat: int) -> float:
@@ -66,65 +68,69 @@ def rate(fn, repeat: int) -> float:
 
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--steps", type=int, default=20, help="timed training steps")
+    options.add_argument("--steps", type=int, default=10, help="timed training steps")
     args = options.parse_args()
 
-    device = pick_device(args.device)
-    precision = pick_precision("auto", device)
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(store_from(args.data, Path(tmp)))
-        prep = prepare(store, LabelRule())
-    splits = by_date(store.meta["dates"], 3)
-    data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), 3, 20, device)
-    space = room(prep, 3)
-    points = np.argwhere(splits.masks(store.codes, store.meta["dates"])["train"] & (space >= CONTEXT))
+        tmp = Path(tmp)
+        store = store_from(args.data, tmp)
+        run = start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=args.device))
+        run.close()
+        prep = prepare(open_store(store), run.cfg.rule)
+    data, cfg, device = run.data, run.cfg, run.data.device
+    points = np.argwhere(data.masks["train"].cpu().numpy() & (room(prep, cfg.horizon) >= CONTEXT))
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
 
     if not same_windows(data, prep, points):
         raise SystemExit("error: the device sampler and the Python sampler cut different windows")
-    device_rate = rate(lambda: sample(data, "train", BATCH, CONTEXT, gen), 50) * BATCH
+    device_rate = rate(lambda: sample(data, "train", CONTEXT, gen, batch=BATCH), 50) * BATCH
     python_rate = rate(lambda: python_batch(prep, points, rng, BATCH, CONTEXT), 5) * BATCH
+    day_rows = len(sample(data, "train", CONTEXT, gen, days=cfg.batch_days).y)
+    day_rate = rate(lambda: sample(data, "train", CONTEXT, gen, days=cfg.batch_days), 50) * day_rows
 
-    model = EquiNet(ModelConfig(len(FEATURES), 128, 4, 8)).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    timing = {"sample": 0.0, "step": 0.0}
+    timing = {"sample": 0.0, "step": 0.0, "windows": 0}
 
     def step() -> None:
         t = time.perf_counter()
-        x, y = sample(data, "train", BATCH, CONTEXT, gen)
+        length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=gen, device=device))
+        batch = sample(data, "train", length, gen, batch=cfg.batch_size, days=cfg.batch_days)
         if device.type == "cuda":
             torch.cuda.synchronize()
         timing["sample"] += time.perf_counter() - t
-        with autocast(device, precision):
-            loss = F.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
+        loss = train_step(run, batch)
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        run.opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         timing["step"] += time.perf_counter() - t
+        timing["windows"] += len(batch.y)
 
     step()
-    timing.update(sample=0.0, step=0.0)
+    timing.update(sample=0.0, step=0.0, windows=0)
     for _ in range(args.steps):
         step()
     result = {
-        "device": str(device), "precision": precision, "stocks": len(store.codes), "days": len(store.meta["dates"]),
-        "batch": BATCH, "context": CONTEXT,
+        "device": str(device), "precision": run.precision, "stocks": data.inputs.shape[0],
+        "days": data.inputs.shape[1], "batch": BATCH, "context": CONTEXT,
         "device_sampler_windows_per_s": device_rate, "python_sampler_windows_per_s": python_rate,
         "sampler_speedup": device_rate / python_rate,
-        "train_samples_per_s": args.steps * BATCH / timing["step"],
+        "whole_day_batch_windows_per_s": day_rate, "whole_day_batch_windows": day_rows,
+        "train_windows_per_s": timing["windows"] / timing["step"],
         "sampler_share_of_step": timing["sample"] / timing["step"],
-        "parameters": model.n_params(),
+        "parameters": run.model.n_params(), "train_config": {k: getattr(cfg, k) for k in (
+            "d_model", "layers", "heads", "head", "batch_days", "ensemble", "min_context", "max_context")},
     }
     emit(result, args.json, [
-        f"{result['stocks']} stocks x {result['days']} days on {device} ({precision}), batch {BATCH}, context {CONTEXT}",
-        f"  device sampler:        {device_rate:12,.0f} windows/s",
-        f"  per-sample Python:     {python_rate:12,.0f} windows/s",
-        f"  speed-up:              {result['sampler_speedup']:12,.0f}x",
-        f"  training (d128 l4 h8): {result['train_samples_per_s']:12,.0f} samples/s",
-        f"  sampler share of step: {100 * result['sampler_share_of_step']:11.2f} %",
+        f"{result['stocks']} stocks x {result['days']} days on {device} ({run.precision})",
+        f"  device sampler, batch {BATCH} at context {CONTEXT}: {device_rate:12,.0f} windows/s",
+        f"  per-sample Python, same windows:       {python_rate:12,.0f} windows/s",
+        f"  speed-up:                              {result['sampler_speedup']:12,.0f}x",
+        f"  whole-day batches ({cfg.batch_days} days, {day_rows:,} windows): {day_rate:12,.0f} windows/s",
+        f"  training at the defaults (d{cfg.d_model} l{cfg.layers}, {cfg.ensemble} member(s)): "
+        f"{result['train_windows_per_s']:,.0f} windows/s",
+        f"  sampler share of a step:               {100 * result['sampler_share_of_step']:11.2f} %",
     ])
 
 
