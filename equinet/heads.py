@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from equinet.baselines import DOF, SIGMA_FLOOR
 from equinet.distribution import class_probabilities, t_scale

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from equinet import ingest
 from equinet.cli import app
 from equinet.synth import frame, simulate, write
 
@@ -33,6 +34,13 @@ def write_sim(sim: dict, folder: Path, fmt: str = "xlsx") -> list[Path]:
         write(frame(sim, s), path)
         paths.append(path)
     return paths
+
+
+def synthetic_store(root: Path, stocks: int, days: int, seed: int) -> Path:
+    """Generated exports in root/raw, ingested into root/store (returned)."""
+    write_sim(simulate(stocks=stocks, days=days, seed=seed), root / "raw")
+    ingest(root / "raw", root / "store")
+    return root / "store"
 
 
 @pytest.fixture

@@ -8,22 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_CLI, run_cli, synthetic_store
 
-from conftest import TINY_CLI, run_cli, write_sim
-from equinet import ingest, open_store
+from equinet import open_store
 from equinet.cv import make_folds
 from equinet.splits import by_date
-from equinet.synth import simulate
 
 CV = ["--folds", "2", "--fold-days", "15", "--epochs", "2", *TINY_CLI, "--bootstrap", "100"]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cv")
-    write_sim(simulate(stocks=8, days=200, seed=31), root / "raw")
-    ingest(root / "raw", root / "store")
-    return root / "store"
+    return synthetic_store(tmp_path_factory.mktemp("cv"), stocks=8, days=200, seed=31)
 
 
 def test_fold_boundaries_and_embargo() -> None:

@@ -9,19 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 
-from conftest import TINY, TINY_CLI, run_cli, write_sim
-from equinet import ingest, open_store
+from equinet import open_store
 from equinet.distribution import class_probabilities, t_scale, volatility_probabilities
+from equinet.evaluate import collect, selection_mask
 from equinet.features import LabelRule, future_vol, prepare
 from equinet.heads import make_head
-from equinet.evaluate import collect, selection_mask
 from equinet.infer import apply, day_outputs
 from equinet.metrics import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
 from equinet.sampler import Batch, room, sample, to_device, windows
 from equinet.splits import by_date
-from equinet.synth import simulate
 from equinet.train import TrainConfig, fit, start
 
 RULE = LabelRule()
@@ -30,10 +29,7 @@ SQRT_H = math.sqrt(RULE.horizon)
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("heads")
-    write_sim(simulate(stocks=8, days=160, seed=41), root / "raw")
-    ingest(root / "raw", root / "store")
-    return root / "store"
+    return synthetic_store(tmp_path_factory.mktemp("heads"), stocks=8, days=160, seed=41)
 
 
 @pytest.fixture(scope="module")

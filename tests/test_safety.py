@@ -14,10 +14,9 @@ import polars as pl
 import pytest
 import torch
 import xlsxwriter
+from conftest import TINY, TINY_CLI, run_cli, snapshot, synthetic_store, write_sim
 
-from conftest import TINY, TINY_CLI, run_cli, snapshot, write_sim
-from equinet import ingest
-from equinet.synth import frame, simulate, write
+from equinet.synth import frame
 from equinet.train import TrainConfig, fit, start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +37,7 @@ def one_line_error(result, *needles: str) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("safety")
-    write_sim(simulate(stocks=6, days=140, seed=5), root / "raw")
-    ingest(root / "raw", root / "store")
+    synthetic_store(root, stocks=6, days=140, seed=5)
     run = fit(start(TrainConfig(**TINY, data=str(root / "store"), out=str(root / "out"), name="run", epochs=1)))
     run.close()
     return {"root": root, "store": root / "store", "out": root / "out", "run": root / "out" / "run"}
