@@ -21,7 +21,6 @@ from equinet.features import LabelRule
 from equinet.metrics import PAYOFF
 from equinet.sampler import Batch, DeviceData
 
-AUX = ("vol", "momentum")
 MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale
 
 
