@@ -101,9 +101,11 @@ def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
 
 def top_excess(rows: Rows, score: np.ndarray, pct: float) -> dict:
     """Each day: the top pct % of buyable stocks by score (at least one); their mean forward return against the
-    equal-weighted universe."""
+    equal-weighted universe. A day whose scores are all equal ranks nothing: no pick (the prior has no top-k)."""
     days, group = _day_groups(rows.day)
     order = np.lexsort((-score, group))  # by day, best score first
+    start = np.searchsorted(group[order], np.arange(days))
+    ranked = score[order[start]] > score[order[np.r_[start[1:], len(order)] - 1]]  # best > worst that day
     universe = np.bincount(group, weights=rows.forward_return, minlength=days) / np.bincount(group, minlength=days)
     buyable = order[~rows.limit_up[order]]
     g = group[buyable]
@@ -114,10 +116,13 @@ def top_excess(rows: Rows, score: np.ndarray, pct: float) -> dict:
     counts = np.bincount(group[chosen], minlength=days)
     with np.errstate(invalid="ignore"):
         picks = np.bincount(group[chosen], weights=rows.forward_return[chosen], minlength=days) / counts
-    ok = counts > 0
+    ok = (counts > 0) & ranked
     daily = np.where(ok, picks - universe, np.nan)
-    return {"pct": pct, "days": int(ok.sum()), "picks_mean": float(picks[ok].mean()),
-            "universe_mean": float(universe[ok].mean()), "excess": float(daily[ok].mean()), "daily_excess": daily}
+
+    def mean(x: np.ndarray) -> float:
+        return float(x[ok].mean()) if ok.any() else float("nan")
+    return {"pct": pct, "days": int(ok.sum()), "picks_mean": mean(picks), "universe_mean": mean(universe),
+            "excess": mean(daily), "daily_excess": daily}
 
 
 def bootstrap(daily: dict[str, tuple[np.ndarray, np.ndarray, bool]], n: int, seed: int = 0) -> dict:
@@ -146,10 +151,9 @@ def _daily_sums(rows: Rows, name: str, ic: np.ndarray, tops: dict[str, dict]) ->
         out["accuracy"] = (per_day(rows.p[name].argmax(1) == rows.y), count, False)
         out["log_loss_skill"] = (loss[name], loss["prior"], True)
         out["log_loss_skill_vs_volatility"] = (loss[name], loss["volatility"], True)
-    for key, top in tops.items():
-        out[key] = (np.nan_to_num(top["daily_excess"]), (~np.isnan(top["daily_excess"])).astype(float), False)
-    if not np.isnan(ic).all():  # a forecaster that ranks nothing has no IC to resample
-        out["rank_ic"] = (np.nan_to_num(ic), (~np.isnan(ic)).astype(float), False)
+    for key, daily in [(k, top["daily_excess"]) for k, top in tops.items()] + [("rank_ic", ic)]:
+        if not np.isnan(daily).all():  # a forecaster that ranks nothing has no IC or picks to resample
+            out[key] = (np.nan_to_num(daily), (~np.isnan(daily)).astype(float), False)
     return out
 
 

@@ -65,7 +65,7 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
     assert r["prior"]["log_loss_skill"] == pytest.approx(0.0)
     assert r["volatility"]["log_loss_skill_vs_volatility"] == pytest.approx(0.0)
     assert r["prior"]["auc_up"] == 0.5 and r["majority"]["accuracy"] == r["prior"]["accuracy"]
-    assert r["prior"]["rank_ic"] is None  # constant: ranks nothing (null, not NaN, in the JSON)
+    assert r["prior"]["rank_ic"] is None and r["prior"]["topk_excess"] is None  # constant: ranks nothing (null)
     assert r["reversal"]["log_loss"] is None and r["reversal"]["rank_ic"] is not None
     assert set(r["reversal"]["ci"]) == {"rank_ic", "topk_excess", "top_decile_excess"}
     assert r["split"] == "test" and r["warning"] is None

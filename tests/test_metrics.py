@@ -107,4 +107,5 @@ def test_bootstrap_intervals_cover_the_estimate_and_repeat() -> None:
         assert ci[key][0] < model[key] < ci[key][1], key
     assert score_rows(rows, n_bootstrap=500)["ci"] == ci
     assert report["reversal"]["log_loss"] is None and report["reversal"]["ci"]["rank_ic"][0] < 0.5
-    assert np.isnan(report["prior"]["rank_ic"])  # a constant forecast ranks nothing
+    assert np.isnan(report["prior"]["rank_ic"])  # a constant forecast ranks nothing: no IC, no picks
+    assert np.isnan(report["prior"]["top_decile_excess"]) and "topk_excess" not in report["prior"]["ci"]
