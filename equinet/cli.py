@@ -156,11 +156,11 @@ def synth(
 
 DEFAULT = TrainConfig()
 D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
-overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.14 M, 128: ~0.53 M,
-256: ~2.1 M at 4 layers). Time per epoch grows roughly with its square too."""
-EPOCHS_HELP = """--epochs sets how many rounds of random windows the model sees. More epochs can help until the
-validation log loss stops improving (best.pt keeps the best epoch, so extra epochs cost only time).
-Time grows linearly with it."""
+overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.07 M, 128: ~0.27 M,
+256: ~1.1 M at 2 layers). Time per epoch grows roughly with its square too."""
+EPOCHS_HELP = """--epochs sets how many rounds of --samples-per-epoch training windows the model sees. More epochs
+can help until the validation log loss stops improving (best.pt keeps the best epoch, so extra epochs cost only
+time). Time grows linearly with it."""
 
 
 def train_config(options: dict) -> TrainConfig:
@@ -239,10 +239,10 @@ def train(
                               "step, e.g. 0.99; 0 = off): the average validates and is saved."),
     return_weight: float = typer.Option(DEFAULT.return_weight, min=0.0, help="dist head: weight of the realised "
                                         "log return's negative log likelihood beside the class log loss."),
-    shrink: float = typer.Option(DEFAULT.shrink, min=0.0, help="dist head: penalty on the squared outputs, "
-                                 "pulling the forecast to the volatility baseline."),
+    shrink: float = typer.Option(DEFAULT.shrink, min=0.0, help="dist head: penalty on the squared log-scale "
+                                 "correction, pulling the width to the volatility baseline's (the location is free)."),
     aux: str = typer.Option(DEFAULT.aux, help="Auxiliary targets, a comma list: vol (next days' realised "
-                            "volatility), momentum (the horizon return relative to the day)."),
+                            "volatility), momentum (the horizon return relative to the day); '' for none."),
     aux_weight: float = typer.Option(DEFAULT.aux_weight, min=0.0, help="Weight of each auxiliary loss."),
     score_weight: float = typer.Option(DEFAULT.score_weight, min=0.0, help="Cost-sensitive term: minus the "
                                        "expected score (+1 right, -1 涨 called 跌, -2 跌 called 涨), weighted."),

@@ -27,9 +27,9 @@ class TrainConfig:
     data: str = "data/parquet"
     out: str = "out"
     name: str | None = None
-    epochs: int = 50
-    d_model: int = 128
-    layers: int = 4
+    epochs: int = 15
+    d_model: int = 64
+    layers: int = 2
     heads: int = 8
     dropout: float = 0.2
     min_context: int = 20
@@ -49,7 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup: float = 0.05
     batch_size: int = 128
-    samples_per_epoch: int = 1024
+    samples_per_epoch: int = 8192
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -63,8 +63,8 @@ class TrainConfig:
     ensemble: int = 1
     ema: float = 0.0
     return_weight: float = 0.0
-    shrink: float = 0.0
-    aux: str = ""
+    shrink: float = 1.0
+    aux: str = "vol"
     aux_weight: float = 0.1
     score_weight: float = 0.0
 

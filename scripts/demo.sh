@@ -10,7 +10,7 @@ found=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv
          2>/dev/null || true; } | wc -l)
 if [ "$found" -gt 0 ]; then
   echo "Running on YOUR data: $found .xlsx/.csv export(s) in $raw -> store data/parquet, runs under out/"
-  store=data/parquet out=out train=(--epochs 50 --d-model 128)
+  store=data/parquet out=out train=()  # the defaults, chosen by equinet cv
 else
   echo "No .xlsx/.csv exports in $raw: running the DEMO on generated data in data/demo" \
        "(put your TDX exports in $raw to run on them)"
@@ -25,6 +25,6 @@ if [ "$raw" = data/demo/raw ] && [ ! -d "$raw" ]; then
   step "$eq" synth "$raw" --stocks 40 --days 400 --seed 0
 fi
 step "$eq" ingest "$raw" --out "$store"
-step "$eq" train --data "$store" --out "$out" "${train[@]}"
+step "$eq" train --data "$store" --out "$out" ${train[@]+"${train[@]}"}
 step "$eq" eval --out "$out" --split test
 step "$eq" predict --out "$out" --top 10

@@ -243,8 +243,8 @@ def test_defaults_without_asking_when_not_a_terminal(stores, tmp_path: Path) -> 
                      "--samples-per-epoch", "64", "--context", "30", "--max-context", "40", "--stop-after", "1")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "quiet" / "config.json").read_text())
-    assert (config["d_model"], config["epochs"]) == (128, 50)
-    assert "d_model [128]" not in result.output
+    assert (config["d_model"], config["epochs"]) == (64, 15)
+    assert "d_model [64]" not in result.output
 
 
 def test_asks_on_a_terminal(stores, tmp_path: Path) -> None:
