@@ -22,7 +22,7 @@ RULES: list[tuple[str, pl.Expr, str]] = [
 ]
 
 
-def check_values(bars: pl.DataFrame, names: list[str]) -> list[Finding]:
+def check_values(bars: pl.DataFrame, names: list[str], min_rows: int = MIN_ROWS) -> list[Finding]:
     """Findings for every rule, one per (file, rule): the first row and how many rows break it."""
     hits = bars.select(
         "file_id", "row", *[expr.fill_null(False).alias(f"r{i}") for i, (_, expr, _) in enumerate(RULES)]
@@ -32,7 +32,22 @@ def check_values(bars: pl.DataFrame, names: list[str]) -> list[Finding]:
         broken = hits.filter(pl.col(f"r{i}")).group_by("file_id").agg(pl.col("row").min(), pl.len())
         for fid, row, n in broken.sort("file_id").iter_rows():
             findings.append(Finding("error", names[fid], message, row=row, column=column, count=n))
-    counts = bars.group_by("file_id").len().filter(pl.col("len") < MIN_ROWS).sort("file_id")
+    counts = bars.group_by("file_id").len().filter(pl.col("len") < min_rows).sort("file_id")
     for fid, n in counts.iter_rows():
-        findings.append(Finding("error", names[fid], f"only {n} data rows; at least {MIN_ROWS} are needed"))
+        findings.append(Finding("error", names[fid], f"only {n} data rows; at least {min_rows} are needed"))
     return findings
+
+
+def drop_nonpositive_history(bars: pl.DataFrame, names: list[str], adjusted: list[int]
+                             ) -> tuple[pl.DataFrame, list[Finding]]:
+    """A front-adjusted export may carry prices <= 0 far back (dividends larger than the old price): its rows up
+    to the last such one leave the store (no window or label reaches them), with a warning; never an error."""
+    if not adjusted:
+        return bars, []
+    hit = pl.col("file_id").is_in(adjusted) & (pl.min_horizontal("start", "max", "min", "end") <= 0)
+    last = (bars.filter(hit).group_by("file_id").agg(pl.col("row").max().alias("last"), pl.len()).sort("file_id"))
+    findings = [Finding("warning", names[fid], f"adjusted prices <= 0 in {n} row(s): the rows up to this one are "
+                        "left out (no window or label uses them)", row=row, column="price")
+                for fid, row, n in last.iter_rows()]
+    cut = pl.when(hit).then(pl.col("row")).max().over("file_id")
+    return bars.filter(cut.is_null() | (pl.col("row") > cut)), findings

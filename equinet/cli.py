@@ -63,7 +63,8 @@ def progress_bar(quiet: bool) -> Progress:
 
 @app.command()
 def ingest(
-    src: Path = typer.Argument(Path("data/raw"), help="Folder of TDX exports (*.xlsx, or *.csv with the same header)."),
+    src: Path = typer.Argument(Path("data/raw"), help="Folder of TDX exports (*.xlsx/*.csv with the market columns, "
+                               "or text exports SH#600519.txt), or a TDX root / its vipdoc folder."),
     out: Path = typer.Option(Path("data/parquet"), "--out", "-o", help="Store directory to (re)write atomically."),
     workers: int = typer.Option(0, min=0, help="Files read in parallel (0 = one per CPU core)."),
     strict: bool = typer.Option(True, "--strict/--lenient",
@@ -71,6 +72,10 @@ def ingest(
     adjust: bool = typer.Option(True, "--adjust/--no-adjust",
                                 help="Back-adjust prices across ex-rights gaps; --no-adjust marks those days unusable."),
     force: bool = typer.Option(False, "--force", help="Rebuild even when the sources are unchanged."),
+    universe: str = typer.Option("a-shares", help="Text exports and vipdoc: a-shares (sh 60/68, sz 00/30, "
+                                 "bj 43/83/87/92) or all (also funds, B shares, bonds)."),
+    market_index: str = typer.Option("sh000001", help="Text exports and vipdoc: the index file whose volume, "
+                                     "change and range are the market series (e.g. sz399001, sh000300)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
 ) -> None:
     """Read every TDX export in SRC, validate, align by date and write one store (panel.npy, market.npy, ...)."""
@@ -81,7 +86,7 @@ def ingest(
         task = bar.add_task("reading files", total=None)
         try:
             result = run(src, out, workers=workers or None, strict=strict, adjust=adjust, force=force,
-                         on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
+                         universe=universe, market_index=market_index, on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
         except IngestError as exc:
             bar.stop()
             print_findings(err, exc.findings, ("error",))
@@ -131,18 +136,17 @@ def info(
 
 @app.command()
 def synth(
-    out: Path = typer.Argument(..., help="Folder to write processed_<code>.xlsx files into."),
+    out: Path = typer.Argument(..., help="Folder to write the files (or, for vipdoc, the TDX tree) into."),
     stocks: int = typer.Option(20, min=1, help="Number of stocks."),
     days: int = typer.Option(300, min=23, help="Trading days per stock."),
     seed: int = typer.Option(0, help="Random seed; the same seed writes the same data."),
-    fmt: str = typer.Option("xlsx", "--format", help="xlsx (as TDX exports) or csv (faster, for scale tests)."),
+    fmt: str = typer.Option("xlsx", "--format", help="xlsx (as TDX exports), csv (faster), txt (TDX text "
+                            "exports, GBK) or vipdoc (native .day files); txt and vipdoc add the index sh000001."),
     start: str = typer.Option("2020-01-02", help="First trading day (ISO date)."),
 ) -> None:
     """Write realistic synthetic TDX exports (shared market factor, fat tails, suspensions, one ex-rights day)."""
     from equinet.synth import synth as run
 
-    if fmt not in ("xlsx", "csv"):
-        fail(f"--format must be xlsx or csv, not {fmt!r}")
     with progress_bar(False) as bar:
         task = bar.add_task("writing files", total=stocks)
         try:

@@ -19,7 +19,7 @@ class Finding:
     def __str__(self) -> str:
         where = [self.file]
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"{'record' if self.file.endswith('.day') else 'row'} {self.row}")
         if self.column is not None:
             where.append(f"column {self.column}")
         more = f" (and {self.count - 1} more rows)" if self.count > 1 else ""

@@ -15,11 +15,12 @@ import numpy as np
 import polars as pl
 
 from equinet.adjust import back_adjust, find_events
-from equinet.checks import check_values
+from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
 from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, read_meta, write_store
-from equinet.tdx import MAX_FILE_BYTES, is_source, parse, read_raw, stock_code
+from equinet.sources import DEFAULT_INDEX, READERS, Read, Source, detect, index_market, relabel
+from equinet.tdx import MAX_FILE_BYTES, parse
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
 
@@ -46,58 +47,37 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_sources(src: Path) -> tuple[list[Path], list[Finding]]:
-    """The data files in src, sorted by name, and a note for each other file."""
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such directory")
-    files, notes = [], []
-    try:
-        entries = sorted(src.iterdir())
-    except OSError as exc:
-        raise FileNotFoundError(f"{src}: cannot list the folder: {exc.strerror or exc}") from None
-    for path in entries:
-        if path.is_file() and is_source(path):
-            files.append(path)
-        elif path.is_symlink() and not path.exists():
-            notes.append(Finding("note", path.name, "a broken symbolic link (its target is missing or it loops); "
-                                 "ignored"))
-        elif not path.name.startswith("."):
-            notes.append(Finding("note", path.name, "not an .xlsx/.csv data file; ignored"))
-    return files, notes
-
-
 def fingerprint(hashes: list[str], names: list[str], options: dict) -> str:
     """Identifies a store's inputs: every file's name and content, and the options."""
     blob = json.dumps([FORMAT_VERSION, sorted(zip(names, hashes)), options], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _duplicate_codes(names: list[str], ok: list[int]) -> list[Finding]:
+def _duplicate_codes(names: list[str], codes: list[str], ok: list[int]) -> list[Finding]:
     seen: dict[str, str] = {}
     found = []
     for fid in ok:
-        code = stock_code(Path(names[fid]))
-        if code in seen:
-            found.append(Finding("error", names[fid], f"stock code {code} also comes from {seen[code]}"))
+        if codes[fid] in seen:
+            found.append(Finding("error", names[fid], f"stock code {codes[fid]} also comes from {seen[codes[fid]]}"))
         else:
-            seen[code] = names[fid]
+            seen[codes[fid]] = names[fid]
     return found
 
 
-def _read_all(files: list[Path], workers: int, progress: Callable[[], None] | None):
-    def one(path: Path):
+def _read_all(files: list[Path], names: list[str], reader: Callable[[Path, str], Read], workers: int,
+              progress: Callable[[], None] | None) -> list[tuple[str, Read]]:
+    def one(i: int) -> tuple[str, Read]:
         try:
-            sha = _sha256(path)
-            frame, findings = read_raw(path, path.name)
+            sha, read = _sha256(files[i]), reader(files[i], names[i])
         except OSError as exc:
-            sha, frame, findings = "unreadable", None, [Finding("error", path.name,
-                                                                f"cannot read the file: {exc.strerror or exc}")]
+            sha, read = "unreadable", Read(None, [Finding("error", names[i],
+                                                          f"cannot read the file: {exc.strerror or exc}")])
         if progress:
             progress()
-        return sha, frame, findings
+        return sha, read
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, files))
+        return list(pool.map(one, range(len(files))))
 
 
 def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray) -> pl.DataFrame:
@@ -116,33 +96,49 @@ def ingest(
     strict: bool = True,
     adjust: bool = True,
     force: bool = False,
+    universe: str = "a-shares",
+    market_index: str = DEFAULT_INDEX,
     progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Read, validate, align, reconcile the market, adjust, and write the store atomically."""
     src, out = Path(src), Path(out)
     check_target(out)
-    files, findings = list_sources(src)
-    if not files:
-        raise IngestError([Finding("error", str(src), "no .xlsx or .csv files found")])
-    options = {"adjust": adjust, "strict": strict}
-    names = [p.name for p in files]
+    try:
+        source = detect(src, universe, market_index)
+    except ValueError as exc:
+        raise IngestError([Finding("error", str(src), str(exc))]) from None
+    if not source.files:
+        raise IngestError([Finding("error", str(src), f"no {universe} stock files found in the {source.kind} source")])
+    findings = list(source.notes)
+    options = {"adjust": adjust, "strict": strict, "universe": universe, "market_index": market_index.lower()}
+    files = source.files + ([source.index] if source.index else [])
+    names, codes = source.names, source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, workers or os.cpu_count() or 1, progress)
-    hashes = [sha for sha, _, _ in read]
-    stamp = fingerprint(hashes, names, options)
+    read = _read_all(files, [str(p.relative_to(source.root)) for p in files], READERS[source.kind],
+                     workers or os.cpu_count() or 1, progress)
+    hashes = [sha for sha, _ in read]
+    stamp = fingerprint(hashes, [str(p.relative_to(source.root)) for p in files], options)
     old = read_meta(out)
     if old is not None and old.get("fingerprint") == stamp and not force:
         return IngestResult("unchanged", out, old, [Finding(**f) for f in old["findings"]])
 
-    frames = {fid: frame for fid, (_, frame, _) in enumerate(read) if frame is not None}
-    findings += [f for _, _, fs in read for f in fs]
+    index_read = read.pop()[1] if source.index else None
+    hashes = hashes[:len(names)]
+    frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
+    first_rows = {fid: r.first_row for fid, (_, r) in enumerate(read)}
+    adjustment = [r.adjustment for _, r in read]
+    columns = read[0][1].columns
+    findings += [f for _, r in read for f in r.findings]
     bars = pl.DataFrame()
     if frames:
-        bars, cell_findings = parse(frames, names)
-        findings += cell_findings + check_values(bars, names)
-    findings += _duplicate_codes(names, [fid for fid in frames if not any(
+        bars, cell_findings = parse(frames, names, first_rows, columns)
+        bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
+        findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
+    index_bars, index_findings = _index_bars(source, index_read)
+    findings += relabel(index_findings, source.kind)
+    findings += _duplicate_codes(names, codes, [fid for fid in frames if not any(
         f.level == "error" and f.file == names[fid] for f in findings)])
     bad = {f.file for f in findings if f.level == "error"}
     if bad and strict:
@@ -152,23 +148,27 @@ def ingest(
         raise IngestError(findings + [Finding("error", str(src), "no usable files left after validation")])
     bars = bars.filter(pl.col("file_id").is_in(good))
 
-    code_of = {fid: stock_code(files[fid]) for fid in good}
-    codes = sorted(code_of.values())
-    row = {c: i for i, c in enumerate(codes)}
+    code_of = {fid: codes[fid] for fid in good}
+    store_codes = sorted(code_of.values())
+    row = {c: i for i, c in enumerate(store_codes)}
     calendar = np.unique(bars["date"].to_numpy())
     dates = [str(d) for d in calendar.astype("datetime64[D]")]
     stock = np.array([row[code_of[f]] for f in bars["file_id"].to_list()])
     day = np.searchsorted(calendar, bars["date"].to_numpy())
-    panel = np.full((len(codes), len(calendar), len(PRICE_COLUMNS)), np.nan)
+    panel = np.full((len(store_codes), len(calendar), len(PRICE_COLUMNS)), np.nan)
     panel[stock, day] = bars.select(PRICE_COLUMNS).to_numpy()
 
-    market, disagree, market_findings = consensus_market(bars, calendar, names)
-    findings += market_findings
-    events = find_events(panel, codes, dates)
+    if source.kind == "export":
+        market, disagree, market_findings = consensus_market(bars, calendar, names)
+        findings += market_findings
+    else:
+        market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
+    unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"}
+    events = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted]
     for e in events:
         e["adjusted"] = adjust
     if adjust and events:
-        panel = back_adjust(panel, events, codes, dates)
+        panel = back_adjust(panel, events, store_codes, dates)
 
     skipped = sorted(bad)
     present = ~np.isnan(panel[:, :, 3])
@@ -179,14 +179,16 @@ def ingest(
         "fingerprint": stamp,
         "options": options,
         "source_dir": str(src.resolve()),
-        "codes": codes,
+        "source": {"kind": source.kind, "universe": universe,
+                   "market_index": source.index_code if index_bars is not None else None},
+        "codes": store_codes,
         "dates": dates,
         "features": FEATURES,
         "market_features": MARKET_FEATURES,
         "sources": [
-            {"file": names[fid], "code": stock_code(files[fid]), "sha256": hashes[fid],
+            {"file": names[fid], "code": codes[fid], "sha256": hashes[fid], "adjustment": adjustment[fid],
              "rows": frames[fid].height if fid in frames else 0, "used": fid in good}
-            for fid in range(len(files))
+            for fid in range(len(names))
         ],
         "events": events,
         "market_disagreements": disagree,
@@ -194,7 +196,7 @@ def ingest(
         "skipped": skipped,
         "findings": [f.to_json() for f in findings],
         "summary": {
-            "stocks": len(codes),
+            "stocks": len(store_codes),
             "days": len(dates),
             "first": dates[0],
             "last": dates[-1],
@@ -206,5 +208,21 @@ def ingest(
             "notes": sum(f.level == "note" for f in findings),
         },
     }
-    write_store(out, panel, market, _bars_long(panel, market, codes, calendar), meta)
+    write_store(out, panel, market, _bars_long(panel, market, store_codes, calendar), meta)
     return IngestResult("built", out, meta, findings)
+
+
+def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None, list[Finding]]:
+    """The market index's parsed and checked bars (None without one): a source without market columns takes the
+    market series from it."""
+    if source.kind == "export":
+        return None, []
+    if index is None:
+        return None, [Finding("note", str(source.root), f"no market index file {source.index_code} in the source "
+                              "(--market-index): the market features are unknown")]
+    name = str(source.index.relative_to(source.root))
+    if index.frame is None:
+        return None, index.findings
+    parsed, problems = parse({0: index.frame}, [name], {0: index.first_row}, index.columns)
+    problems += check_values(parsed, [name], min_rows=2)
+    return (None if any(f.level == "error" for f in problems) else parsed), index.findings + problems

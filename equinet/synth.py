@@ -8,7 +8,9 @@ import numpy as np
 import polars as pl
 
 from equinet.tdx import COLUMNS, daily_limits
+from equinet.vipdoc import write_day
 
+FORMATS = ("xlsx", "csv", "txt", "vipdoc")
 PREFIXES = ("600", "000", "002", "300", "601", "603")
 EX_RIGHTS_FACTOR = 0.7  # stock 0 pays a bonus issue: its raw price gaps down 30 % overnight
 
@@ -118,21 +120,81 @@ def write(df: pl.DataFrame, path: Path) -> None:
         df.write_excel(path, worksheet="Sheet1", autofit=False)
 
 
+def exchange(code: str) -> str:
+    """The exchange a synthetic code trades on (6xx Shanghai, else Shenzhen)."""
+    return "sh" if code.startswith("6") else "sz"
+
+
+def bars(sim: dict, s: int | None) -> dict[str, np.ndarray]:
+    """Stock s's bars on its trading days, or (s=None) the market index's: level 3000 moved by the market factor,
+    volume and range from the market columns."""
+    if s is None:
+        close = np.round(3000 * np.cumprod(1 + sim["marketlimit"]), 2)
+        prev = np.concatenate([[3000.0], close[:-1]])
+        opened = np.round(prev * (1 + sim["marketlimit"] / 3), 2)
+        half = sim["marketrange"] / 2
+        mid = (np.maximum(opened, close) + np.minimum(opened, close)) / 2
+        high = np.maximum(np.round(mid + half, 2), np.maximum(opened, close))
+        low = np.minimum(np.round(mid - half, 2), np.minimum(opened, close))
+        return {"date": sim["dates"], "open": opened, "high": high, "low": low, "close": close,
+                "volume": sim["marketvolume"], "amount": np.round(sim["marketvolume"] * close, 2)}
+    keep = ~sim["off"][s]
+    out = {"date": sim["dates"][keep], "volume": sim["volume"][s, keep]}
+    out |= {k: sim[c][s, keep] for k, c in zip(("open", "high", "low", "close"), COLUMNS[1:5])}
+    out["amount"] = np.round(out["volume"] * out["close"], 2)
+    return out
+
+
+def text_export(b: dict[str, np.ndarray], code: str, name: str, adjustment: str = "不复权", separator: str = "\t",
+                date_format: str = "%Y/%m/%d") -> str:
+    """A TDX text export of these bars: title line, header, rows, footer."""
+    dates = [d.item().strftime(date_format) for d in b["date"]]
+    rows = [separator.join([d, *(f"{b[k][i]:.2f}" for k in ("open", "high", "low", "close")),
+                            f"{b['volume'][i]:.0f}", f"{b['amount'][i]:.2f}"]) for i, d in enumerate(dates)]
+    header = separator.join(["      日期", "    开盘", "    最高", "    最低", "    收盘", "    成交量", "    成交额"])
+    return "\n".join([f"{code} {name} 日线 {adjustment}", header, *rows, "数据来源:通达信", ""])
+
+
+def _targets(codes: list[str], fmt: str, out: Path) -> list[Path]:
+    """Every file synth writes for these codes, the market index's last."""
+    if fmt == "txt":
+        return [out / f"{exchange(c).upper()}#{c}.txt" for c in codes] + [out / "SH#000001.txt"]
+    if fmt == "vipdoc":
+        return [out / "vipdoc" / exchange(c) / "lday" / f"{exchange(c)}{c}.day" for c in codes] + [
+            out / "vipdoc" / "sh" / "lday" / "sh000001.day"]
+    return [out / f"processed_{c}.{fmt}" for c in codes]
+
+
+def _write(sim: dict, s: int | None, path: Path) -> None:
+    """Stock s (None: the index) in the format the path's suffix names."""
+    code, name = (sim["codes"][s], f"股票{s}") if s is not None else ("000001", "上证指数")
+    if path.suffix == ".txt":
+        path.write_bytes(text_export(bars(sim, s), code, name).encode("gbk"))
+    elif path.suffix == ".day":
+        write_day(path, bars(sim, s), 0.01)
+    else:
+        write(frame(sim, s), path)
+
+
 def synth(
     out: str | Path, stocks: int = 20, days: int = 300, seed: int = 0, fmt: str = "xlsx",
     start: str = "2020-01-02", progress=None,
 ) -> list[Path]:
-    """Write stocks files processed_<code>.<fmt> into out (never over a file); the same seed gives the same data."""
+    """Write stocks files into out (never over a file): processed_<code>.xlsx/.csv, TDX text exports SH#<code>.txt
+    (GBK, with the index SH#000001.txt), or a vipdoc tree of .day files (with sh000001.day); the same seed gives
+    the same data."""
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sim = simulate(stocks, days, seed, start)
-    paths = [out / f"processed_{code}.{fmt}" for code in sim["codes"]]
-    taken = [p.name for p in paths if p.exists()]
+    paths = _targets(sim["codes"], fmt, out)
+    taken = [str(p.relative_to(out)) for p in paths if p.exists()]
     if taken:
         raise FileExistsError(f"{out}: already holds {', '.join(taken[:3])}{' ...' if len(taken) > 3 else ''}; "
                               "synth never overwrites files, choose an empty folder")
     for s, path in enumerate(paths):
-        write(frame(sim, s), path)
-        if progress:
+        _write(sim, s if s < stocks else None, path)
+        if progress and s < stocks:
             progress()
-    return paths
+    return paths[:stocks]

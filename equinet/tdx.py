@@ -117,10 +117,10 @@ def _what(text: str) -> str:
     return f"not a number: {text!r}" if text.strip() else f"empty cell (only spaces: {text!r})"
 
 
-def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str) -> list[Finding]:
+def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str, columns: tuple[str, ...]) -> list[Finding]:
     """The slow path, for a file with empty, non-numeric, non-finite or unparsable cells: name the first of each."""
     findings = []
-    for c in COLUMNS:
+    for c in ("time", *columns):
         target = "date" if c == "time" else c
         empty = raw[c].is_null()
         wrong = parsed[target].is_null() & ~empty
@@ -163,8 +163,11 @@ def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
     return raw, findings
 
 
-def parse(raws: dict[int, pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame, list[Finding]]:
-    """All files' rows as file_id, row, date and the eight numeric fields (float64), in one pass per schema."""
+def parse(raws: dict[int, pl.DataFrame], names: list[str], first_rows: dict[int, int] | None = None,
+          columns: tuple[str, ...] = NUMERIC) -> tuple[pl.DataFrame, list[Finding]]:
+    """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
+    schema; row counts from each file's first data row (Excel: 2)."""
+    first_rows = first_rows or {}
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
         groups.setdefault(tuple(raw.dtypes), []).append(fid)
@@ -172,17 +175,18 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str]) -> tuple[pl.DataFrame
     for dtypes, fids in groups.items():
         heights = np.array([raws[f].height for f in fids])
         starts = np.repeat(np.cumsum(heights) - heights, heights)
+        first = np.repeat(np.array([first_rows.get(f, 2) for f in fids]), heights)
         raw = pl.concat([raws[f] for f in fids], rechunk=False)
         parsed = raw.select(
             pl.Series("file_id", np.repeat(np.array(fids, dtype=np.int32), heights)),
-            pl.Series("row", (np.arange(heights.sum()) - starts + 2).astype(np.int32)),
+            pl.Series("row", (np.arange(heights.sum()) - starts + first).astype(np.int32)),
             _date_expr(dtypes[0]).alias("date"),
-            *[pl.col(c).cast(pl.Float64, strict=False) for c in NUMERIC],
+            *[pl.col(c).cast(pl.Float64, strict=False) for c in columns],
         )
-        bad = pl.any_horizontal(pl.all().is_null(), *[~pl.col(c).is_finite() for c in NUMERIC])
+        bad = pl.any_horizontal(pl.all().is_null(), *[~pl.col(c).is_finite() for c in columns])
         if parsed.select(bad.any()).item():
             for f in parsed.filter(bad)["file_id"].unique().sort():
                 mine = parsed.filter(pl.col("file_id") == f)
-                findings += _cell_findings(raws[f], mine, names[f])
+                findings += _cell_findings(raws[f], mine, names[f], columns)
         parts.append(parsed)
     return pl.concat(parts).sort("file_id", maintain_order=True), findings

@@ -1,0 +1,176 @@
+"""What `equinet ingest SRC` reads: which kind of source SRC is, its stock files, its market index, and one
+reader per kind that turns a file into rows of the common layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from equinet import tdx, tdx_text, vipdoc
+from equinet.findings import Finding
+
+DEFAULT_INDEX = "sh000001"  # 上证指数
+# how findings name a column in each kind of source (the ingest layout's names are the xlsx header's)
+COLUMN_LABELS = {"export": {}, "text": {v: k for k, v in tdx_text.HEADER.items()},
+                 "vipdoc": {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}}
+KIND_NAMES = {"export": ".xlsx/.csv exports", "text": "TDX text exports (SH#600519.txt)",
+              "vipdoc": "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)"}
+
+
+@dataclass
+class Read:
+    """One file as read: rows in the common layout (None if unreadable), findings, and what the file declares."""
+
+    frame: pl.DataFrame | None
+    findings: list[Finding]
+    first_row: int = 2  # the row number findings give the first data row (Excel: 2 under the header)
+    adjustment: str = "none"  # none | front | back: what the source says about its prices
+    columns: tuple[str, ...] = tdx.NUMERIC  # the numeric columns this kind of source has
+
+
+@dataclass
+class Source:
+    """The stock files of SRC (one per stock, with the name findings use and the code), and its market index."""
+
+    kind: str
+    root: Path
+    files: list[Path]
+    codes: list[str]
+    index: Path | None = None
+    index_code: str | None = None
+    notes: list[Finding] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [str(p.relative_to(self.root)) for p in self.files]
+
+
+def relabel(findings: list[Finding], kind: str) -> list[Finding]:
+    """Findings that name columns as the source's own files do (收盘, close), not as the ingest layout."""
+    labels = COLUMN_LABELS[kind]
+    return [replace(f, column=labels.get(f.column, f.column)) for f in findings]
+
+
+def vipdoc_root(src: Path) -> Path | None:
+    """SRC's vipdoc folder: SRC/vipdoc under a TDX root, or SRC itself."""
+    for root in (src / "vipdoc", src):
+        if any((root / ex / "lday").is_dir() for ex in vipdoc.EXCHANGES):
+            return root
+    return None
+
+
+def _kind_of(path: Path) -> str | None:
+    if tdx.is_source(path):
+        return "export"
+    if tdx_text.exchange_code(path):
+        return "text"
+    return None
+
+
+def _pick(exchange_codes: list[tuple[str, str]], universe: str, market_index: str) -> tuple[list[int], int | None,
+                                                                                         list[int]]:
+    """Which files are stocks of the universe, which one is the market index, and which are of unknown type."""
+    wanted = vipdoc.UNIVERSES[universe]
+    stocks, unknown, index = [], [], None
+    for i, (ex, code) in enumerate(exchange_codes):
+        if ex + code == market_index.lower():
+            index = i
+            continue
+        kind = vipdoc.security(ex, code)
+        if kind is None:
+            unknown.append(i)
+        elif kind[0] in wanted:
+            stocks.append(i)
+    return stocks, index, unknown
+
+
+def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFAULT_INDEX) -> Source:
+    """The kind of source SRC is; a folder mixing kinds is a ValueError that names what it found."""
+    src = Path(src)
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src}: no such directory")
+    if universe not in vipdoc.UNIVERSES:
+        raise ValueError(f"--universe must be one of {', '.join(vipdoc.UNIVERSES)}, not {universe!r}")
+    try:
+        entries = sorted(src.iterdir())
+    except OSError as exc:
+        raise FileNotFoundError(f"{src}: cannot list the folder: {exc.strerror or exc}") from None
+    by_kind: dict[str, list[Path]] = {}
+    notes = []
+    for path in entries:
+        kind = _kind_of(path) if path.is_file() else None
+        if kind:
+            by_kind.setdefault(kind, []).append(path)
+        elif path.is_symlink() and not path.exists():
+            notes.append(Finding("note", path.name, "a broken symbolic link (its target is missing or it loops); "
+                                 "ignored"))
+        elif not path.name.startswith(".") and not (path.is_dir() and path.name.lower() in ("vipdoc", "t0002")):
+            notes.append(Finding("note", path.name, "not an .xlsx/.csv/TDX export data file; ignored"))
+    root = vipdoc_root(src)
+    if root is not None:
+        by_kind["vipdoc"] = vipdoc.lday_files(root)
+    found = [k for k, files in by_kind.items() if files]
+    if len(found) > 1:
+        raise ValueError(f"{src}: holds more than one kind of source ("
+                         + "; ".join(f"{len(by_kind[k])} file(s) of {KIND_NAMES[k]}" for k in found)
+                         + "); point ingest at a folder of one kind")
+    if not found:
+        raise ValueError(f"{src}: no .xlsx/.csv exports, TDX text exports (SH#600519.txt) or vipdoc tree found")
+    kind = found[0]
+    files = by_kind[kind]
+    if kind == "export":
+        return Source(kind, src, files, [tdx.stock_code(p) for p in files], notes=notes)
+    exchange_codes = ([tdx_text.exchange_code(p) for p in files] if kind == "text"
+                      else [vipdoc.NAME.match(p.name).group(1, 2) for p in files])
+    exchange_codes = [(ex.lower(), code) for ex, code in exchange_codes]
+    stocks, index, unknown = _pick(exchange_codes, universe, market_index)
+    base = src if kind == "text" else root
+    if unknown:
+        notes.append(Finding("note", str(files[unknown[0]].relative_to(base)), f"{len(unknown)} file(s) of a "
+                             "security type EquiNet does not know the price unit of; ignored", count=len(unknown)))
+    return Source(kind, base, [files[i] for i in stocks], [exchange_codes[i][1] for i in stocks],
+                  files[index] if index is not None else None, market_index.lower(), notes)
+
+
+def read_export(path: Path, name: str) -> Read:
+    frame, findings = tdx.read_raw(path, name)
+    return Read(frame, findings)
+
+
+def read_text(path: Path, name: str) -> Read:
+    frame, findings, declared = tdx_text.read_text(path, name)
+    return Read(frame, findings, first_row=3, adjustment=declared.get("adjustment", "none"),
+                columns=tdx.NUMERIC[:5])
+
+
+def read_vipdoc(path: Path, name: str) -> Read:
+    ex, code = vipdoc.NAME.match(path.name).group(1, 2)
+    _, unit = vipdoc.security(ex.lower(), code) or ("index", 0.01)
+    bars, findings = vipdoc.read_day(path, name, unit)
+    if bars is None:
+        return Read(None, findings, first_row=1, columns=tdx.NUMERIC[:5])
+    frame = pl.DataFrame({"time": bars["date"], "start": bars["open"], "max": bars["high"], "min": bars["low"],
+                          "end": bars["close"], "volume": bars["volume"]})
+    return Read(frame, findings, first_row=1, columns=tdx.NUMERIC[:5])
+
+
+READERS: dict[str, Callable[[Path, str], Read]] = {"export": read_export, "text": read_text, "vipdoc": read_vipdoc}
+
+
+def index_market(bars: pl.DataFrame | None, calendar: np.ndarray, n: int = 3) -> np.ndarray:
+    """market[days, 3] from an index's parsed bars: its volume, its close-to-close change, its high-low range;
+    unknown (NaN) without an index."""
+    market = np.full((len(calendar), n), np.nan, dtype=np.float32)
+    if bars is None:
+        return market
+    date, close = bars["date"].to_numpy(), bars["end"].to_numpy()
+    change = np.concatenate([[np.nan], close[1:] / close[:-1] - 1])
+    values = np.column_stack([bars["volume"].to_numpy(), change, (bars["max"] - bars["min"]).to_numpy()])
+    at = np.minimum(np.searchsorted(calendar, date), len(calendar) - 1)
+    inside = calendar[at] == date
+    market[at[inside]] = values[inside]
+    return market
