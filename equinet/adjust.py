@@ -32,10 +32,45 @@ def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[d
     for s, d in zip(*np.nonzero(hit)):
         factor = float(opened[s, d] / prev[s, d])
         events.append({
-            "code": codes[s], "date": dates[d], "gap": round(factor - 1, 6), "factor": factor,
+            "code": codes[s], "date": dates[d], "source": "gap", "gap": round(factor - 1, 6), "factor": factor,
             "limit": float(limit[s, 0]), "prev_close": float(prev[s, d]), "open": float(opened[s, d]),
         })
     return events
+
+
+def action_events(panel: np.ndarray, codes: list[str], dates: list[str], actions: dict[str, list[dict]]
+                  ) -> list[dict]:
+    """Ex-rights events from declared corporate actions (gbbq): on the first bar on or after each ex-date, the
+    exact factor from the last close before it and the per-10-share cash, bonus and rights."""
+    from equinet.gbbq import ex_rights_factor
+
+    prev = previous_close(panel[:, :, CLOSE])
+    calendar = np.array(dates, dtype="datetime64[D]")
+    events = []
+    for s, code in enumerate(codes):
+        present = np.flatnonzero(~np.isnan(panel[s, :, CLOSE]))
+        for a in actions.get(code, []):
+            i = np.searchsorted(calendar[present], np.datetime64(a["date"]))
+            if i == len(present) or np.isnan(prev[s, present[i]]):
+                continue  # after the stock's last bar, or on or before its first: nothing to adjust
+            d = present[i]
+            factor = float(ex_rights_factor(prev[s, d], a["cash"], a["rights_price"], a["bonus"], a["rights"]))
+            events.append({"code": code, "date": dates[d], "source": "gbbq", "factor": factor,
+                           "prev_close": float(prev[s, d]), "open": float(panel[s, d, OPEN]),
+                           **{k: a[k] for k in ("cash", "rights_price", "bonus", "rights")}})
+    return events
+
+
+def disagreements(gaps: list[dict], declared: list[dict], tolerance: float = 0.03) -> list[dict]:
+    """Gap-inferred events that the declared actions do not explain: no action that day, or a factor off by more
+    than the tolerance (the gap also holds the day's opening move)."""
+    by_day = {(e["code"], e["date"]): e["factor"] for e in declared}
+    out = []
+    for g in gaps:
+        factor = by_day.get((g["code"], g["date"]))
+        if factor is None or abs(g["factor"] / factor - 1) > tolerance:
+            out.append({"code": g["code"], "date": g["date"], "gap_factor": g["factor"], "gbbq_factor": factor})
+    return out
 
 
 def event_cells(events: list[dict], codes: list[str], dates: list[str]) -> tuple[np.ndarray, np.ndarray]:

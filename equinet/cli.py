@@ -76,6 +76,8 @@ def ingest(
                                  "bj 43/83/87/92) or all (also funds, B shares, bonds)."),
     market_index: str = typer.Option("sh000001", help="Text exports and vipdoc: the index file whose volume, "
                                      "change and range are the market series (e.g. sz399001, sh000300)."),
+    gbbq: Path = typer.Option(None, help="TDX's corporate-action file (default: T0002/hq_cache/gbbq under a TDX "
+                              "root): exact ex-rights factors instead of inferring them from price gaps."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
 ) -> None:
     """Read every TDX export in SRC, validate, align by date and write one store (panel.npy, market.npy, ...)."""
@@ -86,7 +88,7 @@ def ingest(
         task = bar.add_task("reading files", total=None)
         try:
             result = run(src, out, workers=workers or None, strict=strict, adjust=adjust, force=force,
-                         universe=universe, market_index=market_index, on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
+                         universe=universe, market_index=market_index, gbbq=gbbq, on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
         except IngestError as exc:
             bar.stop()
             print_findings(err, exc.findings, ("error",))

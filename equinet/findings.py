@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+BINARY = (".day", "gbbq")  # files of fixed-size records: a finding names the record, not a row
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem (or note) in one source file; row is the row number Excel shows (header = 1)."""
@@ -19,7 +22,7 @@ class Finding:
     def __str__(self) -> str:
         where = [self.file]
         if self.row is not None:
-            where.append(f"{'record' if self.file.endswith('.day') else 'row'} {self.row}")
+            where.append(f"{'record' if self.file.endswith(BINARY) else 'row'} {self.row}")
         if self.column is not None:
             where.append(f"column {self.column}")
         more = f" (and {self.count - 1} more rows)" if self.count > 1 else ""

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.adjust import back_adjust, find_events
+from equinet.adjust import action_events, back_adjust, disagreements, find_events
 from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
@@ -98,6 +98,7 @@ def ingest(
     force: bool = False,
     universe: str = "a-shares",
     market_index: str = DEFAULT_INDEX,
+    gbbq: str | Path | None = None,
     progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IngestResult:
@@ -111,7 +112,9 @@ def ingest(
     if not source.files:
         raise IngestError([Finding("error", str(src), f"no {universe} stock files found in the {source.kind} source")])
     findings = list(source.notes)
-    options = {"adjust": adjust, "strict": strict, "universe": universe, "market_index": market_index.lower()}
+    gbbq_path = Path(gbbq) if gbbq else source.gbbq
+    options = {"adjust": adjust, "strict": strict, "universe": universe, "market_index": market_index.lower(),
+               "gbbq": _sha256(gbbq_path) if gbbq_path and gbbq_path.is_file() else None}
     files = source.files + ([source.index] if source.index else [])
     names, codes = source.names, source.codes
     if on_start:
@@ -138,6 +141,8 @@ def ingest(
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
     index_bars, index_findings = _index_bars(source, index_read)
     findings += relabel(index_findings, source.kind)
+    actions, gbbq_findings = read_actions(gbbq_path) if gbbq_path else ({}, [])
+    findings += gbbq_findings
     findings += _duplicate_codes(names, codes, [fid for fid in frames if not any(
         f.level == "error" and f.file == names[fid] for f in findings)])
     bad = {f.file for f in findings if f.level == "error"}
@@ -164,7 +169,15 @@ def ingest(
     else:
         market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
     unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"}
-    events = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted]
+    gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted]
+    declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted]
+    events = sorted(declared + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
+    unexplained = disagreements([g for g in gaps if g["code"] in actions], declared)
+    if unexplained:
+        first = unexplained[0]
+        findings.append(Finding("warning", str(gbbq_path), f"{len(unexplained)} overnight gap(s) beyond the daily "
+                                f"limit that the gbbq actions do not explain (first: {first['code']} on "
+                                f"{first['date']}); the gbbq factors are used, every case is in meta.json"))
     for e in events:
         e["adjusted"] = adjust
     if adjust and events:
@@ -192,6 +205,8 @@ def ingest(
         ],
         "events": events,
         "market_disagreements": disagree,
+        "gbbq": str(gbbq_path.resolve()) if gbbq_path else None,
+        "action_disagreements": unexplained,
         "market_unknown_days": [dates[i] for i in np.nonzero(np.isnan(market[:, 0]))[0]],
         "skipped": skipped,
         "findings": [f.to_json() for f in findings],
@@ -210,6 +225,16 @@ def ingest(
     }
     write_store(out, panel, market, _bars_long(panel, market, store_codes, calendar), meta)
     return IngestResult("built", out, meta, findings)
+
+
+def read_actions(path: Path) -> tuple[dict[str, list[dict]], list[Finding]]:
+    """The ex-rights actions of a gbbq file by code, or the finding that it cannot be read."""
+    from equinet.gbbq import actions, read_gbbq
+
+    if not path.is_file():
+        return {}, [Finding("error", str(path), "no such gbbq file (--gbbq)")]
+    records, findings = read_gbbq(path)
+    return (actions(records) if records is not None else {}), findings
 
 
 def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None, list[Finding]]:

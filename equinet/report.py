@@ -33,13 +33,18 @@ def summary_table(meta: dict, title: str) -> Table:
     return table
 
 
-def events_table(events: list[dict]) -> Table:
-    table = Table(title="Corporate actions (overnight gap beyond the daily limit)")
-    for col in ("code", "date", "prev close", "open", "gap", "limit", "treated as"):
-        table.add_column(col, justify="right" if col not in ("code", "date", "treated as") else "left")
-    for e in events:
-        table.add_row(e["code"], e["date"], f"{e['prev_close']:.2f}", f"{e['open']:.2f}", f"{100 * e['gap']:+.1f} %",
-                      f"±{100 * e['limit']:.0f} %", "back-adjusted" if e["adjusted"] else "unusable day")
+def events_table(events: list[dict], limit: int = 40) -> Table:
+    table = Table(title="Corporate actions (gbbq: declared; gap: overnight gap beyond the daily limit)")
+    for col in ("code", "date", "source", "prev close", "open", "factor", "detail", "treated as"):
+        table.add_column(col, justify="left" if col in ("code", "date", "source", "detail", "treated as") else "right")
+    for e in events[:limit]:
+        gap = e.get("source", "gap") == "gap"
+        detail = (f"gap {100 * e['gap']:+.1f} %, limit ±{100 * e['limit']:.0f} %" if gap else
+                  f"per 10: cash {e['cash']:g}, bonus {e['bonus']:g}, rights {e['rights']:g} at {e['rights_price']:g}")
+        table.add_row(e["code"], e["date"], e.get("source", "gap"), f"{e['prev_close']:.2f}", f"{e['open']:.2f}",
+                      f"{e['factor']:.4f}", detail, "back-adjusted" if e["adjusted"] else "unusable day")
+    if len(events) > limit:
+        table.caption = f"... and {len(events) - limit} more (all are in meta.json)"
     return table
 
 

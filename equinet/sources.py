@@ -43,6 +43,7 @@ class Source:
     index: Path | None = None
     index_code: str | None = None
     notes: list[Finding] = field(default_factory=list)
+    gbbq: Path | None = None  # TDX's corporate actions, T0002/hq_cache/gbbq under the TDX root
 
     @property
     def names(self) -> list[str]:
@@ -132,8 +133,10 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     if unknown:
         notes.append(Finding("note", str(files[unknown[0]].relative_to(base)), f"{len(unknown)} file(s) of a "
                              "security type EquiNet does not know the price unit of; ignored", count=len(unknown)))
+    gbbq = [p / "T0002" / "hq_cache" / "gbbq" for p in (src, src.parent)] if kind == "vipdoc" else []
     return Source(kind, base, [files[i] for i in stocks], [exchange_codes[i][1] for i in stocks],
-                  files[index] if index is not None else None, market_index.lower(), notes)
+                  files[index] if index is not None else None, market_index.lower(), notes,
+                  next((p for p in gbbq if p.is_file()), None))
 
 
 def read_export(path: Path, name: str) -> Read:

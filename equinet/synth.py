@@ -8,9 +8,11 @@ import numpy as np
 import polars as pl
 
 from equinet.tdx import COLUMNS, daily_limits
+from equinet import gbbq
 from equinet.vipdoc import write_day
 
 FORMATS = ("xlsx", "csv", "txt", "vipdoc")
+GBBQ = Path("T0002") / "hq_cache" / "gbbq"  # under a TDX root
 PREFIXES = ("600", "000", "002", "300", "601", "603")
 EX_RIGHTS_FACTOR = 0.7  # stock 0 pays a bonus issue: its raw price gaps down 30 % overnight
 
@@ -161,12 +163,30 @@ def _targets(codes: list[str], fmt: str, out: Path) -> list[Path]:
         return [out / f"{exchange(c).upper()}#{c}.txt" for c in codes] + [out / "SH#000001.txt"]
     if fmt == "vipdoc":
         return [out / "vipdoc" / exchange(c) / "lday" / f"{exchange(c)}{c}.day" for c in codes] + [
-            out / "vipdoc" / "sh" / "lday" / "sh000001.day"]
+            out / "vipdoc" / "sh" / "lday" / "sh000001.day", out / GBBQ]
     return [out / f"processed_{c}.{fmt}" for c in codes]
 
 
+def actions(sim: dict) -> np.ndarray:
+    """The gbbq records of a synthetic tree: stock 0's bonus issue (the 30 % gap), a cash dividend of 2 yuan and
+    3 bonus shares per 10 on stock 1 (its prices do not show it: only the factor tells), and two records ingest
+    must skip (a share-capital change, a code not in the tree)."""
+    days = len(sim["dates"])
+    rows = [(sim["codes"][0], days * 2 // 3, 1, 0.0, 10 / EX_RIGHTS_FACTOR - 10),
+            (sim["codes"][min(1, len(sim["codes"]) - 1)], days // 2, 1, 2.0, 3.0),
+            (sim["codes"][0], days // 3, 5, 0.0, 0.0), ("688999", days // 2, 1, 5.0, 0.0)]
+    rec = np.zeros(len(rows), dtype=gbbq.RECORD)
+    for i, (code, day, category, cash, bonus) in enumerate(rows):
+        date = str(sim["dates"][day]).replace("-", "")
+        rec[i] = ({"sh": 1, "sz": 0}[exchange(code)], code.encode(), int(date), category, cash, 0.0, bonus, 0.0)
+    return rec
+
+
 def _write(sim: dict, s: int | None, path: Path) -> None:
-    """Stock s (None: the index) in the format the path's suffix names."""
+    """Stock s (None: the index) in the format the path's suffix names; the gbbq file by its name."""
+    if path.name == "gbbq":
+        gbbq.write_gbbq(path, actions(sim))
+        return
     code, name = (sim["codes"][s], f"股票{s}") if s is not None else ("000001", "上证指数")
     if path.suffix == ".txt":
         path.write_bytes(text_export(bars(sim, s), code, name).encode("gbk"))

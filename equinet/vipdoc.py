@@ -52,7 +52,7 @@ def read_day(path: Path, name: str, unit: float) -> tuple[dict[str, np.ndarray] 
     if size % RECORD.itemsize:
         return None, [Finding("error", name, f"the file is {size} bytes, not a whole number of "
                               f"{RECORD.itemsize}-byte records (truncated or not a .day file)",
-                              row=size // RECORD.itemsize + 1, column="record")]
+                              row=size // RECORD.itemsize + 1)]
     rec = np.fromfile(path, dtype=RECORD)
     if not len(rec):
         return None, [Finding("error", name, "the file has no records")]

@@ -10,7 +10,9 @@ import pytest
 from conftest import run_cli, snapshot
 from equinet.ingest import ingest
 from equinet.store import open_store
-from equinet.synth import bars, simulate, synth, text_export
+from equinet.gbbq import read_gbbq, write_gbbq
+from equinet.synth import EX_RIGHTS_FACTOR, bars, simulate, synth, text_export
+from equinet.synth import actions as synth_actions
 from equinet.vipdoc import RECORD, read_day, write_day
 
 STOCKS, DAYS, SEED = 5, 80, 7
@@ -21,14 +23,14 @@ def sim() -> dict:
     return simulate(STOCKS, DAYS, SEED)
 
 
-def written(sim: dict, store) -> None:
-    """The store holds exactly the simulated bars (suspended days missing), ex-rights adjusted on stock 0 only."""
+def written(sim: dict, store, adjusted: tuple[int, ...] = (0,)) -> None:
+    """The store holds exactly the simulated bars (suspended days missing) but for the adjusted stocks."""
     for s, code in enumerate(sim["codes"]):
         row = store.codes.index(code)
         keep = ~sim["off"][s]
         assert np.isnan(store.panel[row, ~keep, 3]).all()
-        if s == 0:
-            continue  # back-adjusted across its ex-rights day
+        if s in adjusted:
+            continue  # back-adjusted across an ex-rights day
         got = store.panel[row, keep]
         for i, key in enumerate(("start", "max", "min", "end")):
             np.testing.assert_allclose(got[:, i], sim[key][s, keep], rtol=1e-6)
@@ -41,10 +43,11 @@ def test_values_equal_what_was_written(fmt: str, sim: dict, tmp_path: Path) -> N
     synth(tmp_path / "src", STOCKS, DAYS, SEED, fmt=fmt)
     result = ingest(tmp_path / "src", tmp_path / "store")
     store = open_store(tmp_path / "store")
-    written(sim, store)
+    written(sim, store, (0, 1) if fmt == "vipdoc" else (0,))  # the vipdoc tree's gbbq adjusts stock 1 too
     assert result.meta["source"] == {"kind": "text" if fmt == "txt" else "vipdoc", "universe": "a-shares",
                                      "market_index": "sh000001"}
-    assert [e["code"] for e in result.meta["events"]] == [sim["codes"][0]]
+    assert {e["code"] for e in result.meta["events"]} == {sim["codes"][0]} | ({sim["codes"][1]} if fmt == "vipdoc"
+                                                                            else set())
 
 
 def test_index_is_the_market_series(sim: dict, tmp_path: Path) -> None:
@@ -185,3 +188,55 @@ def test_mixed_folder_and_ambiguous_dates_are_errors(sim: dict, tmp_path: Path) 
     result = run_cli("ingest", other, "--out", tmp_path / "store")
     assert result.exit_code == 2 and "row 3" in result.output and "column 日期" in result.output
     assert "cannot be told apart" in result.output
+
+
+def test_gbbq_round_trip_and_hand_computed_factors(sim: dict, tmp_path: Path) -> None:
+    records = synth_actions(sim)
+    write_gbbq(tmp_path / "gbbq", records)
+    assert (tmp_path / "gbbq").read_bytes()[4:28] != records.tobytes()[:24]  # encrypted on disk
+    got, findings = read_gbbq(tmp_path / "gbbq")
+    assert not findings and got.tobytes() == records.tobytes()
+
+    src = tmp_path / "src"
+    synth(src, STOCKS, DAYS, SEED, fmt="vipdoc")
+    result = ingest(src, tmp_path / "store")
+    store = open_store(tmp_path / "store")
+    assert result.meta["gbbq"] == str((src / "T0002" / "hq_cache" / "gbbq").resolve())
+    event = next(e for e in result.meta["events"] if e["code"] == sim["codes"][1])
+    day = DAYS // 2  # stock 1 pays 2 yuan cash and 3 bonus shares per 10 on this day
+    keep = ~sim["off"][1]
+    prev = sim["end"][1, :day][keep[:day]][-1]
+    factor = (prev - 0.2) / 1.3 / prev
+    assert event["source"] == "gbbq" and event["date"] == str(sim["dates"][day]) and event["factor"] == pytest.approx(factor)
+    row = store.codes.index(sim["codes"][1])
+    before, after = np.arange(DAYS) < day, np.arange(DAYS) >= day
+    np.testing.assert_allclose(store.panel[row, before & keep, 3], sim["end"][1, before & keep] * factor, rtol=1e-6)
+    np.testing.assert_allclose(store.panel[row, after & keep, 3], sim["end"][1, after & keep], rtol=1e-6)
+    bonus = next(e for e in result.meta["events"] if e["code"] == sim["codes"][0])
+    assert bonus["factor"] == pytest.approx(EX_RIGHTS_FACTOR)  # 4.2857 bonus shares per 10: exactly 1/1.42857
+    assert len(result.meta["events"]) == 2 and result.meta["action_disagreements"] == []
+
+
+def test_gaps_the_gbbq_does_not_explain_are_reported(sim: dict, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    synth(src, STOCKS, DAYS, SEED, fmt="vipdoc")
+    records = synth_actions(sim)
+    records["date"][0] = int(str(sim["dates"][10]).replace("-", ""))  # stock 0's bonus declared on the wrong day
+    write_gbbq(src / "T0002" / "hq_cache" / "gbbq", records)
+    result = ingest(src, tmp_path / "store")
+    (gap,) = result.meta["action_disagreements"]
+    assert gap["code"] == sim["codes"][0] and gap["gbbq_factor"] is None
+    assert any("do not explain" in f.message for f in result.findings if f.level == "warning")
+
+
+def test_truncated_gbbq_fails_and_keeps_store(sim: dict, tmp_path: Path) -> None:
+    src, store = tmp_path / "src", tmp_path / "store"
+    synth(src, STOCKS, DAYS, SEED, fmt="vipdoc")
+    assert run_cli("ingest", src, "--out", store).exit_code == 0
+    before = snapshot(store)
+    path = src / "T0002" / "hq_cache" / "gbbq"
+    path.write_bytes(path.read_bytes()[:-10])
+    result = run_cli("ingest", src, "--out", store)
+    assert result.exit_code == 2 and "truncated or not a gbbq file" in result.output, result.output
+    assert "gbbq" in result.output and "record 4" in result.output
+    assert snapshot(store) == before
