@@ -245,8 +245,8 @@ def train(
                               "step, e.g. 0.99; 0 = off): the average validates and is saved."),
     return_weight: float = typer.Option(DEFAULT.return_weight, min=0.0, help="dist head: weight of the realised "
                                         "log return's negative log likelihood beside the class log loss."),
-    shrink: float = typer.Option(DEFAULT.shrink, min=0.0, help="dist head: penalty on the squared log-scale "
-                                 "correction, pulling the width to the volatility baseline's (the location is free)."),
+    shrink: float = typer.Option(DEFAULT.shrink, min=0.0, help="dist head: penalty on the squared outputs "
+                                 "(location and log-scale correction), pulling the forecast to the volatility baseline."),
     aux: str = typer.Option(DEFAULT.aux, help="Auxiliary targets, a comma list: vol (next days' realised "
                             "volatility), momentum (the horizon return relative to the day); '' for none."),
     aux_weight: float = typer.Option(DEFAULT.aux_weight, min=0.0, help="Weight of each auxiliary loss."),

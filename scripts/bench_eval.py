@@ -15,13 +15,14 @@ from pathlib import Path
 
 import torch
 
-from benchdata import emit, parser, store_from
+from benchdata import default_run, emit, parser
 from equinet import checkpoint
 from equinet.device import autocast
 from equinet.evaluate import collect, eval_pool, selection_mask
 from equinet.infer import apply, universe
 from equinet.sampler import windows
-from equinet.train import TrainConfig, checkpoint_state, start
+from equinet.train import checkpoint_state
+
 
 def main() -> None:
     options = parser(__doc__)
@@ -30,8 +31,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        store = store_from(args.data, tmp)
-        run = start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=args.device))
+        _, run = default_run(args.data, args.device, tmp)
         for member in run.model.members:  # untrained outputs are 0; random ones make the two paths' check real
             torch.nn.init.normal_(member.head.weight, std=0.1)
         checkpoint.save(checkpoint_state(run), tmp / "best.pt")

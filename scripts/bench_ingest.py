@@ -1,6 +1,10 @@
 """Ingest speed, side by side in one run: `equinet.ingest` against a plain pandas.read_excel loop.
 
-    python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale 5000x2500] [--json]
+    python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale csv,vipdoc]
+                                   [--size 5000x2500] [--json]
+
+--scale ingests a synthetic market of --size in each named layout (csv: the export layout; vipdoc: a TDX tree of
+.day files with an index and a gbbq), each in a child process so that its peak memory is its own.
 
 Needs the bench extra for the baseline: pip install -e '.[bench]'.
 """
@@ -53,23 +57,24 @@ def bench_shared(data: Path, repeat: int) -> dict:
             "speedup_min": pandas["min"] / ours["min"], "speedup_median": pandas["median"] / ours["median"]}
 
 
-def bench_scale(stocks: int, days: int) -> dict:
-    """Synthetic CSVs, ingested in a child process so its peak memory is its own."""
+def bench_scale(stocks: int, days: int, fmt: str) -> dict:
+    """A synthetic market in one layout, ingested in a child process so its peak memory is its own."""
     from equinet.synth import synth
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        synth(Path(tmp) / "raw", stocks=stocks, days=days, seed=0, fmt="csv")
+        synth(Path(tmp) / "raw", stocks=stocks, days=days, seed=0, fmt=fmt)
         made = time.perf_counter() - t
         out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "raw"), str(Path(tmp) / "store")],
                              capture_output=True, text=True, check=True)
-    return {"stocks": stocks, "days": days, "synth_seconds": made, **json.loads(out.stdout)}
+    return {"format": fmt, "stocks": stocks, "days": days, "synth_seconds": made, **json.loads(out.stdout)}
 
 
 def main() -> None:
     options = parser(__doc__, device=False)
     options.add_argument("--repeat", type=int, default=5)
-    options.add_argument("--scale", default="5000x2500", help="STOCKSxDAYS synthetic scale run, or 'none'")
+    options.add_argument("--scale", default="csv,vipdoc", help="layouts of the synthetic scale run, or 'none'")
+    options.add_argument("--size", default="5000x2500", help="STOCKSxDAYS of the synthetic scale run")
     args = options.parse_args()
 
     result: dict = {}
@@ -78,8 +83,8 @@ def main() -> None:
     else:
         result["shared"] = f"skipped: {args.data} not found"
     if args.scale != "none":
-        stocks, days = map(int, args.scale.lower().split("x"))
-        result["scale"] = bench_scale(stocks, days)
+        stocks, days = map(int, args.size.lower().split("x"))
+        result["scale"] = [bench_scale(stocks, days, fmt) for fmt in args.scale.split(",")]
     shared = result["shared"]
     if isinstance(shared, str):
         lines = [shared]
@@ -89,9 +94,8 @@ def main() -> None:
                  f"  equinet ingest (read .. rename): min {e['min']:.3f} s  median {e['median']:.3f} s",
                  f"  pandas.read_excel loop:          min {p['min']:.3f} s  median {p['median']:.3f} s",
                  f"  speed-up: {shared['speedup_min']:.1f}x (min)  {shared['speedup_median']:.1f}x (median)"]
-    if "scale" in result:
-        s = result["scale"]
-        lines.append(f"scale: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
+    for s in result.get("scale", []):
+        lines.append(f"scale, {s['format']}: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
                      f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
                      f"torch imported: {s['torch_imported']}")
     emit(result, args.json, lines)

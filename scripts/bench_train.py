@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchdata import emit, parser, store_from
+from benchdata import default_run, emit, parser
 from equinet.baselines import SIGMA_FLOOR
-from equinet.config import TrainConfig
 from equinet.features import IN_SIGMAS, prepare
 from equinet.sampler import room, sample, windows
 from equinet.store import open_store
-from equinet.train import start, train_step
+from equinet.train import train_step
 
 BATCH, CONTEXT = 256, 60
 
@@ -73,8 +72,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        store = store_from(args.data, tmp)
-        run = start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=args.device))
+        store, run = default_run(args.data, args.device, tmp)
         run.close()
         prep = prepare(open_store(store), run.cfg.rule)
     data, cfg, device = run.data, run.cfg, run.data.device

@@ -33,3 +33,11 @@ def store_from(data: Path, tmp: Path) -> Path:
         data = synth(tmp / "raw", stocks=300, days=320)[0].parent
     ingest(data, tmp / "store")
     return tmp / "store"
+
+
+def default_run(data: Path, device: str, tmp: Path):
+    """The store and a fresh `equinet train` run at its defaults on it: what the model benchmarks time."""
+    from equinet.train import TrainConfig, start
+
+    store = store_from(data, tmp)
+    return store, start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=device))

@@ -240,3 +240,12 @@ def test_truncated_gbbq_fails_and_keeps_store(sim: dict, tmp_path: Path) -> None
     assert result.exit_code == 2 and "truncated or not a gbbq file" in result.output, result.output
     assert "gbbq" in result.output and "record 4" in result.output
     assert snapshot(store) == before
+
+
+def test_cli_synth_and_ingest_a_tdx_tree(tmp_path: Path) -> None:
+    assert run_cli("synth", tmp_path / "tdx", "--stocks", "4", "--days", "60", "--format", "vipdoc").exit_code == 0
+    result = run_cli("ingest", tmp_path / "tdx", "--out", tmp_path / "store", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"stocks": 4' in result.output and '"source": "gbbq"' in result.output
+    result = run_cli("synth", tmp_path / "x", "--format", "parquet")
+    assert result.exit_code == 2 and "--format must be one of xlsx, csv, txt, vipdoc" in result.output
