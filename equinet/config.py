@@ -27,7 +27,7 @@ class TrainConfig:
     data: str = "data/parquet"
     out: str = "out"
     name: str | None = None
-    epochs: int = 15
+    epochs: int = 20
     d_model: int = 64
     layers: int = 2
     heads: int = 8
@@ -49,7 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup: float = 0.05
     batch_size: int = 128
-    samples_per_epoch: int = 8192
+    samples_per_epoch: int = 6144
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"

@@ -243,7 +243,7 @@ def test_defaults_without_asking_when_not_a_terminal(stores, tmp_path: Path) -> 
                      "--samples-per-epoch", "64", "--context", "30", "--max-context", "40", "--stop-after", "1")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "quiet" / "config.json").read_text())
-    assert (config["d_model"], config["epochs"]) == (64, 15)
+    assert (config["d_model"], config["epochs"]) == (64, 20)
     assert "d_model [64]" not in result.output
 
 
