@@ -72,11 +72,12 @@ def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
 
 def clean_run(present: np.ndarray, breaks: np.ndarray) -> np.ndarray:
     """run[s, d]: consecutive days up to d with a bar and no break between them (a break at d cuts d-1|d)."""
-    run = np.zeros(present.shape, dtype=np.int32)
-    for d in range(present.shape[1]):
-        before = run[:, d - 1] if d else 0
-        run[:, d] = np.where(present[:, d], np.where(breaks[:, d], 1, before + 1), 0)
-    return run
+    days = np.arange(present.shape[1])
+    before = np.zeros_like(present)
+    before[:, 1:] = present[:, :-1]
+    start = present & (breaks | ~before)  # a run starts after a missing bar or at a break
+    last = np.maximum.accumulate(np.where(start, days, -1), axis=1)
+    return np.where(present, days - last + 1, 0).astype(np.int32)
 
 
 def _unadjusted_breaks(store: Store) -> np.ndarray:

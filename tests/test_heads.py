@@ -14,7 +14,7 @@ from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 from equinet import open_store
 from equinet.distribution import class_probabilities, t_scale, volatility_probabilities
 from equinet.evaluate import collect, selection_mask
-from equinet.features import LabelRule, future_vol, prepare
+from equinet.features import LabelRule, clean_run, future_vol, prepare
 from equinet.heads import make_head
 from equinet.infer import apply, day_outputs
 from equinet.metrics import PAYOFF
@@ -97,6 +97,12 @@ def test_loss_terms_by_hand(store: Path) -> None:
     want -= 0.3 * (p[0] @ torch.tensor(PAYOFF[0], dtype=torch.float32) + p[1] @ torch.tensor(PAYOFF[1],
                                                                                              dtype=torch.float32)) / 2
     torch.testing.assert_close(head.loss(out, batch, data), want)
+
+
+def test_clean_run_by_hand() -> None:
+    present = np.array([[1, 1, 0, 1, 1, 1, 1], [0, 1, 1, 1, 0, 0, 1]], dtype=bool)
+    breaks = np.array([[0, 0, 0, 0, 1, 0, 0], [0, 0, 0, 1, 0, 1, 0]], dtype=bool)  # a break at d cuts d-1|d
+    assert clean_run(present, breaks).tolist() == [[1, 2, 0, 1, 1, 2, 3], [0, 1, 2, 1, 0, 0, 1]]
 
 
 def test_future_vol_target_by_hand() -> None:
