@@ -454,7 +454,7 @@ def predict(
     down: float = typer.Option(None, help=DOWN_HELP),
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
 ) -> None:
-    """Today's 涨/跌/稳 probabilities per stock, best P(up) - P(down) first."""
+    """Today's 涨/跌/稳 probabilities per stock, best rank score first (dist head: median 3-day return)."""
     from equinet.predict import predict as run_predict
     from equinet.report import predict_table
 

@@ -152,6 +152,9 @@ def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], nam
     return table
 
 
+SCORE_NAMES = {"dist": "median 3-day return", "softmax": "up - down"}
+
+
 def eval_tables(r: dict) -> list:
     """The eval report: the model beside every baseline on the same rows, then the details."""
     shares = " / ".join(f"{100 * v:.1f} %" for v in r["class_share"].values())
@@ -162,8 +165,10 @@ def eval_tables(r: dict) -> list:
                          ("class share up/down/flat", shares)]:
         head.add_row(label, str(value))
     ci = r["ci"]
-    main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: top {r['topk']['pct']:g} % "
-                         "by P(up) - P(down) each day, limit-up closes skipped)", r, EVAL_ROWS, ci=ci)
+    score = SCORE_NAMES[r["head"]]
+    main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: each day's top "
+                         f"{r['topk']['pct']:g} % by rank score, the model's {score}; limit-up closes skipped)", r,
+                         EVAL_ROWS, ci=ci)
     per_class = Table(title="Precision / recall per class")
     per_class.add_column("forecaster")
     for c in CLASSES:
@@ -178,8 +183,7 @@ def eval_tables(r: dict) -> list:
     for c, row in zip(CLASSES, r["model"]["confusion"]):
         cm.add_row(c, *[f"{n:,}" for n in row])
     t = r["topk"]
-    top = Table(title=f"Model: daily top {t['pct']:g} % by P(up) - P(down) (limit-up closes skipped), mean forward "
-                      "return")
+    top = Table(title=f"Model: daily top {t['pct']:g} % by {score} (limit-up closes skipped), mean forward return")
     for col in ("days", "picks", "universe", "excess", "excess 95 % CI"):
         top.add_column(col, justify="right")
     top.add_row(str(t["days"]), f"{100 * t['picks_mean']:+.2f} %", f"{100 * t['universe_mean']:+.2f} %",
@@ -216,9 +220,6 @@ def cv_table(result: dict) -> Table:
             if block is result["pooled"] and f.get("ci"):
                 table.add_row("", "  95 % CI", "", *[_ci(f["ci"], key, kind) for _, key, kind in CV_COLUMNS])
     return table
-
-
-SCORE_NAMES = {"dist": "median 3-day return", "softmax": "up - down"}
 
 
 def predict_table(result: dict) -> Table:

@@ -213,6 +213,9 @@ def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
     assert refused.exit_code == 2 and "answers only for its training thresholds" in refused.output
     bad = run_cli("eval", "--run", runs["dist"], "--up", "-0.05")
     assert bad.exit_code == 2 and "-1 < --down < --up" in bad.output
+    for name, score in (("dist", "median 3-day return"), ("softmax", "up - down")):  # the tables name the score
+        table = run_cli("eval", "--run", runs[name], "--bootstrap", "20").output
+        assert f"top 1 % by {score}" in table and f"the model's {score}" in table, table
 
 
 def test_option_errors_and_old_checkpoints(runs, store: Path, tmp_path: Path) -> None:
