@@ -100,7 +100,7 @@ def limit_flags(close: np.ndarray, codes: list[str]) -> tuple[np.ndarray, np.nda
 def cross_rank(x: np.ndarray) -> np.ndarray:
     """Each stock's rank among the stocks with a finite value that day, scaled to [-0.5, 0.5]; 0 where unknown."""
     known = np.isfinite(x)
-    order = np.argsort(np.where(known, x, np.inf), axis=0, kind="stable")
+    order = np.argsort(np.where(known, x, np.inf).T.copy(), axis=1, kind="stable").T  # rows contiguous: faster
     rank = np.empty(x.shape)
     np.put_along_axis(rank, order, np.arange(x.shape[0], dtype=float)[:, None], axis=0)
     n = known.sum(0)
