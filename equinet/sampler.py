@@ -115,20 +115,25 @@ def batch_of(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: i
     return Batch(windows(data, stock, day, length), stock, day, y, group, groups)
 
 
-def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0) -> Batch:
+def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0,
+           share: tuple[int, int] = (0, 1)) -> Batch:
     """A random training batch drawn on the device: `batch` random windows of `length` days, or (days > 0) every
     stock with a window of `length` days on `days` random decision days of the split, labelled where the split has
-    the point (stocks without a label that day are context: they enter the day's mean and attention, not the loss)."""
+    the point (stocks without a label that day are context: they enter the day's mean and attention, not the loss).
+    share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
+    disjoint part, every world-th window (or whole day, so that a day's mean stays whole)."""
+    rank, world = share
     if days <= 0:
         pool = data.pools[split]
         n = pool.count(length)
-        pick = len(pool) - n + torch.randint(n, (batch,), generator=gen, device=data.device)
+        pick = (len(pool) - n + torch.randint(n, (batch,), generator=gen, device=data.device))[rank::world]
         stock, day = pool.stock[pick], pool.day[pick]
-        rows = torch.arange(batch, device=data.device)
-        return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, batch)
+        rows = torch.arange(len(pick), device=data.device)
+        return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, len(pick))
     labelled = data.masks[split] & (data.room >= length)  # [S, D]
     eligible = torch.nonzero(labelled.any(0))[:, 0]  # days with at least one labelled point
-    chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values  # [G]
+    chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values
+    chosen = chosen[rank::world]  # [G]
     slot, stock = torch.nonzero((data.run[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
     day = chosen[slot]
     return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen))

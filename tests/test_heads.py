@@ -134,6 +134,21 @@ def test_whole_day_batch_holds_every_stock_of_its_days(store: Path) -> None:
     assert len(random.y) == 16 == random.groups and (random.y >= 0).all()
 
 
+@pytest.mark.parametrize("shape", [{"days": 4}, {"batch": 16}])
+def test_rank_shares_are_disjoint_and_make_up_the_global_batch(store: Path, shape: dict) -> None:
+    _, _, data = _data(store)
+
+    def pairs(b: Batch) -> list[tuple[int, int, int]]:
+        return list(zip(b.stock.tolist(), b.day.tolist(), b.y.tolist()))
+
+    whole = pairs(sample(data, "train", 30, torch.Generator().manual_seed(5), **shape))
+    shares = [pairs(sample(data, "train", 30, torch.Generator().manual_seed(5), **shape, share=(r, 2))) for r in (0, 1)]
+    assert sorted(shares[0] + shares[1]) == sorted(whole) and not set(shares[0]) & set(shares[1])
+    assert shares[0] and shares[1]
+    if "days" in shape:  # whole days go to one rank: a day's demeaning sees all of its stocks
+        assert not {d for _, d, _ in shares[0]} & {d for _, d, _ in shares[1]}
+
+
 def test_cross_attention_sees_only_its_own_day() -> None:
     torch.manual_seed(0)
     model = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, cross=True))
