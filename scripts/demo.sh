@@ -6,14 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 raw=${EQUINET_RAW:-data/raw}
-found=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv' \) ! -name '~$*' ! -name '.*' \
-         2>/dev/null || true; } | wc -l)
+exports=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv' -o -iname '*#*.txt' \) \
+           ! -name '~$*' ! -name '.*' 2>/dev/null || true; } | wc -l)
+days=$({ find -L "$raw" -maxdepth 4 -type f -iname '*.day' -path '*lday*' 2>/dev/null || true; } | wc -l)
+found=$((exports + days))
 if [ "$found" -gt 0 ]; then
-  echo "Running on YOUR data: $found .xlsx/.csv export(s) in $raw -> store data/parquet, runs under out/"
+  echo "Running on YOUR data: $found file(s) (.xlsx/.csv/TDX text exports or vipdoc .day files) in $raw" \
+       "-> store data/parquet, runs under out/"
   store=data/parquet out=out train=()  # the defaults, chosen by equinet cv
 else
-  echo "No .xlsx/.csv exports in $raw: running the DEMO on generated data in data/demo" \
-       "(put your TDX exports in $raw to run on them)"
+  echo "No exports or TDX files in $raw: running the DEMO on generated data in data/demo" \
+       "(put your TDX exports, or link your TDX folder, in $raw to run on them)"
   raw=data/demo/raw store=data/demo/parquet out=data/demo/out
   train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024)
 fi

@@ -122,9 +122,12 @@ def test_a_run_being_trained_by_another_process_is_refused(trained, tmp_path: Pa
 # 3. the demo runs on the user's files whenever there are any
 
 @pytest.mark.parametrize("files,expected", [(["a.xlsx", "b.xlsx"], "YOUR data: 2"), (["a.CSV"], "YOUR data: 1"),
-                                            ([], "DEMO on generated data")])
+                                            (["SH#600000.txt", "notes.txt"], "YOUR data: 1"),
+                                            (["vipdoc/sh/lday/sh600000.day", "vipdoc/sz/lday/sz000001.day"],
+                                             "YOUR data: 2"), ([], "DEMO on generated data")])
 def test_demo_detects_the_users_exports(tmp_path: Path, files: list[str], expected: str) -> None:
     for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
     out = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--plan"], capture_output=True, text=True,
                          env={**os.environ, "EQUINET_RAW": str(tmp_path)}, check=True).stdout
