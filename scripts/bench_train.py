@@ -4,7 +4,7 @@
 
 Figures: windows per second of both samplers over the same arrays (batch 256, context 60); whole-day batches
 (every stock of --batch-days days) per second; training windows per second of `equinet train` at its defaults
-(d-model 128, whole-day batches, the default ensemble) and the sampler's share of a step.
+(model size, whole-day batches, ensemble) and the sampler's share of a step.
 """
 
 from __future__ import annotations
