@@ -38,12 +38,18 @@ def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[d
     return events
 
 
+def ex_rights_factor(prev_close: np.ndarray, cash: np.ndarray, rights_price: np.ndarray, bonus: np.ndarray,
+                     rights: np.ndarray) -> np.ndarray:
+    """The exchange's ex-rights reference price over the last close (all amounts per 10 shares):
+    (close - cash/10 + rights_price x rights/10) / (1 + bonus/10 + rights/10) / close."""
+    ex = (prev_close - cash / 10 + rights_price * rights / 10) / (1 + bonus / 10 + rights / 10)
+    return ex / prev_close
+
+
 def action_events(panel: np.ndarray, codes: list[str], dates: list[str], actions: dict[str, list[dict]]
                   ) -> list[dict]:
     """Ex-rights events from declared corporate actions (gbbq): on the first bar on or after each ex-date, the
     exact factor from the last close before it and the per-10-share cash, bonus and rights."""
-    from equinet.gbbq import ex_rights_factor
-
     prev = previous_close(panel[:, :, CLOSE])
     calendar = np.array(dates, dtype="datetime64[D]")
     events = []

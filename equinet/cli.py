@@ -88,7 +88,8 @@ def ingest(
         task = bar.add_task("reading files", total=None)
         try:
             result = run(src, out, workers=workers or None, strict=strict, adjust=adjust, force=force,
-                         universe=universe, market_index=market_index, gbbq=gbbq, on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
+                         universe=universe, market_index=market_index, gbbq=gbbq,
+                         on_start=lambda n: bar.update(task, total=n), progress=lambda: bar.advance(task))
         except IngestError as exc:
             bar.stop()
             print_findings(err, exc.findings, ("error",))

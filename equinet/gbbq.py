@@ -1,5 +1,5 @@
-"""TDX's corporate-action file (T0002/hq_cache/gbbq, 股本变迁): decrypt, decode, and turn each ex-rights event
-into the exact back-adjustment factor.
+"""TDX's corporate-action file (T0002/hq_cache/gbbq, 股本变迁): decrypt and decode it into the ex-rights
+actions (adjust.ex_rights_factor turns each into its exact back-adjustment factor).
 
 Layout (public format notes: the csdn/sina posts pytdx cites): a uint32 record count, then 29-byte records whose
 first 24 bytes are three 8-byte blocks of a Blowfish-style cipher with a fixed key schedule (18 P entries and four
@@ -21,7 +21,6 @@ RECORD = np.dtype([("market", "u1"), ("code", "S7"), ("date", "<u4"), ("category
                    ("rights_price", "<f4"), ("bonus", "<f4"), ("rights", "<f4")])
 SIZE = 29
 EX_RIGHTS = 1
-MARKETS = {0: "sz", 1: "sh", 2: "bj"}
 
 
 def _f(x: np.ndarray) -> np.ndarray:
@@ -70,14 +69,6 @@ def write_gbbq(path: Path, records: np.ndarray) -> None:
     body = np.concatenate([secret.view(np.uint8).reshape(len(records), 24), raw[:, 24:]], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(np.uint32(len(records)).tobytes() + body.tobytes())
-
-
-def ex_rights_factor(prev_close: np.ndarray, cash: np.ndarray, rights_price: np.ndarray, bonus: np.ndarray,
-                     rights: np.ndarray) -> np.ndarray:
-    """The exchange's ex-rights reference price over the last close (all amounts per 10 shares):
-    (close - cash/10 + rights_price x rights/10) / (1 + bonus/10 + rights/10) / close."""
-    ex = (prev_close - cash / 10 + rights_price * rights / 10) / (1 + bonus / 10 + rights / 10)
-    return ex / prev_close
 
 
 def actions(records: np.ndarray) -> dict[str, list[dict]]:

@@ -19,7 +19,7 @@ from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
 from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, read_meta, write_store
-from equinet.sources import DEFAULT_INDEX, READERS, Read, Source, detect, index_market, relabel
+from equinet.sources import DEFAULT_INDEX, LAYOUTS, READERS, Read, Source, detect, index_market, relabel
 from equinet.tdx import MAX_FILE_BYTES, parse
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
@@ -116,13 +116,13 @@ def ingest(
     options = {"adjust": adjust, "strict": strict, "universe": universe, "market_index": market_index.lower(),
                "gbbq": _sha256(gbbq_path) if gbbq_path and gbbq_path.is_file() else None}
     files = source.files + ([source.index] if source.index else [])
-    names, codes = source.names, source.codes
+    every_name = [str(p.relative_to(source.root)) for p in files]
+    names, codes = every_name[:len(source.files)], source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, [str(p.relative_to(source.root)) for p in files], READERS[source.kind],
-                     workers or os.cpu_count() or 1, progress)
+    read = _read_all(files, every_name, READERS[source.kind], workers or os.cpu_count() or 1, progress)
     hashes = [sha for sha, _ in read]
-    stamp = fingerprint(hashes, [str(p.relative_to(source.root)) for p in files], options)
+    stamp = fingerprint(hashes, every_name, options)
     old = read_meta(out)
     if old is not None and old.get("fingerprint") == stamp and not force:
         return IngestResult("unchanged", out, old, [Finding(**f) for f in old["findings"]])
@@ -130,13 +130,11 @@ def ingest(
     index_read = read.pop()[1] if source.index else None
     hashes = hashes[:len(names)]
     frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
-    first_rows = {fid: r.first_row for fid, (_, r) in enumerate(read)}
     adjustment = [r.adjustment for _, r in read]
-    columns = read[0][1].columns
     findings += [f for _, r in read for f in r.findings]
     bars = pl.DataFrame()
     if frames:
-        bars, cell_findings = parse(frames, names, first_rows, columns)
+        bars, cell_findings = parse(frames, names, *LAYOUTS[source.kind])
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
     index_bars, index_findings = _index_bars(source, index_read)
@@ -248,6 +246,6 @@ def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None
     name = str(source.index.relative_to(source.root))
     if index.frame is None:
         return None, index.findings
-    parsed, problems = parse({0: index.frame}, [name], {0: index.first_row}, index.columns)
+    parsed, problems = parse({0: index.frame}, [name], *LAYOUTS[source.kind])
     problems += check_values(parsed, [name], min_rows=2)
     return (None if any(f.level == "error" for f in problems) else parsed), index.findings + problems

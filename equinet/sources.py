@@ -17,6 +17,8 @@ DEFAULT_INDEX = "sh000001"  # 上证指数
 # how findings name a column in each kind of source (the ingest layout's names are the xlsx header's)
 COLUMN_LABELS = {"export": {}, "text": {v: k for k, v in tdx_text.HEADER.items()},
                  "vipdoc": {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}}
+# per kind: the row number findings give a file's first data row, and the numeric columns the kind has
+LAYOUTS = {"export": (2, tdx.NUMERIC), "text": (3, tdx.NUMERIC[:5]), "vipdoc": (1, tdx.NUMERIC[:5])}
 KIND_NAMES = {"export": ".xlsx/.csv exports", "text": "TDX text exports (SH#600519.txt)",
               "vipdoc": "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)"}
 
@@ -27,9 +29,7 @@ class Read:
 
     frame: pl.DataFrame | None
     findings: list[Finding]
-    first_row: int = 2  # the row number findings give the first data row (Excel: 2 under the header)
     adjustment: str = "none"  # none | front | back: what the source says about its prices
-    columns: tuple[str, ...] = tdx.NUMERIC  # the numeric columns this kind of source has
 
 
 @dataclass
@@ -44,10 +44,6 @@ class Source:
     index_code: str | None = None
     notes: list[Finding] = field(default_factory=list)
     gbbq: Path | None = None  # TDX's corporate actions, T0002/hq_cache/gbbq under the TDX root
-
-    @property
-    def names(self) -> list[str]:
-        return [str(p.relative_to(self.root)) for p in self.files]
 
 
 def relabel(findings: list[Finding], kind: str) -> list[Finding]:
@@ -146,8 +142,7 @@ def read_export(path: Path, name: str) -> Read:
 
 def read_text(path: Path, name: str) -> Read:
     frame, findings, declared = tdx_text.read_text(path, name)
-    return Read(frame, findings, first_row=3, adjustment=declared.get("adjustment", "none"),
-                columns=tdx.NUMERIC[:5])
+    return Read(frame, findings, adjustment=declared.get("adjustment", "none"))
 
 
 def read_vipdoc(path: Path, name: str) -> Read:
@@ -155,10 +150,10 @@ def read_vipdoc(path: Path, name: str) -> Read:
     _, unit = vipdoc.security(ex.lower(), code) or ("index", 0.01)
     bars, findings = vipdoc.read_day(path, name, unit)
     if bars is None:
-        return Read(None, findings, first_row=1, columns=tdx.NUMERIC[:5])
+        return Read(None, findings)
     frame = pl.DataFrame({"time": bars["date"], "start": bars["open"], "max": bars["high"], "min": bars["low"],
                           "end": bars["close"], "volume": bars["volume"]})
-    return Read(frame, findings, first_row=1, columns=tdx.NUMERIC[:5])
+    return Read(frame, findings)
 
 
 READERS: dict[str, Callable[[Path, str], Read]] = {"export": read_export, "text": read_text, "vipdoc": read_vipdoc}

@@ -163,11 +163,10 @@ def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
     return raw, findings
 
 
-def parse(raws: dict[int, pl.DataFrame], names: list[str], first_rows: dict[int, int] | None = None,
+def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,
           columns: tuple[str, ...] = NUMERIC) -> tuple[pl.DataFrame, list[Finding]]:
     """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
-    schema; row counts from each file's first data row (Excel: 2)."""
-    first_rows = first_rows or {}
+    schema; row counts from the files' first data row (Excel: 2)."""
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
         groups.setdefault(tuple(raw.dtypes), []).append(fid)
@@ -175,11 +174,10 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str], first_rows: dict[int,
     for dtypes, fids in groups.items():
         heights = np.array([raws[f].height for f in fids])
         starts = np.repeat(np.cumsum(heights) - heights, heights)
-        first = np.repeat(np.array([first_rows.get(f, 2) for f in fids]), heights)
         raw = pl.concat([raws[f] for f in fids], rechunk=False)
         parsed = raw.select(
             pl.Series("file_id", np.repeat(np.array(fids, dtype=np.int32), heights)),
-            pl.Series("row", (np.arange(heights.sum()) - starts + first).astype(np.int32)),
+            pl.Series("row", (np.arange(heights.sum()) - starts + first_row).astype(np.int32)),
             _date_expr(dtypes[0]).alias("date"),
             *[pl.col(c).cast(pl.Float64, strict=False) for c in columns],
         )

@@ -15,8 +15,7 @@ NAME = re.compile(r"^(SH|SZ|BJ)#(\d{6})\.txt$", re.IGNORECASE)
 HEADER = {"日期": "time", "开盘": "start", "最高": "max", "最低": "min", "收盘": "end", "成交量": "volume",
           "成交额": "amount"}
 ADJUSTMENTS = {"不复权": "none", "前复权": "front", "后复权": "back"}
-DATE_FORMATS = {r"^\d{4}/\d{1,2}/\d{1,2}$": "%Y/%m/%d", r"^\d{4}-\d{1,2}-\d{1,2}$": "%Y-%m-%d",
-                r"^\d{8}$": "%Y%m%d"}
+DATE_PATTERNS = (r"^\d{4}/\d{1,2}/\d{1,2}$", r"^\d{4}-\d{1,2}-\d{1,2}$", r"^\d{8}$")  # year first
 
 
 def exchange_code(path: Path) -> tuple[str, str] | None:
@@ -25,12 +24,9 @@ def exchange_code(path: Path) -> tuple[str, str] | None:
     return (m.group(1).lower(), m.group(2)) if m else None
 
 
-def _date_format(first: str) -> str | None:
-    """The one format the first date is written in; None when the order cannot be told (01/02/2024)."""
-    for pattern, fmt in DATE_FORMATS.items():
-        if re.match(pattern, first):
-            return fmt
-    return None
+def _year_first(date: str) -> bool:
+    """The date is YYYY/MM/DD, YYYY-MM-DD or YYYYMMDD; any other order (01/02/2024) cannot be told apart."""
+    return any(re.match(pattern, date) for pattern in DATE_PATTERNS)
 
 
 def read_text(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
@@ -67,10 +63,8 @@ def read_text(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]
     raw = raw.rename({c: c.strip() for c in raw.columns}).rename(HEADER).select(list(HEADER.values()))
     raw = raw.with_columns(pl.all().str.strip_chars())
     first = raw["time"][0] or ""
-    fmt = _date_format(first)
-    if fmt is None:
+    if not _year_first(first):
         return None, findings + [Finding("error", name, f"date {first!r} is not YYYY/MM/DD, YYYY-MM-DD or "
                                          "YYYYMMDD (a day/month order cannot be told apart)", row=3,
                                          column="日期")], declared
-    declared["date_format"] = fmt
     return raw, findings, declared
