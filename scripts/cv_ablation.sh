@@ -8,8 +8,9 @@ run() { name=$1; shift; $eq cv --data "$store" --out "$out" --name "$name" --boo
         python3 "$(dirname "$0")/cv_summary.py" "$out/cv-$name/cv.json"; }
 old=(--head softmax --batch-days 0 --d-model 128 --layers 4 --epochs 50 --samples-per-epoch 1024 --aux "")
 run old-default "${old[@]}"
-base=(--aux "" --shrink 0)
+base=(--aux "" --shrink 0 --epochs 15 --samples-per-epoch 8192)  # the README's rows: 15 x 8,192 unless noted
 run dist-days "${base[@]}"
+run dist-days-seed1 "${base[@]}" --seed 1
 run softmax-days "${base[@]}" --head softmax
 run dist-random "${base[@]}" --batch-days 0 --batch-size 1024
 run cross "${base[@]}" --cross
@@ -17,8 +18,15 @@ run multiscale "${base[@]}" --multiscale
 run return-nll "${base[@]}" --return-weight 0.5
 run aux-vol "${base[@]}" --aux vol
 run shrink "${base[@]}" --shrink 1
+run shrink-lr3e-4 "${base[@]}" --shrink 1 --lr 3e-4
 run score "${base[@]}" --score-weight 0.1
 run ema "${base[@]}" --ema 0.98
 run ensemble-3 "${base[@]}" --ensemble 3
 run d128-e50 "${base[@]}" --d-model 128 --epochs 50 --samples-per-epoch 4096
+run lr1e-4 "${base[@]}" --lr 1e-4
+run aux-vol-seed1 "${base[@]}" --aux vol --seed 1
+run aux-vol-shrink "${base[@]}" --aux vol --shrink 1
+run aux-vol-shrink-seed1 "${base[@]}" --aux vol --shrink 1 --seed 1
+# the README's "tried, dropped" rows (a shrink of the scale only, a per-day demeaned scale) have no option left
 run default
+run default-seed1 --seed 1
