@@ -51,8 +51,9 @@ err = Out(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PI
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One clear line on stderr and a non-zero exit."""
-    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    """One clear line on stderr (from rank 0 alone when torchrun runs several) and a non-zero exit."""
+    if os.environ.get("RANK", "0") == "0":
+        err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -190,6 +191,7 @@ def ask(value: int | None, default: int, name: str, explanation: str) -> int:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(Path(DEFAULT.data), help="Store written by `equinet ingest`."),
     out: Path = typer.Option(Path(DEFAULT.out), help="Folder for run directories."),
     name: str = typer.Option(None, help="Run directory name under --out (default: time and main options)."),
@@ -256,8 +258,16 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run of the same --name (its config, "
                                    "metrics and checkpoints; other files in it stay)."),
     as_json: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+    nproc: int = typer.Option(1, min=1, help="Train with this many processes on this machine (torchrun, DDP: one "
+                              "per GPU, or CPU processes with gloo); the same as `torchrun --standalone "
+                              "--nproc-per-node N -m equinet train ...`."),
+    dist_timeout: float = typer.Option(600, min=1, help="Several processes: seconds a rank waits for a silent peer "
+                                       "before the run ends with an error."),
 ) -> None:
     """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
+    if nproc > 1:
+        train_on(nproc, ctx, resume, d_model, epochs, name, locals())
+        return
     from equinet.report import epoch_row, epochs_table, objective
     from equinet.splits import STOCK_SPLIT_WARNING
     from equinet.train import TrainingDiverged, estimate_epoch_seconds, fit, start
@@ -265,21 +275,23 @@ def train(
     try:
         if resume is not None:
             given = {"device": device, "precision": precision, "epochs": epochs}
-            run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None})
+            run = start(TrainConfig(), resume=resume, overrides={k: v for k, v in given.items() if v is not None},
+                        timeout=dist_timeout)
         else:
             cfg = train_config(locals())
             cfg.d_model = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
             cfg.epochs = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
-            run = start(cfg, overwrite=overwrite)
+            run = start(cfg, overwrite=overwrite, timeout=dist_timeout)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     cfg = run.cfg
-    if cfg.split_by == "stock":
+    quiet = as_json or not run.world.main
+    if cfg.split_by == "stock" and not quiet:
         err.print(f"warning: {STOCK_SPLIT_WARNING}", style="yellow", markup=False)
     pools = {k: len(v) for k, v in run.data.pools.items()}
-    quiet = as_json
     if not quiet:
-        console.print(f"run {run.dir}  device {run.data.device}  precision {run.precision}  "
+        ranks = f"  ranks {run.world.size}" if run.world.size > 1 else ""
+        console.print(f"run {run.dir}  device {run.data.device}{ranks}  precision {run.precision}  "
                       f"parameters {run.model.n_params():,}", markup=False)
         console.print(f"decision points with >= {cfg.min_context} clean days  train {pools['train']:,}  "
                       f"val {pools['val']:,}  test {pools['test']:,}  (split by {cfg.split_by}; train prior up/down/flat "
@@ -303,6 +315,8 @@ def train(
         fail(str(exc), code=1)
     finally:
         run.close()
+    if not run.world.main:
+        return
     summary = {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]}
     if as_json:
         console.print_json(json.dumps(summary))
@@ -310,6 +324,26 @@ def train(
     console.print(epochs_table(run.history, run.best))
     console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; "
                   f"saved {run.dir / 'best.pt'} and last.pt", markup=False)
+
+
+def train_on(nproc: int, ctx: typer.Context, resume: Path | None, d_model: int | None, epochs: int | None,
+             name: str | None, options: dict) -> None:
+    """`train --nproc N`: the questions asked and the run named here, once; then N ranks under torchrun."""
+    from equinet.launch import command_line, launch
+
+    changes: dict = {"nproc": None}
+    if resume is None:
+        cfg = train_config(options)
+        cfg.d_model = changes["d_model"] = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
+        cfg.epochs = changes["epochs"] = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
+        changes["name"] = name or cfg.default_name()
+    code = launch(nproc, command_line(ctx, changes))
+    if code:
+        run_dir = resume or Path(options["out"]) / changes["name"]
+        then = (f"; its last checkpoint is {run_dir / 'last.pt'}: `equinet train --resume {run_dir} --nproc {nproc}` "
+                "continues it") if (run_dir / "last.pt").is_file() else ""
+        fail(f"training in {nproc} processes stopped (torchrun exit code {code}; the lines above name the rank and "
+             f"why){then}", code=code)
 
 
 CV_SETS = ("resume", "name", "val_from", "test_from", "split_by", "test_ratio", "stop_after", "overwrite", "as_json")
@@ -339,6 +373,8 @@ def cv(
     fixed = [k for k in CV_SETS if params.get(k) not in (None, False, DEFAULT.split_by, DEFAULT.test_ratio)]
     if fixed:
         fail(f"cv sets {', '.join('--' + k.replace('_', '-') for k in fixed)} itself; leave it out")
+    if params["nproc"] > 1:
+        fail("cv trains its folds in one process; --nproc is for `equinet train`")
     try:
         cfg = train_config({**params, "data": data, "out": out})
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from equinet.days import iso_day
 from equinet.features import LabelRule
@@ -87,6 +88,10 @@ class TrainConfig:
         if not 0 <= self.ema < 1:
             raise ValueError(f"--ema is a decay in [0, 1) (0 = off), not {self.ema:g}")
         self.val_from, self.test_from = iso_day(self.val_from, "--val-from"), iso_day(self.test_from, "--test-from")
+
+    def default_name(self) -> str:
+        """A run directory name from the time and the main options."""
+        return f"{datetime.now():%Y%m%d-%H%M%S}-d{self.d_model}-l{self.layers}-e{self.epochs}-{self.loss}"
 
     @property
     def aux_targets(self) -> tuple[str, ...]:

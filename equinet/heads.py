@@ -139,7 +139,7 @@ class DistHead(Head):
 
     def extra(self, out, batch, data, rows):
         sigma = data.sigma[batch.stock, batch.day]
-        total = self.shrink * (out[:, :, :2] ** 2).sum(-1).mean(-1)
+        total = self.shrink * (out[:, rows, :2] ** 2).sum(-1).mean(-1)
         if self.return_weight:
             loc, scale = self.params(out, sigma, batch.group, batch.groups)
             r = torch.log1p(data.forward_return[batch.stock, batch.day][rows])

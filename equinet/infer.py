@@ -11,6 +11,7 @@ import torch
 from equinet.checkpoint import load
 from equinet.config import MULTISCALE, TrainConfig, check_rule
 from equinet.device import autocast, pick_device, pick_precision
+from equinet.distributed import gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import FEATURES, LabelRule, Prepared, prepare
 from equinet.heads import Forecast, Head, make_head
@@ -69,10 +70,17 @@ def outputs(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Te
     return torch.cat(out, dim=1) if out else torch.zeros(model.cfg.members, 0, model.cfg.n_out, device=data.device)
 
 
-def day_outputs(model: EquiNet, data: DeviceData, days: torch.Tensor, context: int, precision: str, progress=None):
-    """Raw outputs over the universe of each day: (stock, day, group, groups, outputs [members, N, n_out])."""
-    stock, day = universe(data, days, context)
+def day_outputs(model: EquiNet, data: DeviceData, days: torch.Tensor, context: int, precision: str, progress=None,
+                share: tuple[int, int] = (0, 1)):
+    """Raw outputs over the universe of each day: (stock, day, group, groups, outputs [members, N, n_out]), by
+    (day, stock). share = (rank, world): each rank runs every world-th day and every rank receives all rows."""
+    rank, world = share
+    stock, day = universe(data, days.sort().values[rank::world], context)
     out = outputs(model, data, stock, day, context, precision, progress)
+    if world > 1:
+        stock, day, out = gather_rows(stock, day, out.transpose(0, 1))  # out [N, members, n_out] while gathered
+        order = torch.argsort(day * data.run.shape[0] + stock)
+        stock, day, out = stock[order], day[order], out[order].transpose(0, 1)
     _, group = torch.unique_consecutive(day, return_inverse=True)
     return stock, day, group, int(group[-1]) + 1 if len(group) else 0, out
 

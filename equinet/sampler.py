@@ -115,9 +115,21 @@ def batch_of(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: i
     return Batch(windows(data, stock, day, length), stock, day, y, group, groups)
 
 
+def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """min(k, n) different integers in [0, n) drawn with gen: repeats of a draw are drawn again (a permutation of
+    all n would cost O(n) per step at the size of the whole market)."""
+    k = min(k, n)
+    if 2 * k > n:
+        return torch.randperm(n, generator=gen, device=device)[:k]
+    pick = torch.randint(n, (k,), generator=gen, device=device).unique()
+    while len(pick) < k:
+        pick = torch.cat([pick, torch.randint(n, (k - len(pick),), generator=gen, device=device)]).unique()
+    return pick
+
+
 def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0,
            share: tuple[int, int] = (0, 1)) -> Batch:
-    """A random training batch drawn on the device: `batch` random windows of `length` days, or (days > 0) every
+    """A random training batch drawn on the device: `batch` different random windows of `length` days, or (days > 0) every
     stock with a window of `length` days on `days` random decision days of the split, labelled where the split has
     the point (stocks without a label that day are context: they enter the day's mean and attention, not the loss).
     share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
@@ -126,7 +138,7 @@ def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batc
     if days <= 0:
         pool = data.pools[split]
         n = pool.count(length)
-        pick = (len(pool) - n + torch.randint(n, (batch,), generator=gen, device=data.device))[rank::world]
+        pick = (len(pool) - n + distinct(n, batch, gen, data.device))[rank::world]
         stock, day = pool.stock[pick], pool.day[pick]
         rows = torch.arange(len(pick), device=data.device)
         return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, len(pick))

@@ -7,16 +7,18 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from equinet import checkpoint, rundir
+from torch.nn.parallel import DistributedDataParallel
+
+from equinet import checkpoint, distributed, rundir
 from equinet.config import TrainConfig
-from equinet.device import attention_kernels, autocast, pick_device, pick_precision
+from equinet.device import attention_kernels, autocast, pick_precision
+from equinet.distributed import World
 from equinet.features import FEATURES, prepare
 from equinet.heads import Head
 from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
@@ -44,7 +46,7 @@ class Run:
     splits: Splits
     store_meta: dict
     model: EquiNet
-    step_model: torch.nn.Module  # the model or its torch.compile'd twin
+    step_model: torch.nn.Module  # the model, or it wrapped by DDP (several ranks) and/or torch.compile
     head: Head
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
@@ -52,23 +54,22 @@ class Run:
     prior: np.ndarray
     precision: str
     steps: int  # per epoch
+    world: World = World()
     ema: AveragedModel | None = None  # the weight average that validates and is saved, with --ema
     epoch: int = 0
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
     def close(self) -> None:
-        """Release the run directory for other processes."""
-        rundir.release(self.dir)
+        """Release the run directory for other processes, and leave the process group of several ranks."""
+        if self.world.main:
+            rundir.release(self.dir)
+        distributed.leave()
 
     @property
     def predictor(self) -> EquiNet:
         """The weights that validate, are saved for eval/predict and are chosen by: the average, with --ema."""
         return self.ema.module if self.ema is not None else self.model
-
-
-def default_name(cfg: TrainConfig) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-d{cfg.d_model}-l{cfg.layers}-e{cfg.epochs}-{cfg.loss}"
 
 
 def make_splits(cfg: TrainConfig, codes: list[str], dates: list[str]) -> Splits:
@@ -138,63 +139,93 @@ def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
 
 
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
-          overwrite: bool = False) -> Run:
+          overwrite: bool = False, timeout: float = distributed.TIMEOUT) -> Run:
     """A new run, or one restored from RUN/last.pt exactly as it stopped (config from the checkpoint).
 
-    The run directory is locked for this process until run.close() (or exit); a new run never replaces an
-    existing one unless overwrite is set."""
+    Under torchrun every rank calls this: each holds the whole dataset on its own device and the same initial
+    weights; rank 0 alone claims and writes the run directory. The run directory is locked for this process
+    until run.close() (or exit); a new run never replaces an existing one unless overwrite is set."""
     state = None
     if resume is not None:
         state = checkpoint.load(Path(resume) / "last.pt")
         cfg = TrainConfig.from_json({**state["config"], **(overrides or {})})
     cfg.check()
-    cfg.name = cfg.name or default_name(cfg)
+    world, device = distributed.join(cfg.device, timeout)
+    if world.size > max(1, cfg.batch_days if cfg.batch_days > 0 else cfg.batch_size):
+        raise ValueError(f"{world.size} ranks share each step's batch, which holds only "
+                         f"{cfg.batch_days or cfg.batch_size} {'days' if cfg.batch_days else 'windows'}; raise "
+                         f"--{'batch-days' if cfg.batch_days else 'batch-size'} to at least {world.size}")
+    cfg.name = distributed.broadcast(cfg.name or cfg.default_name())  # ranks may start in different seconds
     run_dir = Path(resume) if resume else Path(cfg.out) / cfg.name
     if state is None:
-        rundir.check_new(run_dir, overwrite)
-    device = pick_device(cfg.device)
+        distributed.on_main(lambda: rundir.check_new(run_dir, overwrite))
     splits = Splits.from_json(state["splits"]) if state else None
     meta, splits, data = load_data(cfg, device, splits)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
-    rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite)
+    distributed.on_main(lambda: rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite))
     torch.manual_seed(cfg.seed)
     train_labels = data.labels[data.pools["train"].stock, data.pools["train"].day].cpu().numpy()
     prior = class_shares(train_labels)
     shape, head = build(cfg, cfg.rule, 1 / (3 * np.maximum(prior, 1e-6)) if cfg.class_weights else np.ones(3))
     head.weights = head.weights.to(device)
     model = EquiNet(shape).to(device)
-    steps = steps_per_epoch(cfg, data)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(cfg, steps))
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(model) if cfg.compile else model, head, opt,
-              sched, gen, prior, pick_precision(cfg.precision, device), steps)
     if state is None:
         model.feature_mean, model.feature_std = _feature_scales(data, cfg)
     else:
         model.load_state_dict(state.get("raw") or state["model"])
+    step_model = model
+    if world.size > 1:  # gradients are averaged across ranks after every backward pass
+        step_model = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        if world.rank:  # dropout differs between ranks; rank 0 keeps the one-process stream
+            torch.manual_seed(cfg.seed + RANK_SEED * world.rank)
+    steps = steps_per_epoch(cfg, data)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(cfg, steps))
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(step_model) if cfg.compile else step_model,
+              head, opt, sched, gen, prior, pick_precision(cfg.precision, device), steps, world)
     if cfg.ema:
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    if state is None:
-        checkpoint.write_json(asdict(cfg), run_dir / "config.json")
-        return run
-    if run.ema is not None:
-        run.ema.module.load_state_dict(state["model"])
-        run.ema.n_averaged.fill_(state["ema_steps"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    gen.set_state(state["rng"]["sampler"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if device.type == "cuda" and state["rng"].get("cuda") is not None:
-        torch.cuda.set_rng_state(state["rng"]["cuda"])
-    run.epoch, run.best = state["epoch"], state["best"]
-    run.history = checkpoint.read_metrics(run_dir / "metrics.jsonl", upto=run.epoch)
+    if state is not None:
+        _restore(run, state)
+    distributed.on_main(lambda: checkpoint.write_json({**asdict(cfg), "world_size": world.size},
+                                                      run_dir / "config.json"))
     return run
 
 
+RANK_SEED = 1_000_003  # dropout seed offset of each rank beyond 0 (when the checkpoint has no state for it)
+
+
+def _restore(run: Run, state: dict) -> None:
+    """Optimiser, schedule, random streams and progress as the checkpoint left them, on any number of ranks: the
+    sampler's stream is global; a rank the saving run did not have seeds its dropout from the seed and epoch."""
+    if run.ema is not None:
+        run.ema.module.load_state_dict(state["model"])
+        run.ema.n_averaged.fill_(state["ema_steps"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.gen.set_state(state["rng"]["sampler"])
+    ranks = state["rng"].get("ranks") or [{"torch": state["rng"]["torch"], "cuda": state["rng"].get("cuda")}]
+    if run.world.rank < len(ranks):
+        torch.set_rng_state(ranks[run.world.rank]["torch"])
+        if run.data.device.type == "cuda" and ranks[run.world.rank]["cuda"] is not None:
+            torch.cuda.set_rng_state(ranks[run.world.rank]["cuda"], run.data.device)
+    else:
+        torch.manual_seed(run.cfg.seed + RANK_SEED * run.world.rank + state["epoch"])
+    run.epoch, run.best = state["epoch"], state["best"]
+    run.history = checkpoint.read_metrics(run.dir / "metrics.jsonl", upto=run.epoch)
+
+
+def _rng_state(device: torch.device) -> dict:
+    """This process's dropout streams (CPU, and its GPU's)."""
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
 def checkpoint_state(run: Run) -> dict:
-    """Everything needed to resume exactly, or to evaluate and predict without the run directory."""
+    """Everything needed to resume exactly, or to evaluate and predict without the run directory; every rank
+    calls it (each rank's dropout stream is gathered), rank 0 saves it."""
+    ranks = distributed.gather_objects(_rng_state(run.data.device))
     return {
         "format": FORMAT,
         "model": run.predictor.state_dict(),
@@ -202,8 +233,7 @@ def checkpoint_state(run: Run) -> dict:
         **({"raw": run.model.state_dict(), "ema_steps": int(run.ema.n_averaged)} if run.ema is not None else {}),
         "optimizer": run.opt.state_dict(),
         "scheduler": run.sched.state_dict(),
-        "rng": {"sampler": run.gen.get_state(), "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state() if run.data.device.type == "cuda" else None},
+        "rng": {"sampler": run.gen.get_state(), **ranks[0], "ranks": ranks},
         "epoch": run.epoch,
         "config": asdict(run.cfg),
         "label_rule": asdict(run.cfg.rule),
@@ -220,7 +250,8 @@ def validate(run: Run) -> dict:
     """The validation line, on every valid validation window at --context days, beside the baselines; the
     model sees each validation day's whole universe (its location mean and attention need it)."""
     pool, data, context = run.data.pools["val"].at_least(run.cfg.context), run.data, run.cfg.context
-    stock, day, group, groups, out = day_outputs(run.predictor, data, torch.unique(pool.day), context, run.precision)
+    stock, day, group, groups, out = day_outputs(run.predictor, data, torch.unique(pool.day), context, run.precision,
+                                                 share=run.world.share)
     rows = rows_of(stock, day, pool.stock, pool.day)
     y = torch.full_like(stock, -1).index_put((rows,), data.labels[pool.stock, pool.day])
     with torch.no_grad():
@@ -238,6 +269,25 @@ def train_step(run: Run, batch: Batch, model: torch.nn.Module | None = None) -> 
     with autocast(run.data.device, run.precision), attention_kernels(run.data.device):
         out = (model or run.step_model)(batch.x, batch.group, batch.groups)
     return run.head.loss(out, batch, run.data) / run.model.cfg.members
+
+
+def draw(run: Run) -> Batch:
+    """This rank's share of the next global batch: a random window length, then the windows (the same draws on
+    every rank)."""
+    cfg = run.cfg
+    length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=run.gen, device=run.data.device))
+    return sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days, share=run.world.share)
+
+
+def global_loss(run: Run, loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, float, int]:
+    """(what to backpropagate, the global batch's loss, its windows). With several ranks each loss is weighted by
+    the rank's share of the labelled rows, so that DDP's mean of the gradients is the gradient of the global
+    batch's loss, however unevenly whole days split; with one rank the loss is returned as it is."""
+    if run.world.size == 1:
+        return loss, float(loss.detach()), len(batch.y)
+    n = (batch.y >= 0).sum().float()
+    stats = distributed.all_sum(torch.stack([loss.detach() * n, n, n.new_tensor(len(batch.y))]))
+    return loss * (run.world.size * n / stats[1]), float(stats[0] / stats[1]), int(stats[2])
 
 
 def estimate_epoch_seconds(run: Run) -> float:
@@ -274,15 +324,13 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
     for epoch in range(run.epoch, last):
         if on_epoch_start:
             on_epoch_start(epoch + 1, run.steps)
-        t0, total = time.perf_counter(), 0.0
+        t0, total, seen = time.perf_counter(), 0.0, 0
         for step in range(run.steps):
-            length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=run.gen,
-                                       device=run.data.device))
-            batch = sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days)
-            loss = train_step(run, batch)
-            if not torch.isfinite(loss):
+            batch = draw(run)
+            loss, value, windows = global_loss(run, train_step(run, batch), batch)
+            if not math.isfinite(value):
                 kept = f"{run.dir / 'last.pt'} (epoch {run.epoch})" if run.epoch else "none yet"
-                raise TrainingDiverged(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}: training "
+                raise TrainingDiverged(f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training "
                                        f"stopped; the last good checkpoint is {kept}")
             run.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -292,20 +340,25 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
             run.sched.step()
             if run.ema is not None:
                 run.ema.update_parameters(run.model)
-            value = float(loss.detach())
             total += value
+            seen += windows
             if on_step:
-                on_step(value, run.sched.get_last_lr()[0], (step + 1) * len(batch.y) / (time.perf_counter() - t0))
+                on_step(value, run.sched.get_last_lr()[0], seen / (time.perf_counter() - t0))
         run.epoch = epoch + 1
         row = {"epoch": run.epoch, "train_loss": total / run.steps, "lr": run.sched.get_last_lr()[0],
-               **validate(run), "seconds": time.perf_counter() - t0}
+               **validate(run), "seconds": time.perf_counter() - t0, "world_size": run.world.size}
         run.history.append(row)
-        checkpoint.write_metrics(run.history, run.dir / "metrics.jsonl")
-        if _is_better(run, row):
+        better = _is_better(run, row)
+        if better:
             key = SELECT[cfg.select][0]
             run.best = {"metric": key, "value": row[key], "epoch": run.epoch}
-            checkpoint.save(checkpoint_state(run), run.dir / "best.pt")
-        checkpoint.save(checkpoint_state(run), run.dir / "last.pt")
+        state = checkpoint_state(run)
+        if run.world.main:
+            checkpoint.write_metrics(run.history, run.dir / "metrics.jsonl")
+            if better:
+                checkpoint.save(state, run.dir / "best.pt")
+            checkpoint.save(state, run.dir / "last.pt")
+        distributed.barrier()
         if on_epoch:
             on_epoch(row)
     return run
