@@ -9,9 +9,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 ENCODE_ROWS = 128  # windows encoded at a time: on a CPU, larger pieces fall out of cache (2x slower per window)
+RECOMPUTE_ROWS = 4096  # training batches larger than this (whole days of the whole market) keep only each piece's
+# output and recompute its activations in the backward pass: memory of a step stays that of one piece
 
 
 @dataclass
@@ -139,7 +142,9 @@ class Member(nn.Module):
         return h[:, -1]
 
     def forward(self, x: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
-        h = torch.cat([self.encode(x[i:i + ENCODE_ROWS]) for i in range(0, len(x), ENCODE_ROWS)])  # [B, d]
+        recompute = self.training and torch.is_grad_enabled() and len(x) > RECOMPUTE_ROWS
+        encode = (lambda piece: checkpoint(self.encode, piece, use_reentrant=False)) if recompute else self.encode
+        h = torch.cat([encode(x[i:i + ENCODE_ROWS]) for i in range(0, len(x), ENCODE_ROWS)])  # [B, d]
         if self.across is not None:
             h = self.across(h, group, groups)
         return self.head(self.ln_f(h))  # [B, n_out]

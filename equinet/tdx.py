@@ -160,7 +160,18 @@ def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
             findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=raw.height + 2))
     if raw.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")]
-    return raw, findings
+    return numbers(raw, NUMERIC), findings
+
+
+def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """Text columns cast to float64 while the file is read, as parse would cast them; the text stays only where a
+    cell does not convert (parse then names it). A market of CSV files then never holds all its cells as text."""
+    text = [c for c in columns if raw[c].dtype == pl.String]
+    if not text:
+        return raw
+    typed = raw.with_columns(pl.col(c).cast(pl.Float64, strict=False) for c in text)
+    converted = typed.select(pl.all_horizontal(pl.col(c).is_finite().fill_null(False).all() for c in text)).item()
+    return typed if converted else raw
 
 
 def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,

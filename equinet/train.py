@@ -279,6 +279,13 @@ def draw(run: Run) -> Batch:
     return sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days, share=run.world.share)
 
 
+def backward(run: Run, loss: torch.Tensor) -> None:
+    """Gradients, under the forward pass's attention kernels: activations recomputed for large batches must
+    take the kernels they were first computed with."""
+    with attention_kernels(run.data.device):
+        loss.backward()
+
+
 def global_loss(run: Run, loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, float, int]:
     """(what to backpropagate, the global batch's loss, its windows). With several ranks each loss is weighted by
     the rank's share of the labelled rows, so that DDP's mean of the gradients is the gradient of the global
@@ -299,7 +306,7 @@ def estimate_epoch_seconds(run: Run) -> float:
     twin.eval()  # no dropout: the global RNG stays as it is
     t = time.perf_counter()
     for _ in range(2):
-        train_step(run, batch, twin).backward()
+        backward(run, train_step(run, batch, twin))
     step = (time.perf_counter() - t) / 2
     pool = run.data.pools["val"].at_least(run.cfg.context)
     days = torch.unique(pool.day)
@@ -333,7 +340,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
                 raise TrainingDiverged(f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training "
                                        f"stopped; the last good checkpoint is {kept}")
             run.opt.zero_grad(set_to_none=True)
-            loss.backward()
+            backward(run, loss)
             for member in run.model.members:  # each member is its own network: clip each on its own
                 torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
             run.opt.step()

@@ -1,14 +1,23 @@
 """Training speed, side by side in one run: the device sampler against a per-sample Python sampler.
 
     python scripts/bench_train.py [--data ../shared/data/a-share-319] [--steps 10] [--json]
+    python scripts/bench_train.py --scale [--size 5000x2500] [--scale-store STORE] [--json]
 
 Figures: windows per second of both samplers over the same arrays (batch 256, context 60); whole-day batches
 (every stock of --batch-days days) per second; training windows per second of `equinet train` at its defaults
 (model size, whole-day batches, ensemble) and the sampler's share of a step.
+
+--scale: a synthetic market of --size stocks x days (a vipdoc tree, ingested in child processes, or an existing
+--scale-store): the start of a run (prepare on the host + move to the device + feature scales) and this process's
+peak host memory, then training windows per second at d-model 128 with whole-day batches and with random windows,
+each with the sampler's share of a step.
 """
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +30,7 @@ from equinet.baselines import SIGMA_FLOOR
 from equinet.features import IN_SIGMAS, prepare
 from equinet.sampler import room, sample, windows
 from equinet.store import open_store
-from equinet.train import train_step
+from equinet.train import TrainConfig, backward, draw, start, train_step
 
 BATCH, CONTEXT = 256, 60
 
@@ -65,10 +74,79 @@ def rate(fn, repeat: int) -> float:
     return repeat / (time.perf_counter() - t)
 
 
+def timed_steps(run, steps: int) -> tuple[float, float]:
+    """Training windows per second over `steps` optimiser steps as `equinet train` takes them (after one
+    warm-up step), and the share of that time spent drawing batches."""
+    sync = torch.cuda.synchronize if run.data.device.type == "cuda" else (lambda: None)
+    timing = {"sample": 0.0, "step": 0.0, "windows": 0}
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        batch = draw(run)
+        sync()
+        drawn = time.perf_counter() - t
+        loss = train_step(run, batch)
+        run.opt.zero_grad(set_to_none=True)
+        backward(run, loss)
+        run.opt.step()
+        sync()
+        if i:  # the first step warms up
+            timing["sample"] += drawn
+            timing["step"] += time.perf_counter() - t
+            timing["windows"] += len(batch.y)
+    return timing["windows"] / timing["step"], timing["sample"] / timing["step"]
+
+
+def build_scale_store(stocks: int, days: int, tmp: Path) -> Path:
+    """A synthetic vipdoc tree ingested into a store, each in a child process (this process's memory stays its
+    own)."""
+    for cmd in (["synth", str(tmp / "raw"), "--stocks", str(stocks), "--days", str(days), "--format", "vipdoc"],
+                ["ingest", str(tmp / "raw"), "--out", str(tmp / "store"), "--json"]):
+        subprocess.run([sys.executable, "-m", "equinet", *cmd], check=True, capture_output=True)
+    return tmp / "store"
+
+
+def scale(args) -> None:
+    """--scale: the start of a run and training at the size of the whole market."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        stocks, days = map(int, args.size.lower().split("x"))
+        store = args.scale_store or build_scale_store(stocks, days, tmp)
+        t = time.perf_counter()
+        run = start(TrainConfig(data=str(store), out=str(tmp / "out"), name="scale", d_model=128, device=args.device))
+        started = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
+        run.close()
+        rows = {}
+        for name, days_, size in (("whole_days", run.cfg.batch_days, 0), ("random_windows", 0, run.cfg.batch_size)):
+            run.cfg.batch_days, run.cfg.batch_size = days_, size or run.cfg.batch_size
+            rows[name] = timed_steps(run, args.steps)
+    data = run.data
+    result = {"device": str(data.device), "precision": run.precision, "stocks": data.inputs.shape[0],
+              "days": data.inputs.shape[1], "train_points": len(data.pools["train"]), "start_seconds": started,
+              "peak_host_gib": peak, "d_model": 128, "parameters": run.model.n_params(),
+              **{f"{k}_train_windows_per_s": v[0] for k, v in rows.items()},
+              **{f"{k}_sampler_share_of_step": v[1] for k, v in rows.items()}}
+    emit(result, args.json, [
+        f"{result['stocks']:,} stocks x {result['days']:,} days ({result['train_points']:,} training points) on "
+        f"{data.device} ({run.precision})",
+        f"  start of a run (prepare + move to the device + feature scales): {started:.1f} s",
+        f"  peak host memory of this process: {peak:.2f} GiB",
+        *[f"  training at d-model 128, {k.replace('_', ' ')}: {v[0]:,.0f} windows/s, sampler {100 * v[1]:.2f} % of "
+          "a step" for k, v in rows.items()],
+    ])
+
+
 def main() -> None:
     options = parser(__doc__)
-    options.add_argument("--steps", type=int, default=10, help="timed training steps")
+    options.add_argument("--steps", type=int, help="timed training steps (default 10; with --scale 2)")
+    options.add_argument("--scale", action="store_true", help="the whole-market run instead (see above)")
+    options.add_argument("--size", default="5000x2500", help="--scale: STOCKSxDAYS of the synthetic market")
+    options.add_argument("--scale-store", type=Path, help="--scale: an existing store instead of a synthetic one")
     args = options.parse_args()
+    if args.scale:
+        args.steps = args.steps or 2
+        scale(args)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -87,36 +165,14 @@ def main() -> None:
     day_rows = len(sample(data, "train", CONTEXT, gen, days=cfg.batch_days).y)
     day_rate = rate(lambda: sample(data, "train", CONTEXT, gen, days=cfg.batch_days), 50) * day_rows
 
-    timing = {"sample": 0.0, "step": 0.0, "windows": 0}
-
-    def step() -> None:
-        t = time.perf_counter()
-        length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=gen, device=device))
-        batch = sample(data, "train", length, gen, batch=cfg.batch_size, days=cfg.batch_days)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        timing["sample"] += time.perf_counter() - t
-        loss = train_step(run, batch)
-        run.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        run.opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        timing["step"] += time.perf_counter() - t
-        timing["windows"] += len(batch.y)
-
-    step()
-    timing.update(sample=0.0, step=0.0, windows=0)
-    for _ in range(args.steps):
-        step()
+    train_rate, sampler_share = timed_steps(run, args.steps or 10)
     result = {
         "device": str(device), "precision": run.precision, "stocks": data.inputs.shape[0],
         "days": data.inputs.shape[1], "batch": BATCH, "context": CONTEXT,
         "device_sampler_windows_per_s": device_rate, "python_sampler_windows_per_s": python_rate,
         "sampler_speedup": device_rate / python_rate,
         "whole_day_batch_windows_per_s": day_rate, "whole_day_batch_windows": day_rows,
-        "train_windows_per_s": timing["windows"] / timing["step"],
-        "sampler_share_of_step": timing["sample"] / timing["step"],
+        "train_windows_per_s": train_rate, "sampler_share_of_step": sampler_share,
         "parameters": run.model.n_params(), "train_config": {k: getattr(cfg, k) for k in (
             "d_model", "layers", "heads", "head", "batch_days", "ensemble", "min_context", "max_context")},
     }

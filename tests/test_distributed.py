@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 from conftest import TINY, TINY_CLI, synthetic_store
 from equinet import distributed
 from equinet.sampler import sample
-from equinet.train import TrainConfig, draw, fit, global_loss, start, train_step, validate
+from equinet.train import TrainConfig, backward, draw, fit, global_loss, start, train_step, validate
 
 WORLD = 2
 TIMEOUT = 60  # a rank waiting longer than this for its peer fails the test instead of hanging it
@@ -45,7 +45,7 @@ def step_gradient(run) -> tuple[list[torch.Tensor], float]:
     state = run.gen.get_state()
     batch = draw(run)
     loss, value, _ = global_loss(run, train_step(run, batch), batch)
-    loss.backward()
+    backward(run, loss)
     grads = [p.grad.clone() for p in run.model.parameters()]
     run.opt.zero_grad(set_to_none=True)
     run.gen.set_state(state)
@@ -189,3 +189,4 @@ def test_nproc_prints_once_and_a_killed_rank_ends_the_run(tmp_path: Path) -> Non
     assert proc.returncode != 0
     assert "SIGKILL" in err and "rank      : 1" in err
     assert f"--resume {tmp_path / 'out' / 'r'} --nproc 2" in err.splitlines()[-1]
+

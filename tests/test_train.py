@@ -276,3 +276,28 @@ def test_asks_on_a_terminal(stores, tmp_path: Path) -> None:
     assert "Parameters grow with its square" in text and "Time grows linearly" in text
     config = json.loads((tmp_path / "asked" / "config.json").read_text())
     assert (config["d_model"], config["epochs"]) == (16, 1)
+
+
+def test_recomputed_activations_change_nothing_but_memory(monkeypatch) -> None:
+    from equinet import model as M
+    from equinet.device import attention_kernels, autocast
+
+    cpu = torch.device("cpu")
+    torch.manual_seed(0)
+    net = M.EquiNet(M.ModelConfig(n_features=len(FEATURES), d_model=16, layers=2, heads=2, dropout=0.2, n_out=3))
+    net.train()
+    x, group = torch.randn(300, 25, len(FEATURES)), torch.arange(300)
+    seen = []
+    for rows in (10**9, 100):  # keep every activation; then recompute them for batches over 100 rows
+        monkeypatch.setattr(M, "RECOMPUTE_ROWS", rows)
+        torch.manual_seed(1)
+        net.zero_grad()
+        with autocast(cpu, "bf16"), attention_kernels(cpu):  # as a training step runs on a CPU
+            out = net(x, group, 300)
+        with attention_kernels(cpu):
+            out.float().pow(2).sum().backward()
+        seen.append((out.detach(), [p.grad.clone() for p in net.parameters()], torch.get_rng_state()))
+    (out0, grads0, rng0), (out1, grads1, rng1) = seen
+    assert torch.equal(out0, out1) and torch.equal(rng0, rng1)  # same dropout masks, same stream afterwards
+    for a, b in zip(grads0, grads1):
+        torch.testing.assert_close(a, b)
