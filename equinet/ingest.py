@@ -132,9 +132,11 @@ def ingest(
     frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
     adjustment = [r.adjustment for _, r in read]
     findings += [f for _, r in read for f in r.findings]
+    del read  # from here on only the parsed bars hold the cells (a whole market's raw frames would double memory)
     bars = pl.DataFrame()
     if frames:
         bars, cell_findings = parse(frames, names, *LAYOUTS[source.kind])
+        frames = {fid: frame.height for fid, frame in frames.items()}  # rows per file, for meta.json
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
     index_bars, index_findings = _index_bars(source, index_read)
@@ -198,7 +200,7 @@ def ingest(
         "market_features": MARKET_FEATURES,
         "sources": [
             {"file": names[fid], "code": codes[fid], "sha256": hashes[fid], "adjustment": adjustment[fid],
-             "rows": frames[fid].height if fid in frames else 0, "used": fid in good}
+             "rows": frames.get(fid, 0), "used": fid in good}
             for fid in range(len(names))
         ],
         "events": events,

@@ -3,6 +3,7 @@
     python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale csv,vipdoc]
                                    [--size 5000x2500] [--json]
 
+It also times both as whole processes (interpreter start-up and imports included), as a user meets them.
 --scale ingests a synthetic market of --size in each named layout (csv: the export layout; vipdoc: a TDX tree of
 .day files with an index and a gbbq), each in a child process so that its peak memory is its own.
 
@@ -57,6 +58,27 @@ def bench_shared(data: Path, repeat: int) -> dict:
             "speedup_min": pandas["min"] / ours["min"], "speedup_median": pandas["median"] / ours["median"]}
 
 
+PANDAS_LOOP = """
+import sys
+from pathlib import Path
+import pandas as pd
+frames = [pd.read_excel(f) for f in sorted(Path(sys.argv[1]).glob("*.xlsx"))]
+"""
+
+
+def bench_processes(data: Path, repeat: int) -> dict:
+    """Whole processes, interpreter start-up and imports included, as a user runs them: `equinet ingest` against
+    a Python process that runs the pandas.read_excel loop."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = timings(lambda: subprocess.run([sys.executable, "-m", "equinet", "ingest", str(data), "--out",
+                                               str(Path(tmp) / "store"), "--force", "--json"],
+                                              check=True, capture_output=True), repeat)
+    pandas = timings(lambda: subprocess.run([sys.executable, "-c", PANDAS_LOOP, str(data)], check=True,
+                                            capture_output=True), repeat)
+    return {"equinet_ingest_process": ours, "pandas_loop_process": pandas,
+            "speedup_min": pandas["min"] / ours["min"], "speedup_median": pandas["median"] / ours["median"]}
+
+
 def bench_scale(stocks: int, days: int, fmt: str) -> dict:
     """A synthetic market in one layout, ingested in a child process so its peak memory is its own."""
     from equinet.synth import synth
@@ -80,6 +102,7 @@ def main() -> None:
     result: dict = {}
     if args.data.is_dir():
         result["shared"] = bench_shared(args.data, args.repeat)
+        result["processes"] = bench_processes(args.data, args.repeat)
     else:
         result["shared"] = f"skipped: {args.data} not found"
     if args.scale != "none":
@@ -94,6 +117,12 @@ def main() -> None:
                  f"  equinet ingest (read .. rename): min {e['min']:.3f} s  median {e['median']:.3f} s",
                  f"  pandas.read_excel loop:          min {p['min']:.3f} s  median {p['median']:.3f} s",
                  f"  speed-up: {shared['speedup_min']:.1f}x (min)  {shared['speedup_median']:.1f}x (median)"]
+        proc = result["processes"]
+        e, p = proc["equinet_ingest_process"], proc["pandas_loop_process"]
+        lines += ["whole processes (start-up and imports included):",
+                  f"  equinet ingest:                  min {e['min']:.3f} s  median {e['median']:.3f} s",
+                  f"  python running the pandas loop:  min {p['min']:.3f} s  median {p['median']:.3f} s",
+                  f"  speed-up: {proc['speedup_min']:.1f}x (min)  {proc['speedup_median']:.1f}x (median)"]
     for s in result.get("scale", []):
         lines.append(f"scale, {s['format']}: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
                      f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
