@@ -7,10 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 
-
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
     """Write to a temporary sibling, then rename over path: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
@@ -18,7 +16,9 @@ def _replace(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def save(obj: dict, path: Path) -> None:
-    _replace(path, lambda tmp: torch.save(obj, tmp))
+    import torch  # here, not at the top: run tables and reports read the JSON files without loading torch
+
+    replace_file(path, lambda tmp: torch.save(obj, tmp))
 
 
 KEYS = ("format", "model", "model_config", "config", "label_rule", "features", "splits", "prior")
@@ -26,6 +26,8 @@ KEYS = ("format", "model", "model_config", "config", "label_rule", "features", "
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint EquiNet wrote; anything else (missing, empty, truncated, foreign) is a one-line error."""
+    import torch
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no checkpoint here")
     try:
@@ -40,16 +42,24 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict:
 
 
 def write_json(obj: dict, path: Path) -> None:
-    _replace(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8"))
+    replace_file(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8"))
 
 
 def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
-    """metrics.jsonl, keeping only epochs <= upto (lines past the last checkpoint are dropped on resume)."""
+    """metrics.jsonl (none: []), keeping only epochs <= upto (lines past the last checkpoint are dropped on
+    resume)."""
     if not path.is_file():
         return []
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short when its writer was killed: the lines before it stand
+            break
     return [r for r in rows if upto is None or r["epoch"] <= upto]
 
 
 def write_metrics(rows: list[dict], path: Path) -> None:
-    _replace(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"))
+    replace_file(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"))

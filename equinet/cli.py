@@ -465,6 +465,7 @@ def evaluate(
             fail(str(exc))
     if report["warning"]:
         err.print(f"warning: {report['warning']}", style="yellow", markup=False)
+    saved = save_eval(report, app_.checkpoint, split)
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -472,6 +473,19 @@ def evaluate(
         console.print(table)
     console.print("The baselines are the bar: a model is only useful where it beats them on the same rows "
                   "(volatility for the probabilities, reversal for the ranking).", markup=False)
+    if saved:
+        console.print(f"saved {saved} (`equinet runs` shows its figures)", markup=False)
+
+
+def save_eval(report: dict, checkpoint: Path, split: str) -> Path | None:
+    """An evaluation of a run's checkpoint is kept in the run as eval-<split>.json (the latest one)."""
+    from equinet.checkpoint import write_json
+
+    run_dir = Path(checkpoint).parent
+    if not (run_dir / "config.json").is_file():
+        return None
+    write_json(report, run_dir / f"eval-{split}.json")
+    return run_dir / f"eval-{split}.json"
 
 
 @app.command()
@@ -522,3 +536,72 @@ def predict(
         console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:
         err.print(f"skipped {s['code']}: {s['reason']}", markup=False, highlight=False)
+
+
+@app.command()
+def runs(
+    out: Path = typer.Option(Path("out"), help="Folder whose run directories (train runs and cv-* folders) are listed."),
+    sort: str = typer.Option("date", help="Column to sort by, e.g. val_log_loss, or -val_skill_volatility for "
+                             "descending (empty values last)."),
+    fmt: str = typer.Option("table", "--format", help="table, csv, json or xlsx."),
+    output: Path = typer.Option(None, "--output", "-o", help="xlsx (and optionally csv/json): write to this file "
+                                "instead of the terminal."),
+) -> None:
+    """The experiment table: one row per run with its options, time, best epoch and figures (validation, pooled
+    cv, and test where `equinet eval` ran)."""
+    from equinet.runs import frame, runs as list_runs
+
+    if fmt not in ("table", "csv", "json", "xlsx"):
+        fail(f"--format must be table, csv, json or xlsx, not {fmt!r}")
+    if fmt == "xlsx" and output is None:
+        fail("--format xlsx writes a file: give --output runs.xlsx")
+    try:
+        rows = list_runs(out, sort)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    if fmt == "table":
+        from equinet.report import runs_table
+
+        console.print(runs_table(rows, out))
+        return
+    text = {"csv": lambda: frame(rows).write_csv(), "json": lambda: json.dumps(rows, indent=1, ensure_ascii=False),
+            "xlsx": None}[fmt]
+    if output is None:
+        sys.stdout.write(text())
+        return
+    from equinet.checkpoint import replace_file
+
+    replace_file(output, (lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True)) if fmt == "xlsx"
+                 else (lambda tmp: tmp.write_text(text(), encoding="utf-8")))
+    console.print(f"wrote {len(rows)} runs to {output}", markup=False)
+
+
+@app.command()
+def report(
+    run: Path = typer.Argument(None, help="Run directory, or a cv-* folder (default: the newest run under --out)."),
+    out: Path = typer.Option(Path("out"), help="Where runs are looked for."),
+    split: str = typer.Option("test", help="Train runs: the split whose windows the figures show (train, val, "
+                              "test or all); cv runs show each fold's out-of-sample block."),
+    top_pct: float = typer.Option(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+    device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
+    open_: bool = typer.Option(False, "--open", help="Open index.html in the web browser."),
+) -> None:
+    """Figures of a run — learning curves, reliability, confusion, daily rank IC, cumulative excess of the top
+    picks, class shares per day (cv: pooled and per fold) — as PNGs and one self-contained index.html."""
+    from equinet.infer import newest_run
+    from equinet.runreport import report as write_report
+
+    if split not in ("train", "val", "test", "all"):
+        fail(f"--split must be train, val, test or all, not {split!r}")
+    try:
+        target = run or newest_run(out)
+        with progress_bar(False) as bar:
+            bar.add_task(f"drawing the report of {target}", total=None)
+            index = write_report(target, split, device, top_pct)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    console.print(str(index), markup=False)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(index.resolve().as_uri())

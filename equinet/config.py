@@ -10,6 +10,7 @@ from equinet.features import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
            "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax")}
+SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 AUX_TARGETS = ("vol", "momentum")
 MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, the last 20, or all
 

@@ -16,7 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.nn.parallel import DistributedDataParallel
 
 from equinet import checkpoint, distributed, rundir
-from equinet.config import TrainConfig
+from equinet.config import SELECT, TrainConfig
 from equinet.device import attention_kernels, autocast, pick_precision
 from equinet.distributed import World
 from equinet.features import FEATURES, prepare
@@ -28,7 +28,6 @@ from equinet.sampler import Batch, DeviceData, room, sample, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
-SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
 
 
@@ -189,8 +188,8 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if state is not None:
         _restore(run, state)
-    distributed.on_main(lambda: checkpoint.write_json({**asdict(cfg), "world_size": world.size},
-                                                      run_dir / "config.json"))
+    distributed.on_main(lambda: checkpoint.write_json(
+        {**asdict(cfg), "world_size": world.size, "parameters": model.n_params()}, run_dir / "config.json"))
     return run
 
 

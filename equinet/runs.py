@@ -1,0 +1,104 @@
+"""`equinet runs`: one row per run directory, from the files the runs wrote (no checkpoint is loaded, no torch)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from equinet.checkpoint import read_metrics
+from equinet.config import SELECT
+
+OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
+# (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test
+FIGURES = (("log_loss", "val_log_loss", "log_loss"), ("skill_prior", "val_log_loss_skill", "log_loss_skill"),
+           ("skill_volatility", "val_skill_vs_volatility", "log_loss_skill_vs_volatility"),
+           ("accuracy", "val_accuracy", "accuracy"), ("auc_up", "val_auc_up", "auc_up"),
+           ("auc_down", "val_auc_down", "auc_down"), ("rank_ic", "val_rank_ic", "rank_ic"),
+           ("score_per_1000", "val_score_per_1000", "score_per_1000"), ("topk_excess", None, "topk_excess"))
+COLUMNS = ("name", "kind", "status", "date", "store", *OPTIONS, "parameters", "seconds", "best_epoch",
+           *[f"val_{c}" for c, _, _ in FIGURES], *[f"test_{c}" for c, _, _ in FIGURES])
+TEXT = ("name", "kind", "status", "date", "store", "head", "loss")
+INTEGER = ("d_model", "layers", "epochs", "ensemble", "parameters", "best_epoch")
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _date(*paths: Path) -> str:
+    """When the run last wrote one of its files (ISO, local time)."""
+    times = [p.stat().st_mtime for p in paths if p.exists()]
+    return datetime.fromtimestamp(max(times)).isoformat(timespec="seconds") if times else ""
+
+
+def _figures(block: dict | None, prefix: str, line: bool = False) -> dict:
+    """The figure columns from a validation line (line=True) or a model block of eval/cv."""
+    out = {}
+    for column, val_key, block_key in FIGURES:
+        key = val_key if line else block_key
+        out[f"{prefix}_{column}"] = (block or {}).get(key) if key else None
+    return out
+
+
+def _train_row(path: Path) -> dict:
+    cfg = _json(path / "config.json")
+    history = read_metrics(path / "metrics.jsonl")
+    key, sign = SELECT.get(cfg.get("select", "logloss"), SELECT["logloss"])
+    best = max(history, key=lambda r: sign * r[key]) if history else None
+    done = len(history) >= cfg.get("epochs", 0) and (path / "best.pt").is_file()
+    status = "finished" if done else f"interrupted at epoch {len(history)} of {cfg.get('epochs')}"
+    test = _json(path / "eval-test.json").get("model") if (path / "eval-test.json").is_file() else None
+    return {"kind": "train", "status": status, "date": _date(path / "metrics.jsonl", path / "config.json"),
+            "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS}, "parameters": cfg.get("parameters"),
+            "seconds": sum(r.get("seconds", 0.0) for r in history) or None,
+            "best_epoch": best["epoch"] if best else None, **_figures(best, "val", line=True),
+            **_figures(test, "test")}
+
+
+def _cv_row(path: Path) -> dict:
+    folds = sorted(path.glob("fold-*/fold.json"))
+    if not (path / "cv.json").is_file():
+        planned = len(list(path.glob("fold-*")))
+        return {"kind": "cv", "status": f"interrupted: {len(folds)} of {planned} folds finished",
+                "date": _date(*folds, path)}
+    cv = _json(path / "cv.json")
+    cfg = cv.get("config", {})
+    first = path / "fold-1" / "config.json"
+    return {"kind": "cv", "status": "finished", "date": _date(path / "cv.json"),
+            "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS},
+            "parameters": _json(first).get("parameters") if first.is_file() else None, "seconds": cv.get("seconds"),
+            **_figures(cv["pooled"]["model"], "val")}
+
+
+def row(path: Path) -> dict:
+    """One run directory as a row of COLUMNS; anything unreadable is a row whose status says why."""
+    out = dict.fromkeys(COLUMNS) | {"name": path.name}
+    try:
+        if (path / "cv.json").is_file() or any(path.glob("fold-*/config.json")):
+            return out | _cv_row(path)
+        if (path / "config.json").is_file():
+            return out | _train_row(path)
+        return out | {"kind": "?", "status": "not a run: no config.json or cv.json"}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return out | {"kind": "?", "status": f"unreadable: {type(exc).__name__}: {exc}".splitlines()[0]}
+
+
+def runs(out: Path, sort: str = "date") -> list[dict]:
+    """Every directory under out as a row, sorted by a column (-column: descending; empty values last)."""
+    if not out.is_dir():
+        raise FileNotFoundError(f"{out}: no such folder of runs")
+    key = sort.lstrip("-")
+    if key not in COLUMNS:
+        raise ValueError(f"--sort takes one of {', '.join(COLUMNS)} (prefix - for descending), not {sort!r}")
+    rows = [row(p) for p in sorted(out.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    filled = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=sort.startswith("-"))
+    return filled + [r for r in rows if r[key] is None]
+
+
+def frame(rows: list[dict]):
+    """The rows as a typed polars frame (text, integers, floats), for csv and xlsx."""
+    import polars as pl
+
+    schema = {c: pl.String if c in TEXT else pl.Int64 if c in INTEGER else pl.Float64 for c in COLUMNS}
+    return pl.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], schema=schema, orient="row")
