@@ -147,6 +147,8 @@ def report(run: Path, split: str = "test", device: str = "auto", top_pct: float 
     run = Path(run)
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run directory")
+    if not (run / "cv.json").is_file() and not (run / "config.json").is_file():
+        raise FileNotFoundError(f"{run}: not a finished run (no config.json) nor a finished cv (no cv.json)")
     sections = cv_sections(run) if (run / "cv.json").is_file() else [train_section(run, split, device)]
     tmp = run / f".report.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
