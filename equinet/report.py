@@ -243,22 +243,23 @@ def predict_table(result: dict) -> Table:
     return table
 
 
-RUN_COLUMNS = (("name", "name", "text"), ("kind", "kind", "text"), ("status", "status", "text"),
-               ("date", "date", "text"), ("d", "d_model", "count"), ("layers", "layers", "count"),
-               ("head", "head", "text"), ("epochs", "epochs", "count"), ("ens", "ensemble", "count"),
+RUN_COLUMNS = (("name", "name", "text"), ("status", "status", "text"), ("date", "date", "day"),
+               ("d", "d_model", "count"), ("layers", "layers", "count"), ("head", "head", "text"),
+               ("epochs", "epochs", "count"),
                ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"),
                ("val LL", "val_log_loss", "num"), ("skill prior", "val_skill_prior", "signed"),
                ("skill vol", "val_skill_volatility", "signed"), ("acc", "val_accuracy", "pct"),
                ("AUC 涨", "val_auc_up", "num"), ("AUC 跌", "val_auc_down", "num"), ("IC", "val_rank_ic", "ic"),
-               ("score/1000", "val_score_per_1000", "int"), ("top-k", "val_topk_excess", "ret"),
+               ("top-k", "val_topk_excess", "ret"),
                ("test skill vol", "test_skill_volatility", "signed"), ("test IC", "test_rank_ic", "ic"))
 
 
 def runs_table(rows: list[dict], out) -> Table:
     """`equinet runs`: the main columns (validation or pooled cv figures; test where `equinet eval` ran)."""
-    table = Table(title=f"Runs under {out} (cv: pooled out-of-sample figures in the val columns)")
+    table = Table(title=f"Runs under {out} (cv-*: pooled out-of-sample figures in the val columns; every column: "
+                        "--format csv/json/xlsx)")
     for header, _, kind in RUN_COLUMNS:
-        table.add_column(header, justify="left" if kind == "text" else "right")
+        table.add_column(header, justify="left" if kind == "text" else "right", no_wrap=kind in ("text", "day"))
     for r in rows:
         table.add_row(*[_cell(r[key], kind) for _, key, kind in RUN_COLUMNS])
     return table
@@ -267,6 +268,8 @@ def runs_table(rows: list[dict], out) -> Table:
 def _cell(value, kind: str) -> str:
     if kind == "text":
         return value or ""
+    if kind == "day":
+        return (value or "")[5:16].replace("T", " ")  # 11-26 07:03
     if value is None:
         return "—"
     if kind == "count":

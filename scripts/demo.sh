@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install (if needed), ingest, train, evaluate and predict. With your exports in data/raw, all of it runs on them
+# Install (if needed), ingest, train, evaluate, predict, draw the report and list the runs. With your exports in data/raw, all of it runs on them
 # with the defaults; with none there, on generated data in data/demo with a short training.
 # Usage: bash scripts/demo.sh [--plan]   (--plan: say which data and commands it would run, and stop)
 # EQUINET_RAW=DIR reads the exports from DIR instead of data/raw.
@@ -31,3 +31,5 @@ step "$eq" ingest "$raw" --out "$store"
 step "$eq" train --data "$store" --out "$out" ${train[@]+"${train[@]}"}
 step "$eq" eval --out "$out" --split test
 step "$eq" predict --out "$out" --top 10
+step "$eq" report --out "$out"
+step "$eq" runs --out "$out"
