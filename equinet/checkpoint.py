@@ -6,6 +6,10 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def replace_file(path: Path, write: Callable[[Path], None]) -> None:
