@@ -416,6 +416,8 @@ def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | 
         app_ = apply(resolve(run, checkpoint, out), data, context, device, up=up, down=down)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
+    if not app_.world.main:  # under torchrun every rank computes its share and receives all rows; rank 0 prints
+        console.quiet = err.quiet = True
     if app_.thresholds_note:
         err.print(f"note: {app_.thresholds_note}", style="yellow", markup=False)
     return app_
@@ -465,7 +467,7 @@ def evaluate(
             fail(str(exc))
     if report["warning"]:
         err.print(f"warning: {report['warning']}", style="yellow", markup=False)
-    saved = save_eval(report, app_.checkpoint, split)
+    saved = save_eval(report, app_.checkpoint, split) if app_.world.main else None
     if as_json:
         console.print_json(json.dumps(report))
         return

@@ -5,6 +5,7 @@ path runs exactly the code it always ran."""
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +58,7 @@ def join(device: str = "auto", timeout: float = TIMEOUT) -> tuple[World, torch.d
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout))
+        atexit.register(leave)
     return w, dev
 
 

@@ -10,8 +10,9 @@ import torch
 
 from equinet.checkpoint import load
 from equinet.config import MULTISCALE, TrainConfig, check_rule
-from equinet.device import autocast, pick_device, pick_precision
-from equinet.distributed import gather_rows
+from equinet.device import autocast, pick_precision
+from equinet import distributed
+from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import FEATURES, LabelRule, Prepared, prepare
 from equinet.heads import Forecast, Head, make_head
@@ -86,9 +87,11 @@ def day_outputs(model: EquiNet, data: DeviceData, days: torch.Tensor, context: i
 
 
 def forecast(model: EquiNet, head: Head, data: DeviceData, days: torch.Tensor, context: int, precision: str,
-             rule: LabelRule | None = None, progress=None) -> tuple[torch.Tensor, torch.Tensor, Forecast]:
-    """The head's forecast for every stock of the universe of each day: (stock, day, Forecast), by (day, stock)."""
-    stock, day, group, groups, out = day_outputs(model, data, days, context, precision, progress)
+             rule: LabelRule | None = None, progress=None,
+             share: tuple[int, int] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor, Forecast]:
+    """The head's forecast for every stock of the universe of each day: (stock, day, Forecast), by (day, stock);
+    with share, each rank runs its days and every rank receives all of them."""
+    stock, day, group, groups, out = day_outputs(model, data, days, context, precision, progress, share)
     return stock, day, head.forecast(out, data.sigma[stock, day], group, groups, rule)
 
 
@@ -132,6 +135,7 @@ class Applied:
     context: int
     precision: str
     checkpoint: Path
+    world: World = World()  # under torchrun: the days are split between the ranks, the rows gathered
 
     @property
     def thresholds_note(self) -> str | None:
@@ -144,7 +148,8 @@ class Applied:
                 "baselines and the prior use them too")
 
     def forecast(self, days: torch.Tensor, progress=None) -> tuple[torch.Tensor, torch.Tensor, Forecast]:
-        return forecast(self.model, self.head, self.data, days, self.context, self.precision, self.rule, progress)
+        return forecast(self.model, self.head, self.data, days, self.context, self.precision, self.rule, progress,
+                        self.world.share)
 
 
 def newest_run(out: Path) -> Path:
@@ -205,7 +210,7 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     if context + rule.horizon > days:
         raise MismatchError(f"{store.path}: {days} days cannot hold a window of {context} days plus the "
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
-    dev = pick_device(device)
+    world, dev = distributed.join(device)
     _, head = build(cfg, trained, np.ones(3))
     model = EquiNet(ModelConfig(**state["model_config"])).to(dev)
     model.load_state_dict(state["model"])
@@ -213,4 +218,4 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     prep = prepare(store, rule)
     splits = Splits.from_json(state["splits"])
     return Applied(state, model, head, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule,
-                   training_prior(state, rule), context, pick_precision(precision, dev), checkpoint)
+                   training_prior(state, rule), context, pick_precision(precision, dev), checkpoint, world)

@@ -19,6 +19,8 @@ import torch.multiprocessing as mp
 
 from conftest import TINY, TINY_CLI, synthetic_store
 from equinet import distributed
+from equinet.evaluate import evaluate
+from equinet.infer import apply
 from equinet.sampler import sample
 from equinet.train import TrainConfig, backward, draw, fit, global_loss, start, train_step, validate
 
@@ -70,9 +72,10 @@ def rank_main(rank: int, ports: tuple[int, int], store: str, root: str) -> None:
     run.gen.set_state(gen)
     grads, loss = step_gradient(run)
     fit(run, stop_after=1)
+    evaluated = evaluate(apply(Path(root) / "rank0" / "out" / "two" / "best.pt", device="cpu"), "val", n_bootstrap=0)
     run.close()
     torch.save({"shares": shares, "grads": grads, "loss": loss, "weights": run.model.state_dict(),
-                "history": run.history, "gen": gen}, Path(root) / f"result{rank}.pt")
+                "history": run.history, "gen": gen, "eval": evaluated}, Path(root) / f"result{rank}.pt")
     # then: resume a run that one process started, on two ranks, for one more epoch (a new group, a new port)
     os.environ.update(MASTER_PORT=str(ports[1]))
     again = start(TrainConfig(), resume=Path(root) / "one", timeout=TIMEOUT)
@@ -130,6 +133,14 @@ def test_two_ranks_share_batches_agree_and_resume_either_way(tmp_path: Path) -> 
             assert line[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
     fit(resumed, stop_after=1)
     resumed.close()
+
+    # `equinet eval`'s evaluation split across the two ranks equals one process's on the same checkpoint
+    alone = evaluate(apply(run_dir / "best.pt", device="cpu"), "val", n_bootstrap=0)
+    assert r0["eval"] == r1["eval"]
+    for name in ("model", "volatility", "reversal", "prior"):
+        for key, value in alone[name].items():
+            if isinstance(value, float):
+                assert r0["eval"][name][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (name, key)
     assert [r["world_size"] for r in resumed.history] == [2, 1]
 
     # the 1-rank run resumed on two ranks
