@@ -18,7 +18,8 @@ FIGURES = ("learning.png", "reliability.png", "confusion.png", "rank_ic.png", "c
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory) -> Path:
-    """Two finished runs (one evaluated), one interrupted run, a cv, a junk folder and a broken run."""
+    """Two finished runs (one evaluated), one interrupted run, a finished and an interrupted cv, a junk folder and a
+    broken run."""
     root = tmp_path_factory.mktemp("runs")
     store = synthetic_store(root, stocks=8, days=200, seed=31)
     out = root / "out"
@@ -29,6 +30,8 @@ def out(tmp_path_factory) -> Path:
     assert run_cli("eval", "--run", out / "a", "--bootstrap", "0").exit_code == 0
     assert run_cli("cv", *common, "--name", "k", "--folds", "2", "--fold-days", "15", "--epochs", "2",
                    "--bootstrap", "0").exit_code == 0
+    (out / "cv-half" / "fold-1").mkdir(parents=True)  # a cv stopped during its first fold
+    (out / "cv-half" / "fold-1" / "config.json").write_bytes((out / "cv-k" / "fold-1" / "config.json").read_bytes())
     (out / "junk").mkdir()
     (out / "junk" / "notes.txt").write_text("not a run")
     (out / "broken").mkdir()
@@ -40,7 +43,8 @@ def test_runs_lists_every_folder_in_every_format(out: Path, tmp_path: Path) -> N
     result = run_cli("runs", "--out", out, "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"a", "b", "c", "cv-k", "junk", "broken"}
+    assert set(rows) == {"a", "b", "c", "cv-k", "cv-half", "junk", "broken"}
+    assert rows["cv-half"]["status"] == "interrupted: 0 of 1 folds finished"
     assert all(list(r) == list(COLUMNS) for r in rows.values())
     a, b, c, k = rows["a"], rows["b"], rows["c"], rows["cv-k"]
     assert (a["status"], a["kind"], a["epochs"], a["d_model"], b["d_model"]) == ("finished", "train", 2, 16, 32)
@@ -61,14 +65,14 @@ def test_runs_lists_every_folder_in_every_format(out: Path, tmp_path: Path) -> N
 
     csv = run_cli("runs", "--out", out, "--format", "csv")
     frame = pl.read_csv(csv.stdout.encode())
-    assert frame.columns == list(COLUMNS) and frame.height == 6
+    assert frame.columns == list(COLUMNS) and frame.height == 7
 
     table = run_cli("runs", "--out", out)
     assert table.exit_code == 0 and all(name in table.stdout for name in ("cv-k", "junk", "broken"))
 
     assert run_cli("runs", "--out", out, "--format", "xlsx", "-o", tmp_path / "runs.xlsx").exit_code == 0
     sheet = pl.read_excel(tmp_path / "runs.xlsx", engine="calamine")
-    assert sheet.columns == list(COLUMNS) and sheet.height == 6
+    assert sheet.columns == list(COLUMNS) and sheet.height == 7
     assert sheet.schema["d_model"].is_integer() and sheet.schema["val_log_loss"] == pl.Float64
     assert sheet.schema["name"] == pl.String
 
