@@ -330,13 +330,18 @@ def train_on(nproc: int, ctx: typer.Context, resume: Path | None, d_model: int |
              name: str | None, options: dict) -> None:
     """`train --nproc N`: the questions asked and the run named here, once; then N ranks under torchrun."""
     from equinet.launch import command_line, launch
+    from equinet.rundir import check_new
 
     changes: dict = {"nproc": None}
     if resume is None:
-        cfg = train_config(options)
-        cfg.d_model = changes["d_model"] = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
-        cfg.epochs = changes["epochs"] = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
-        changes["name"] = name or cfg.default_name()
+        try:  # what can be refused before any process starts is refused here, in one line
+            cfg = train_config(options)
+            cfg.d_model = changes["d_model"] = ask(d_model, DEFAULT.d_model, "d_model", D_MODEL_HELP)
+            cfg.epochs = changes["epochs"] = ask(epochs, DEFAULT.epochs, "epochs", EPOCHS_HELP)
+            changes["name"] = name or cfg.default_name()
+            check_new(Path(options["out"]) / changes["name"], options["overwrite"])
+        except ValueError as exc:
+            fail(str(exc))
     code = launch(nproc, command_line(ctx, changes))
     if code:
         run_dir = resume or Path(options["out"]) / changes["name"]

@@ -185,6 +185,10 @@ def test_nproc_prints_once_and_a_killed_rank_ends_the_run(tmp_path: Path) -> Non
     assert done.stdout.count("best epoch 2") == 1 and done.stdout.count("ranks 2") == 1
     rows = [json.loads(line) for line in (tmp_path / "out" / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [r["world_size"] for r in rows] == [2, 2]
+    again = subprocess.run([*cmd, "--name", "r", "--epochs", "2"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'out' / 'r'}: a run of this name exists; --resume {tmp_path / 'out' / 'r'} continues it, "
+        "--overwrite replaces it, or choose another --name"]  # refused before any process starts
 
     proc = subprocess.Popen([*cmd[:4], "--resume", str(tmp_path / "out" / "r"), "--epochs", "1000", "--nproc",
                              str(WORLD)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
