@@ -45,8 +45,16 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict:
     return state
 
 
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_text(text: str, path: Path) -> None:
+    replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_json(obj: dict, path: Path) -> None:
-    replace_file(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False), encoding="utf-8"))
+    write_text(json.dumps(obj, indent=1, ensure_ascii=False), path)
 
 
 def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
@@ -66,4 +74,4 @@ def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
 
 
 def write_metrics(rows: list[dict], path: Path) -> None:
-    replace_file(path, lambda tmp: tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"))
+    write_text("".join(json.dumps(r) + "\n" for r in rows), path)

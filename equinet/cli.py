@@ -48,13 +48,20 @@ class Out(Console):
 PIPED_WIDTH = 200  # tables keep their full headers when the output is not a terminal (which rich takes as 80 wide)
 console = Out(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Out(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
+if os.environ.get("RANK", "0") != "0":  # under torchrun every rank runs the command; rank 0 alone speaks
+    console.quiet = err.quiet = True
 
 
 def fail(message: str, code: int = 2) -> None:
-    """One clear line on stderr (from rank 0 alone when torchrun runs several) and a non-zero exit."""
-    if os.environ.get("RANK", "0") == "0":
-        err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
+    """One clear line on stderr and a non-zero exit."""
+    err.print(f"error: {message}", style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def check_split(split: str) -> None:
+    """--split of eval and report: the checkpoint's splits, or all days."""
+    if split not in ("train", "val", "test", "all"):
+        fail(f"--split must be train, val, test or all, not {split!r}")
 
 
 def progress_bar(quiet: bool) -> Progress:
@@ -285,8 +292,8 @@ def train(
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     cfg = run.cfg
-    quiet = as_json or not run.world.main
-    if cfg.split_by == "stock" and not quiet:
+    quiet = as_json or not run.world.main  # the other ranks skip the time estimate too
+    if cfg.split_by == "stock":
         err.print(f"warning: {STOCK_SPLIT_WARNING}", style="yellow", markup=False)
     pools = {k: len(v) for k, v in run.data.pools.items()}
     if not quiet:
@@ -315,8 +322,6 @@ def train(
         fail(str(exc), code=1)
     finally:
         run.close()
-    if not run.world.main:
-        return
     summary = {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]}
     if as_json:
         console.print_json(json.dumps(summary))
@@ -421,8 +426,6 @@ def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | 
         app_ = apply(resolve(run, checkpoint, out), data, context, device, up=up, down=down)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    if not app_.world.main:  # under torchrun every rank computes its share and receives all rows; rank 0 prints
-        console.quiet = err.quiet = True
     if app_.thresholds_note:
         err.print(f"note: {app_.thresholds_note}", style="yellow", markup=False)
     return app_
@@ -454,8 +457,7 @@ def evaluate(
     from equinet.evaluate import evaluate as run_eval, parse_gate
     from equinet.report import eval_tables
 
-    if split not in ("train", "val", "test", "all"):
-        fail(f"--split must be train, val, test or all, not {split!r}")
+    check_split(split)
     try:
         thresholds = parse_gate(gate) if gate else None
         date_from, date_to = iso_day(date_from, "--from"), iso_day(date_to, "--to")
@@ -571,15 +573,18 @@ def runs(
 
         console.print(runs_table(rows, out))
         return
-    text = {"csv": lambda: frame(rows).write_csv(), "json": lambda: json.dumps(rows, indent=1, ensure_ascii=False),
-            "xlsx": None}[fmt]
-    if output is None:
-        sys.stdout.write(text())
-        return
-    from equinet.checkpoint import replace_file
+    if fmt == "xlsx":
+        from equinet.checkpoint import replace_file
 
-    replace_file(output, (lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True)) if fmt == "xlsx"
-                 else (lambda tmp: tmp.write_text(text(), encoding="utf-8")))
+        replace_file(output, lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True))
+    else:
+        text = frame(rows).write_csv() if fmt == "csv" else json.dumps(rows, indent=1, ensure_ascii=False)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        from equinet.checkpoint import write_text
+
+        write_text(text, output)
     console.print(f"wrote {len(rows)} runs to {output}", markup=False)
 
 
@@ -598,8 +603,7 @@ def report(
     from equinet.infer import newest_run
     from equinet.runreport import report as write_report
 
-    if split not in ("train", "val", "test", "all"):
-        fail(f"--split must be train, val, test or all, not {split!r}")
+    check_split(split)
     try:
         target = run or newest_run(out)
         with progress_bar(False) as bar:

@@ -15,6 +15,12 @@ AUX_TARGETS = ("vol", "momentum")
 MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, the last 20, or all
 
 
+def best_line(history: list[dict], select: str) -> dict | None:
+    """The metrics line of the epoch --select keeps in best.pt (None before the first epoch)."""
+    key, sign = SELECT[select]
+    return max(history, key=lambda r: sign * r[key]) if history else None
+
+
 def check_rule(up: float, down: float) -> None:
     """Thresholds that leave every class possible: a fall beyond -100 % cannot happen and 稳 lies between."""
     if not -1 < down < up:

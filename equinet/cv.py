@@ -58,7 +58,7 @@ def _save_rows(rows: Rows, path: Path) -> None:
     tmp.replace(path)
 
 
-def _load_rows(path: Path) -> Rows:
+def load_rows(path: Path) -> Rows:
     with np.load(path) as z:
         get = {k: z[k] for k in z.files}
     pick = lambda prefix: {k[len(prefix):]: v for k, v in get.items() if k.startswith(prefix)}  # noqa: E731
@@ -78,7 +78,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
     run_dir = root / f"fold-{fold.k}"
     if (run_dir / ROWS_FILE).is_file():
         note(f"fold {fold.k}: finished earlier, not retrained")
-        return _load_rows(run_dir / ROWS_FILE)
+        return load_rows(run_dir / ROWS_FILE)
     t = time.perf_counter()
     if (run_dir / "last.pt").is_file():
         run = start(cfg, resume=run_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
@@ -28,14 +29,11 @@ def cjk_font() -> str | None:
 
 FONT = cjk_font()
 NAMES = ("涨", "跌", "稳") if FONT else ("UP", "DOWN", "FLAT")
-RC = {"font.family": [FONT, "DejaVu Sans"] if FONT else ["DejaVu Sans"], "font.size": 9,
-      "axes.unicode_minus": False, "svg.hashsalt": "equinet"}
+matplotlib.rcParams.update({"font.family": [FONT, "DejaVu Sans"] if FONT else ["DejaVu Sans"], "font.size": 9,
+                            "axes.unicode_minus": False})
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (9, 4.2), **kw):
-    import matplotlib
-
-    matplotlib.rcParams.update(RC)
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     return fig, fig.subplots(rows, cols, squeeze=False, **kw)
 

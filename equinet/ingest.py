@@ -130,25 +130,26 @@ def ingest(
     index_read = read.pop()[1] if source.index else None
     hashes = hashes[:len(names)]
     frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
+    heights = {fid: frame.height for fid, frame in frames.items()}  # rows per readable file
     adjustment = [r.adjustment for _, r in read]
     findings += [f for _, r in read for f in r.findings]
-    del read  # from here on only the parsed bars hold the cells (a whole market's raw frames would double memory)
+    del read
     bars = pl.DataFrame()
     if frames:
         bars, cell_findings = parse(frames, names, *LAYOUTS[source.kind])
-        frames = {fid: frame.height for fid, frame in frames.items()}  # rows per file, for meta.json
+        del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
     index_bars, index_findings = _index_bars(source, index_read)
     findings += relabel(index_findings, source.kind)
     actions, gbbq_findings = read_actions(gbbq_path) if gbbq_path else ({}, [])
     findings += gbbq_findings
-    findings += _duplicate_codes(names, codes, [fid for fid in frames if not any(
+    findings += _duplicate_codes(names, codes, [fid for fid in heights if not any(
         f.level == "error" and f.file == names[fid] for f in findings)])
     bad = {f.file for f in findings if f.level == "error"}
     if bad and strict:
         raise IngestError(findings)
-    good = [fid for fid in frames if names[fid] not in bad]
+    good = [fid for fid in heights if names[fid] not in bad]
     if not good:
         raise IngestError(findings + [Finding("error", str(src), "no usable files left after validation")])
     bars = bars.filter(pl.col("file_id").is_in(good))
@@ -200,7 +201,7 @@ def ingest(
         "market_features": MARKET_FEATURES,
         "sources": [
             {"file": names[fid], "code": codes[fid], "sha256": hashes[fid], "adjustment": adjustment[fid],
-             "rows": frames.get(fid, 0), "used": fid in good}
+             "rows": heights.get(fid, 0), "used": fid in good}
             for fid in range(len(names))
         ],
         "events": events,

@@ -120,7 +120,8 @@ EVAL_ROWS = [
 ]
 
 
-def _fmt(value: float | None, kind: str) -> str:
+def formatted(value: float | None, kind: str) -> str:
+    """A figure as the tables show it (— where it is undefined)."""
     if value is None or value != value:
         return "—"
     return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
@@ -128,7 +129,7 @@ def _fmt(value: float | None, kind: str) -> str:
 
 
 def _ci(ci: dict, key: str, kind: str) -> str:
-    return f"{_fmt(ci[key][0], kind)} .. {_fmt(ci[key][1], kind)}" if key in ci else ""
+    return f"{formatted(ci[key][0], kind)} .. {formatted(ci[key][1], kind)}" if key in ci else ""
 
 
 def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], names: tuple[str, ...] = FORECASTERS,
@@ -145,7 +146,7 @@ def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], nam
         if key in block[names[0]]:
             cells = []
             for name in names:
-                cells.append(_fmt(block[name].get(key), kind))
+                cells.append(formatted(block[name].get(key), kind))
                 if name == "model" and ci:
                     cells.append(_ci(ci, key, kind))
             table.add_row(label, *cells)
@@ -175,7 +176,7 @@ def eval_tables(r: dict) -> list:
         per_class.add_column(f"{c} P", justify="right")
         per_class.add_column(f"{c} R", justify="right")
     for f in PROBABILISTIC:
-        per_class.add_row(f, *[_fmt(r[f][m][c], "pct") for c in CLASSES for m in ("precision", "recall")])
+        per_class.add_row(f, *[formatted(r[f][m][c], "pct") for c in CLASSES for m in ("precision", "recall")])
     cm = Table(title="Model confusion matrix (rows: true, columns: predicted)")
     cm.add_column("true \\ predicted")
     for c in CLASSES:
@@ -216,7 +217,7 @@ def cv_table(result: dict) -> Table:
         for i, name in enumerate(FORECASTERS):
             f = block[name]
             table.add_row(label[i] if i < len(label) else "", name, f"{block['rows']:,}" if i == 0 else "",
-                          *[_fmt(f.get(key), kind) for _, key, kind in CV_COLUMNS])
+                          *[formatted(f.get(key), kind) for _, key, kind in CV_COLUMNS])
             if block is result["pooled"] and f.get("ci"):
                 table.add_row("", "  95 % CI", "", *[_ci(f["ci"], key, kind) for _, key, kind in CV_COLUMNS])
     return table
@@ -274,4 +275,4 @@ def _cell(value, kind: str) -> str:
         return "—"
     if kind == "count":
         return f"{value:,}"
-    return f"{value / 60:.1f}" if kind == "minutes" else _fmt(value, kind)
+    return f"{value / 60:.1f}" if kind == "minutes" else formatted(value, kind)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -13,9 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from equinet import figures
-from equinet.config import SELECT
+from equinet.checkpoint import read_json, read_metrics
+from equinet.config import best_line
+from equinet.cv import CV_FILE, ROWS_FILE, load_rows
 from equinet.evaluate import Rows, concat, no_nan, score_rows
-from equinet.checkpoint import read_metrics
+from equinet.report import formatted
 
 CAPTIONS = {
     "learning.png": "Learning curves: the training objective and the validation log loss per epoch (left), and the "
@@ -31,10 +32,10 @@ CAPTIONS = {
     "class_shares.png": "Class shares per day: the realised share of 涨 and 跌 (solid) against the model's mean "
                         "predicted probabilities (dashed). Gaps show regime shifts the model did not expect.",
 }
-SUMMARY = (("log loss", "log_loss", "{:.4f}"), ("skill over prior", "log_loss_skill", "{:+.4f}"),
-           ("skill over volatility", "log_loss_skill_vs_volatility", "{:+.4f}"), ("accuracy", "accuracy", "{:.1%}"),
-           ("AUC 涨", "auc_up", "{:.3f}"), ("AUC 跌", "auc_down", "{:.3f}"), ("rank IC", "rank_ic", "{:+.3f}"),
-           ("top-decile excess", "top_decile_excess", "{:+.2%}"))
+SUMMARY = (("log loss", "log_loss", "num"), ("skill over prior", "log_loss_skill", "signed"),
+           ("skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
+           ("AUC 涨", "auc_up", "num"), ("AUC 跌", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
+           ("top-decile excess", "top_decile_excess", "ret"))  # (label, key, kind of report.formatted)
 
 
 @dataclass
@@ -51,40 +52,32 @@ class Section:
     boundaries: list = field(default_factory=list)  # first days of cv folds after the first
 
 
-def _best_epoch(history: list[dict], select: str) -> int:
-    key, sign = SELECT[select]
-    return max(history, key=lambda r: sign * r[key])["epoch"]
-
-
-def train_section(run: Path, split: str, device: str) -> Section:
+def train_section(run: Path, cfg: dict, split: str, device: str) -> Section:
     """A train run: its best.pt applied to every valid window of the split."""
     from equinet.evaluate import collect, selection_mask
     from equinet.infer import apply
 
-    cfg = json.loads((run / "config.json").read_text(encoding="utf-8"))
     history = read_metrics(run / "metrics.jsonl")
     if not history or not (run / "best.pt").is_file():
         raise ValueError(f"{run}: no finished epoch (metrics.jsonl and best.pt) to report on")
     app = apply(run / "best.pt", device=device)
     rows = collect(app, selection_mask(app, split, None, None))
     return Section(f"{run.name}: {split} split", "", rows, app.store.meta["dates"], cfg["horizon"],
-                   {run.name: history}, {run.name: _best_epoch(history, cfg["select"])})
+                   {run.name: history}, {run.name: best_line(history, cfg["select"])["epoch"]})
 
 
-def cv_sections(run: Path) -> list[Section]:
+def cv_sections(run: Path, cv: dict) -> list[Section]:
     """A cv run: every fold's scored block, then all folds pooled (the rows cv saved; nothing is recomputed)."""
-    from equinet.cv import CV_FILE, ROWS_FILE, _load_rows
     from equinet.store import read_meta
 
-    cv = json.loads((run / CV_FILE).read_text(encoding="utf-8"))
     dates, horizon, select = read_meta(Path(cv["store"]))["dates"], cv["config"]["horizon"], cv["config"]["select"]
     folds = []
     for fold in cv["per_fold"]:
         name = f"fold-{fold['k']}"
         history = read_metrics(run / name / "metrics.jsonl")
         folds.append(Section(f"{run.name}, fold {fold['k']}: {fold['test_from']} .. {fold['test_to']}", name,
-                             _load_rows(run / name / ROWS_FILE), dates, horizon, {name: history},
-                             {name: _best_epoch(history, select)}))
+                             load_rows(run / name / ROWS_FILE), dates, horizon, {name: history},
+                             {name: best_line(history, select)["epoch"]}))
     starts = [np.datetime64(f["test_from"]) for f in cv["per_fold"][1:]]
     pooled = Section(f"{run.name}: {len(folds)} folds pooled", "", concat([f.rows for f in folds]), dates, horizon,
                      {k: v for f in folds for k, v in f.histories.items()},
@@ -110,8 +103,7 @@ def _summary(rows: Rows, top_pct: float) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in SUMMARY)
     body = ""
     for name in ("model", "volatility", "reversal", "prior"):
-        cells = "".join(f"<td>{fmt.format(scored[name][key]) if scored[name].get(key) is not None else '—'}</td>"
-                        for _, key, fmt in SUMMARY)
+        cells = "".join(f"<td>{formatted(scored[name].get(key), kind)}</td>" for _, key, kind in SUMMARY)
         body += f"<tr><th>{name}</th>{cells}</tr>"
     return (f"<p>{scored['rows']:,} windows, {scored['days']} decision days, {scored['stocks']} stocks.</p>"
             f"<table><tr><th>forecaster</th>{head}</tr>{body}</table>")
@@ -133,10 +125,8 @@ def page(run: Path, sections: list[Section], drawn: list[list[Path]], root: Path
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def label_rule(run: Path) -> str:
+def label_rule(cfg: dict) -> str:
     """The classes in words, from the run's own thresholds."""
-    config = run / "config.json" if (run / "config.json").is_file() else run / "fold-1" / "config.json"
-    cfg = json.loads(config.read_text(encoding="utf-8"))
     up, down, flat = figures.NAMES
     return (f"Classes over {cfg['horizon']} trading days: {up} = close rises >= {cfg['up']:+.0%}, {down} = falls "
             f"<= {cfg['down']:+.0%}, {flat} = in between.")
@@ -147,13 +137,18 @@ def report(run: Path, split: str = "test", device: str = "auto", top_pct: float 
     run = Path(run)
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run directory")
-    if not (run / "cv.json").is_file() and not (run / "config.json").is_file():
+    if (run / CV_FILE).is_file():
+        cv = read_json(run / CV_FILE)
+        cfg, sections = cv["config"], cv_sections(run, cv)
+    elif (run / "config.json").is_file():
+        cfg = read_json(run / "config.json")
+        sections = [train_section(run, cfg, split, device)]
+    else:
         raise FileNotFoundError(f"{run}: not a finished run (no config.json) nor a finished cv (no cv.json)")
-    sections = cv_sections(run) if (run / "cv.json").is_file() else [train_section(run, split, device)]
     tmp = run / f".report.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     drawn = [draw(s, tmp / s.folder, top_pct) for s in sections]
-    (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(run)), encoding="utf-8")
+    (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(cfg)), encoding="utf-8")
     final, old = run / "report", run / f".report.old-{os.getpid()}"
     if final.exists():
         final.rename(old)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
-from equinet.checkpoint import read_metrics
-from equinet.config import SELECT
+from equinet.checkpoint import read_json, read_metrics
+from equinet.config import best_line
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 # (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test
@@ -20,10 +19,6 @@ COLUMNS = ("name", "kind", "status", "date", "store", *OPTIONS, "parameters", "s
            *[f"val_{c}" for c, _, _ in FIGURES], *[f"test_{c}" for c, _, _ in FIGURES])
 TEXT = ("name", "kind", "status", "date", "store", "head", "loss")
 INTEGER = ("d_model", "layers", "epochs", "ensemble", "parameters", "best_epoch")
-
-
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _date(*paths: Path) -> str:
@@ -42,13 +37,12 @@ def _figures(block: dict | None, prefix: str, line: bool = False) -> dict:
 
 
 def _train_row(path: Path) -> dict:
-    cfg = _json(path / "config.json")
+    cfg = read_json(path / "config.json")
     history = read_metrics(path / "metrics.jsonl")
-    key, sign = SELECT.get(cfg.get("select", "logloss"), SELECT["logloss"])
-    best = max(history, key=lambda r: sign * r[key]) if history else None
+    best = best_line(history, cfg.get("select", "logloss"))
     done = len(history) >= cfg.get("epochs", 0) and (path / "best.pt").is_file()
     status = "finished" if done else f"interrupted at epoch {len(history)} of {cfg.get('epochs')}"
-    test = _json(path / "eval-test.json").get("model") if (path / "eval-test.json").is_file() else None
+    test = read_json(path / "eval-test.json").get("model") if (path / "eval-test.json").is_file() else None
     return {"kind": "train", "status": status, "date": _date(path / "metrics.jsonl", path / "config.json"),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS}, "parameters": cfg.get("parameters"),
             "seconds": sum(r.get("seconds", 0.0) for r in history) or None,
@@ -62,12 +56,12 @@ def _cv_row(path: Path) -> dict:
         planned = len(list(path.glob("fold-*")))
         return {"kind": "cv", "status": f"interrupted: {len(folds)} of {planned} folds finished",
                 "date": _date(*folds, path)}
-    cv = _json(path / "cv.json")
+    cv = read_json(path / "cv.json")
     cfg = cv.get("config", {})
     first = path / "fold-1" / "config.json"
     return {"kind": "cv", "status": "finished", "date": _date(path / "cv.json"),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS},
-            "parameters": _json(first).get("parameters") if first.is_file() else None, "seconds": cv.get("seconds"),
+            "parameters": read_json(first).get("parameters") if first.is_file() else None, "seconds": cv.get("seconds"),
             **_figures(cv["pooled"]["model"], "val")}
 
 

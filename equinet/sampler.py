@@ -129,9 +129,10 @@ def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torc
 
 def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0,
            share: tuple[int, int] = (0, 1)) -> Batch:
-    """A random training batch drawn on the device: `batch` different random windows of `length` days, or (days > 0) every
-    stock with a window of `length` days on `days` random decision days of the split, labelled where the split has
-    the point (stocks without a label that day are context: they enter the day's mean and attention, not the loss).
+    """A random training batch drawn on the device: `batch` different random windows of `length` days, or
+    (days > 0) every stock with a window of `length` days on `days` random decision days of the split, labelled where
+    the split has the point (stocks without a label that day are context: they enter the day's mean and attention,
+    not the loss).
     share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
     disjoint part, every world-th window (or whole day, so that a day's mean stays whole)."""
     rank, world = share
