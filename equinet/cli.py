@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from equinet.config import TrainConfig
 from equinet.days import iso_day
+from equinet.files import WriteError
 from equinet.findings import IngestError
 
 
@@ -293,6 +294,9 @@ def train(
         fail(str(exc))
     cfg = run.cfg
     quiet = as_json or not run.world.main  # the other ranks skip the time estimate too
+    if resume is not None and not quiet:
+        console.print(f"resuming {run.dir} at epoch {run.epoch + 1} of {cfg.epochs}" if run.epoch < cfg.epochs else
+                      f"{run.dir} already finished its {cfg.epochs} epochs (--epochs N extends it)", markup=False)
     if cfg.split_by == "stock":
         err.print(f"warning: {STOCK_SPLIT_WARNING}", style="yellow", markup=False)
     pools = {k: len(v) for k, v in run.data.pools.items()}
@@ -318,8 +322,13 @@ def train(
                 on_step=lambda loss_, lr_, rate: bar.update(task, advance=1, loss=loss_, lr=lr_, rate=rate),
                 on_epoch=lambda row: quiet or bar.console.print(epoch_row(row, objective(cfg)), markup=False,
                                                                 highlight=False))
-    except TrainingDiverged as exc:
+    except (TrainingDiverged, WriteError) as exc:
         fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        err.print(f"stopped after epoch {run.saved} of {cfg.epochs}; " + (
+            f"continue with `equinet train --resume {run.dir}`" if run.saved else "no epoch finished, nothing to "
+            "resume"), markup=False, highlight=False)
+        raise typer.Exit(130) from None
     finally:
         run.close()
     summary = {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]}
@@ -474,7 +483,10 @@ def evaluate(
             fail(str(exc))
     if report["warning"]:
         err.print(f"warning: {report['warning']}", style="yellow", markup=False)
-    saved = save_eval(report, app_.checkpoint, split) if app_.world.main else None
+    try:
+        saved = save_eval(report, app_.checkpoint, split) if app_.world.main else None
+    except WriteError as exc:
+        fail(str(exc), code=1)
     if as_json:
         console.print_json(json.dumps(report))
         return
@@ -488,7 +500,7 @@ def evaluate(
 
 def save_eval(report: dict, checkpoint: Path, split: str) -> Path | None:
     """An evaluation of a run's checkpoint is kept in the run as eval-<split>.json (the latest one)."""
-    from equinet.checkpoint import write_json
+    from equinet.files import write_json
 
     run_dir = Path(checkpoint).parent
     if not (run_dir / "config.json").is_file():
@@ -573,18 +585,20 @@ def runs(
 
         console.print(runs_table(rows, out))
         return
-    if fmt == "xlsx":
-        from equinet.checkpoint import replace_file
+    from equinet.files import replace_file, write_text
 
-        replace_file(output, lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True))
-    else:
-        text = frame(rows).write_csv() if fmt == "csv" else json.dumps(rows, indent=1, ensure_ascii=False)
-        if output is None:
-            sys.stdout.write(text)
-            return
-        from equinet.checkpoint import write_text
-
-        write_text(text, output)
+    text = None if fmt == "xlsx" else frame(rows).write_csv() if fmt == "csv" else json.dumps(rows, indent=1,
+                                                                                            ensure_ascii=False)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        if text is None:
+            replace_file(output, lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True))
+        else:
+            write_text(text, output)
+    except WriteError as exc:
+        fail(str(exc), code=1)
     console.print(f"wrote {len(rows)} runs to {output}", markup=False)
 
 

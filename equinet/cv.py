@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from equinet import checkpoint, rundir
+from equinet import files, rundir
 from equinet.config import TrainConfig
 from equinet.evaluate import Rows, collect, concat, no_nan, score_rows, selection_mask
 from equinet.infer import apply
@@ -99,7 +99,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
     app = apply(run_dir / "best.pt", device=cfg.device)
     rows = collect(app, selection_mask(app, "test", fold.test_from, fold.test_to))
     _save_rows(rows, run_dir / ROWS_FILE)
-    checkpoint.write_json({"fold": asdict(fold), "best": run.best, "seconds": time.perf_counter() - t,
+    files.write_json({"fold": asdict(fold), "best": run.best, "seconds": time.perf_counter() - t,
                            **no_nan(score_rows(rows, top_pct, n_bootstrap=0))}, run_dir / "fold.json")
     return rows
 
@@ -129,5 +129,5 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
     result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
                      "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
                      "pooled": score_rows(concat(parts), top_pct, n_bootstrap)})
-    checkpoint.write_json(result, root / CV_FILE)
+    files.write_json(result, root / CV_FILE)
     return result

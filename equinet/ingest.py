@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from equinet.adjust import action_events, back_adjust, disagreements, find_event
 from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
-from equinet.store import FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, read_meta, write_store
+from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
+                           release_store, write_store)
 from equinet.sources import DEFAULT_INDEX, LAYOUTS, READERS, Read, Source, detect, index_market, relabel
 from equinet.tdx import MAX_FILE_BYTES, parse
 
@@ -102,9 +104,21 @@ def ingest(
     progress: Callable[[], None] | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Read, validate, align, reconcile the market, adjust, and write the store atomically."""
+    """Read, validate, align, reconcile the market, adjust, and write the store atomically; one writer per store
+    at a time (another ingest into the same --out is refused while this one runs)."""
     src, out = Path(src), Path(out)
     check_target(out)
+    lock_store(out)
+    try:
+        return _ingest(src, out, workers=workers, strict=strict, adjust=adjust, force=force, universe=universe,
+                       market_index=market_index, gbbq=gbbq, progress=progress, on_start=on_start)
+    finally:
+        release_store(out)
+
+
+def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: bool, force: bool, universe: str,
+            market_index: str, gbbq: str | Path | None, progress: Callable[[], None] | None,
+            on_start: Callable[[int], None] | None) -> IngestResult:
     try:
         source = detect(src, universe, market_index)
     except ValueError as exc:
@@ -191,6 +205,7 @@ def ingest(
         "files": list(STORE_FILES),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": stamp,
+        "build": uuid.uuid4().hex,  # tells two builds of the same sources apart (a reader during a swap)
         "options": options,
         "source_dir": str(src.resolve()),
         "source": {"kind": source.kind, "universe": universe,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from equinet import figures
-from equinet.checkpoint import read_json, read_metrics
+from equinet.files import read_json, read_metrics, replace_file
 from equinet.config import best_line
 from equinet.cv import CV_FILE, ROWS_FILE, load_rows
 from equinet.evaluate import Rows, concat, no_nan, score_rows
@@ -145,13 +143,10 @@ def report(run: Path, split: str = "test", device: str = "auto", top_pct: float 
         sections = [train_section(run, cfg, split, device)]
     else:
         raise FileNotFoundError(f"{run}: not a finished run (no config.json) nor a finished cv (no cv.json)")
-    tmp = run / f".report.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    drawn = [draw(s, tmp / s.folder, top_pct) for s in sections]
-    (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(cfg)), encoding="utf-8")
-    final, old = run / "report", run / f".report.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    def write(tmp: Path) -> None:
+        drawn = [draw(s, tmp / s.folder, top_pct) for s in sections]
+        (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(cfg)), encoding="utf-8")
+
+    final = run / "report"
+    replace_file(final, write)
     return final / "index.html"

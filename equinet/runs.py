@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from equinet.checkpoint import read_json, read_metrics
+from equinet.files import read_json, read_metrics
 from equinet.config import best_line
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")

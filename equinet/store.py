@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from equinet import lock
+from equinet.files import reason
 
 FORMAT_VERSION = 1
 FEATURES = [
@@ -51,9 +55,10 @@ class StoreError(ValueError):
     """A folder that is not a store EquiNet may read or replace; the message names it."""
 
 
-def read_meta(path: Path) -> dict | None:
-    """The store's meta.json, or None when path has none; a meta.json that is not a store's is a StoreError."""
-    file = Path(path) / "meta.json"
+SWAP_WAIT = 2.0  # seconds a reader waits for a store being swapped in by another process's ingest
+
+
+def _read_meta_once(file: Path) -> dict | None:
     if not file.is_file():
         return None
     try:
@@ -66,24 +71,46 @@ def read_meta(path: Path) -> dict | None:
     return meta
 
 
+def read_meta(path: Path) -> dict | None:
+    """The store's meta.json, or None when path has none; a meta.json that is not a store's is a StoreError. In
+    the instant between an ingest's two renames the store is away: the reader waits for it."""
+    path = Path(path)
+    waited = 0.0
+    while True:
+        meta = _read_meta_once(path / "meta.json")
+        if meta is not None or waited >= SWAP_WAIT or not _siblings(path, "old"):
+            return meta
+        time.sleep(0.01)
+        waited += 0.01
+
+
 def store_files(meta: dict) -> list[str]:
     """The files a store wrote (stores of format 1 written before the list was recorded: STORE_FILES)."""
     return meta.get("files", list(STORE_FILES))
 
 
 def open_store(path: str | Path) -> Store:
-    """Memory-map a store written by ingest."""
+    """Memory-map a store written by ingest: meta.json and the arrays of one and the same build (read again when
+    an ingest swapped the store in meanwhile)."""
     path = Path(path)
-    meta = read_meta(path)
-    if meta is None:
-        raise FileNotFoundError(f"{path}: no EquiNet store here (no meta.json); run `equinet ingest` first")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise StoreError(f"{path}: store format {meta['format_version']} is not {FORMAT_VERSION}; re-ingest")
-    try:
-        load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
-        return Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), meta)
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: a store file is missing or damaged ({exc}); re-ingest") from None
+    for attempt in range(100):
+        meta = read_meta(path)
+        if meta is None:
+            raise FileNotFoundError(f"{path}: no EquiNet store here (no meta.json); run `equinet ingest` first")
+        if meta["format_version"] != FORMAT_VERSION:
+            raise StoreError(f"{path}: store format {meta['format_version']} is not {FORMAT_VERSION}; re-ingest")
+        try:
+            load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
+            store = Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), meta)
+            problem = None
+        except (OSError, ValueError) as exc:
+            problem = exc
+        if read_meta(path) == meta:  # no swap in between: every array is of this meta's build
+            if problem is not None:
+                raise StoreError(f"{path}: a store file is missing or damaged ({problem}); re-ingest") from None
+            return store
+        time.sleep(0.01)
+    raise StoreError(f"{path}: the store kept changing while it was read (ingests running in a loop?)")
 
 
 def _siblings(out: Path, kind: str) -> list[Path]:
@@ -133,8 +160,33 @@ def check_target(out: Path) -> None:
                          "them out or choose another --out")
 
 
+def writing_lock(out: Path) -> Path:
+    """The lock a store's writer holds beside it (outside the folder, which is swapped)."""
+    return out.parent / f".{out.name}.lock"
+
+
+def lock_store(out: Path) -> None:
+    """Make this process the store's only writer until release_store (or exit); another live writer: StoreError."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire(writing_lock(out), lambda owner: _busy(out, owner))
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot write the store there: {reason(exc, out.parent)}") from None
+
+
+def _busy(out: Path, owner: dict) -> StoreError:
+    return StoreError(
+        f"{out}: pid {owner.get('pid')} on {owner.get('host')} has been writing this store since "
+        f"{owner.get('since')}; wait for that ingest to finish (if it is gone, delete {writing_lock(out)})")
+
+
+def release_store(out: Path) -> None:
+    lock.release(writing_lock(out))
+
+
 def write_store(out: Path, panel: np.ndarray, market: np.ndarray, bars: pl.DataFrame, meta: dict) -> None:
-    """Build every file in a temporary sibling directory, then rename it over out."""
+    """Build every file in a temporary sibling directory, then rename it over out (the caller holds lock_store:
+    leftovers beside out are then of dead processes, and are dropped)."""
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +196,8 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, bars: pl.DataF
         _discard(tmp)
         tmp.mkdir()
     except OSError as exc:
-        raise StoreError(f"{out}: cannot write the store there: {exc.strerror or exc}") from None
+        raise StoreError(f"{out}: cannot write the store there: {reason(exc, out.parent)}") from None
+    kept = "; the old store is kept" if read_meta(out) is not None else "; nothing was written"
     try:
         np.save(tmp / "panel.npy", panel.astype(np.float32))
         np.save(tmp / "market.npy", market.astype(np.float32))
@@ -155,10 +208,10 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, bars: pl.DataF
         if out.exists():
             os.rename(out, old)
         os.rename(tmp, out)
-    except OSError as exc:
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        why = reason(exc, tmp)
         _discard(tmp)
-        raise StoreError(f"{out}: cannot write the store there: {exc.strerror or exc}; the old store is kept") \
-            from None
+        raise StoreError(f"{out}: cannot write the store there: {why}{kept}") from None
     except BaseException:
         _discard(tmp)
         raise

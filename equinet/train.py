@@ -14,7 +14,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from equinet import checkpoint, distributed, rundir
+from equinet import checkpoint, distributed, files, rundir
 from equinet.config import SELECT, TrainConfig
 from equinet.device import attention_kernels, autocast, pick_precision
 from equinet.distributed import World
@@ -55,6 +55,7 @@ class Run:
     world: World = World()
     ema: AveragedModel | None = None  # the weight average that validates and is saved, with --ema
     epoch: int = 0
+    saved: int = 0  # the epoch last.pt holds (what --resume continues from)
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
@@ -187,7 +188,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if state is not None:
         _restore(run, state)
-    distributed.on_main(lambda: checkpoint.write_json(
+    distributed.on_main(lambda: files.write_json(
         {**asdict(cfg), "world_size": world.size, "parameters": model.n_params()}, run_dir / "config.json"))
     return run
 
@@ -212,7 +213,8 @@ def _restore(run: Run, state: dict) -> None:
     else:
         torch.manual_seed(run.cfg.seed + RANK_SEED * run.world.rank + state["epoch"])
     run.epoch, run.best = state["epoch"], state["best"]
-    run.history = checkpoint.read_metrics(run.dir / "metrics.jsonl", upto=run.epoch)
+    run.saved = run.epoch
+    run.history = files.read_metrics(run.dir / "metrics.jsonl", upto=run.epoch)
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -359,10 +361,11 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
             run.best = {"metric": key, "value": row[key], "epoch": run.epoch}
         state = checkpoint_state(run)
         if run.world.main:
-            checkpoint.write_metrics(run.history, run.dir / "metrics.jsonl")
+            files.write_metrics(run.history, run.dir / "metrics.jsonl")
             if better:
                 checkpoint.save(state, run.dir / "best.pt")
             checkpoint.save(state, run.dir / "last.pt")
+            run.saved = run.epoch
         distributed.barrier()
         if on_epoch:
             on_epoch(row)

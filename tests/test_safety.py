@@ -27,7 +27,8 @@ NAME = "processed_002000.xlsx"  # stock 2 of the synthetic set: the file each ca
 def one_line_error(result, *needles: str) -> str:
     """Exit 2, no traceback, and the error line holding every needle."""
     assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     line = next((ln for ln in result.output.splitlines() if ln.startswith("error:")), "")
     for needle in needles:
         assert needle in line, result.output

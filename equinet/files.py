@@ -1,0 +1,104 @@
+"""Files EquiNet writes: each to a temporary sibling renamed into place, so a reader sees the old file or the new
+one, and a failed write (a full disk) leaves the old one and no temporary behind; JSON and JSONL I/O."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+FULL = 1 << 20  # bytes free below which a failed write is taken for a full disk (numpy's errors carry no errno)
+
+
+class WriteError(ValueError):
+    """A file or folder that could not be written; the message names it and the operating system's reason."""
+
+
+def reason(exc: BaseException, where: Path) -> str:
+    """Why a write failed, in words: the OS reason, or 'no space left' when the disk is full and the error
+    (numpy's, torch's) does not say so."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return "no space left on device (the disk is full)" if exc.errno == errno.ENOSPC else \
+            (exc.strerror or str(exc)).lower()
+    folder = next((p for p in (where, *where.parents) if p.exists()), Path("."))
+    try:
+        if shutil.disk_usage(folder).free < FULL:
+            return "no space left on device (the disk is full)"
+    except OSError:
+        pass
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def temporary(path: Path) -> Path:
+    """The hidden sibling a new version of path is written to before it replaces path."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
+    """Write to a temporary sibling, then rename over path (a folder too: write makes it); on any failure the
+    temporary is removed, path is as it was, and an OS error becomes a WriteError naming path."""
+    path = Path(path)
+    tmp = temporary(path)
+    _remove(tmp)
+    try:
+        write(tmp)
+        if path.is_dir() and tmp.is_dir():  # a folder cannot be renamed over a folder: old one aside first
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch reports a short write as a RuntimeError
+        why = reason(exc, tmp)
+        _remove(tmp)
+        raise WriteError(f"{path}: cannot write it: {why}; nothing there was replaced") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_bytes(data: bytes, path: Path) -> None:
+    replace_file(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text(text: str, path: Path) -> None:
+    replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(obj: dict, path: Path) -> None:
+    write_text(json.dumps(obj, indent=1, ensure_ascii=False), path)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
+    """metrics.jsonl (none: []), keeping only epochs <= upto (lines past the last checkpoint are dropped on
+    resume)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a line cut short when its writer was killed: the lines before it stand
+            break
+    return [r for r in rows if upto is None or r["epoch"] <= upto]
+
+
+def write_metrics(rows: list[dict], path: Path) -> None:
+    write_text("".join(json.dumps(r) + "\n" for r in rows), path)
