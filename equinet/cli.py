@@ -115,7 +115,7 @@ def ingest(
     if result.status == "unchanged":
         console.print(f"{out}: sources unchanged since {meta['created']}; nothing to do (--force rebuilds)")
     else:
-        print_findings(console, result.findings, ("error", "note"))  # warnings are in the tables below
+        print_findings(console, result.findings, ("error", "warning", "note"))
         if meta["events"]:
             console.print(events_table(meta["events"]))
         if meta["market_disagreements"]:

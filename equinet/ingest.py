@@ -8,7 +8,7 @@ import os
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         raise IngestError([Finding("error", str(src), str(exc))]) from None
     if not source.files:
         raise IngestError([Finding("error", str(src), f"no {universe} stock files found in the {source.kind} source")])
-    findings = list(source.notes)
+    findings = [n if strict or n.level != "error" else replace(n, level="warning") for n in source.notes]
     gbbq_path = Path(gbbq) if gbbq else source.gbbq
     options = {"adjust": adjust, "strict": strict, "universe": universe, "market_index": market_index.lower(),
                "gbbq": _sha256(gbbq_path) if gbbq_path and gbbq_path.is_file() else None}

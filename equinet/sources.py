@@ -3,6 +3,7 @@ reader per kind that turns a file into rows of the common layout."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,9 @@ COLUMN_LABELS = {"export": {}, "text": {v: k for k, v in tdx_text.HEADER.items()
                  "vipdoc": {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}}
 # per kind: the row number findings give a file's first data row, and the numeric columns the kind has
 LAYOUTS = {"export": (2, tdx.NUMERIC), "text": (3, tdx.NUMERIC[:5]), "vipdoc": (1, tdx.NUMERIC[:5])}
+UNREADABLE_SHEETS = {".xls": "Excel 97-2003 workbook (.xls)", ".xlsm": "macro-enabled workbook (.xlsm)",
+                     ".xlsb": "binary Excel workbook (.xlsb)", ".et": "WPS spreadsheet (.et)",
+                     ".ods": "OpenDocument spreadsheet (.ods)"}  # look like exports, but only .xlsx/.csv are read
 KIND_NAMES = {"export": ".xlsx/.csv exports", "text": "TDX text exports (SH#600519.txt)",
               "vipdoc": "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)"}
 
@@ -85,6 +89,18 @@ def _pick(exchange_codes: list[tuple[str, str]], universe: str, market_index: st
     return stocks, index, unknown
 
 
+def _in_subfolders(entries: list[Path]) -> str:
+    """Where exports are one level down: ingest reads one folder, not the ones inside it."""
+    below = [(d, sum(1 for p in d.iterdir() if p.is_file() and _kind_of(p))) for d in entries
+             if d.is_dir() and not d.name.startswith(".") and os.access(d, os.R_OK)]
+    below = [(d, n) for d, n in below if n]
+    if not below:
+        return ""
+    shown = ", ".join(f"{d.name}/ ({n})" for d, n in below[:3]) + (" ..." if len(below) > 3 else "")
+    return (f"; subfolders are not searched, and these hold exports: {shown}: point ingest at one of them "
+            f"(e.g. {below[0][0]})")
+
+
 def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFAULT_INDEX) -> Source:
     """The kind of source SRC is; a folder mixing kinds is a ValueError that names what it found."""
     src = Path(src)
@@ -105,6 +121,9 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
         elif path.is_symlink() and not path.exists():
             notes.append(Finding("note", path.name, "a broken symbolic link (its target is missing or it loops); "
                                  "ignored"))
+        elif path.is_file() and path.suffix.lower() in UNREADABLE_SHEETS and not path.name.startswith(("~$", ".")):
+            notes.append(Finding("error", path.name, f"a {UNREADABLE_SHEETS[path.suffix.lower()]}, which EquiNet "
+                                 "does not read: save it as .xlsx (Excel: File > Save As) or .csv"))
         elif not path.name.startswith(".") and not (path.is_dir() and path.name.lower() in ("vipdoc", "t0002")):
             notes.append(Finding("note", path.name, "not an .xlsx/.csv/TDX export data file; ignored"))
     root = vipdoc_root(src)
@@ -112,11 +131,16 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
         by_kind["vipdoc"] = vipdoc.lday_files(root)
     found = [k for k, files in by_kind.items() if files]
     if len(found) > 1:
-        raise ValueError(f"{src}: holds more than one kind of source ("
+        raise ValueError("holds more than one kind of source ("
                          + "; ".join(f"{len(by_kind[k])} file(s) of {KIND_NAMES[k]}" for k in found)
                          + "); point ingest at a folder of one kind")
+    unreadable = [n for n in notes if n.level == "error"]
+    if not found and unreadable:
+        raise ValueError(f"{len(unreadable)} file(s) in a format EquiNet does not read (first: {unreadable[0].file}, "
+                         f"{unreadable[0].message}) and no .xlsx/.csv exports")
     if not found:
-        raise ValueError(f"{src}: no .xlsx/.csv exports, TDX text exports (SH#600519.txt) or vipdoc tree found")
+        raise ValueError("no .xlsx/.csv exports, TDX text exports (SH#600519.txt) or vipdoc tree found"
+                         + _in_subfolders(entries))
     kind = found[0]
     files = by_kind[kind]
     if kind == "export":

@@ -6,6 +6,8 @@ import io
 import re
 from pathlib import Path
 
+import logging
+
 import fastexcel
 import numpy as np
 import polars as pl
@@ -16,9 +18,11 @@ from equinet.findings import Finding
 COLUMNS = ("time", "start", "max", "min", "end", "volume", "marketvolume", "marketlimit", "marketrange")
 NUMERIC = COLUMNS[1:]
 DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d")
+TIME_OF_DAY = r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$"  # ' 2023/06/26 15:00:00': a daily bar's close time
 FOOTER_PREFIX = "数据来源"  # TDX text exports end with a "数据来源:通达信" line
 SUFFIXES = (".xlsx", ".csv")
 MAX_FILE_BYTES = 64 * 2**20  # what one file may cost: checked before it is read
+logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its dtype guesses are not the user's business: we name cells
 
 
 def stock_code(path: Path) -> str:
@@ -70,32 +74,57 @@ def decode(data: bytes) -> str:
     raise ValueError("not a text file in UTF-8, UTF-16 or GBK/GB18030")
 
 
-def _read_xlsx(path: Path) -> pl.DataFrame:
-    """Sheet 1, typed; where the typed read left a cell empty, the text it could not use or the Excel error."""
+def _sheet_index(reader: fastexcel.ExcelReader) -> tuple[int, list[Finding]]:
+    """The first sheet whose header has every export column (sheet 1 when none has: its header is reported)."""
+    for i, sheet_name in enumerate(reader.sheet_names):
+        header = reader.load_sheet(i, n_rows=0).to_polars().columns
+        if all(c in {h.strip() for h in header} for c in COLUMNS):
+            notes = [] if i == 0 else [f"read sheet {sheet_name!r}: the export columns are not on the first sheet"]
+            return i, notes
+    return 0, []
+
+
+def _read_xlsx(path: Path) -> tuple[pl.DataFrame, list[str]]:
+    """The export's sheet, typed; where the typed read left a cell empty, the text it could not use, the Excel
+    error or the formula with no saved value. Notes say which sheet was read when it is not the first."""
     reader = fastexcel.read_excel(str(path))
-    sheet = reader.load_sheet(0, schema_sample_rows=None)
+    index, notes = _sheet_index(reader) if len(reader.sheet_names) > 1 else (0, [])
+    sheet = reader.load_sheet(index, schema_sample_rows=None)
     frame = sheet.to_polars()
     holed = [c for c in frame.columns if frame[c].null_count()]
     if not holed:
-        return frame
-    text = reader.load_sheet(0, dtypes="string").to_polars()  # the slow path: only files with empty-looking cells
-    errors = xlsx.error_cells(path)
+        return frame, notes
+    text = reader.load_sheet(index, dtypes="string").to_polars()  # the slow path: files with empty-looking cells
+    unread = xlsx.unread_cells(path, index)
     at = {info.name: info.absolute_index for info in sheet.available_columns()}
     for c in holed:
         col = frame[c]
         values = (col.dt.strftime(DATE_FORMATS[0]) if col.dtype.is_temporal() else col.cast(pl.String))
         values = values.fill_null(text[c]).to_list()
-        for (row, index), value in errors.items():
-            if index == at[c]:
+        for (row, column), value in unread.items():
+            if column == at[c] and row - 2 < len(values):
                 values[row - 2] = value
         frame = frame.with_columns(pl.Series(c, values, dtype=pl.String))
-    return frame
+    return frame, notes
 
 
-def _read_raw(path: Path) -> pl.DataFrame:
+def _read_raw(path: Path) -> tuple[pl.DataFrame, list[str]]:
     if path.suffix.lower() == ".csv":
-        return pl.read_csv(io.BytesIO(decode(path.read_bytes()).encode()), infer_schema=False)
+        return pl.read_csv(io.BytesIO(decode(path.read_bytes()).encode()), infer_schema=False), []
     return _read_xlsx(path)
+
+
+def drop_blank_rows(raw: pl.DataFrame, name: str, first_row: int) -> tuple[pl.DataFrame, list[Finding]]:
+    """The rows with at least one cell, each with the row number findings give it; rows that are entirely empty
+    (a blank line, ',,,,', cells of spaces) are left out with a note. A partly empty row stays (and is an error)."""
+    raw = raw.with_columns(pl.Series("row", np.arange(first_row, first_row + raw.height, dtype=np.int32)))
+    cells = [c for c in raw.columns if c != "row"]
+    blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
+                              for c in cells)
+    rows = raw.filter(blank)["row"]
+    if rows.is_empty():
+        return raw, []
+    return raw.filter(~blank), [Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows))]
 
 
 def _date_expr(dtype: pl.DataType) -> pl.Expr:
@@ -106,12 +135,15 @@ def _date_expr(dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Datetime:
         return col.dt.date()
     if dtype == pl.String:
-        return pl.coalesce([col.str.strip_chars().str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
+        day = col.str.strip_chars().str.replace(TIME_OF_DAY, "")
+        return pl.coalesce([day.str.to_date(fmt, strict=False) for fmt in DATE_FORMATS])
     return pl.lit(None, pl.Date)
 
 
 def _what(text: str) -> str:
     """A bad numeric cell, described as what it is."""
+    if text.startswith("="):
+        return f"formula {text!r} without a saved value: open and save the file in Excel (or LibreOffice)"
     if text.strip().upper() in xlsx.ERROR_VALUES:
         return f"Excel error value {text.strip()!r}, not a number"
     return f"not a number: {text!r}" if text.strip() else f"empty cell (only spaces: {text!r})"
@@ -144,20 +176,23 @@ def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]
     if problem:
         return None, [Finding("error", name, problem)]
     try:
-        raw = _read_raw(path)
+        raw, notes = _read_raw(path)
     except Exception as exc:  # calamine/polars name the cause; we name the file
         return None, [Finding("error", name, f"cannot read the file: {exc}".splitlines()[0])]
+    findings = [Finding("note", name, note) for note in notes]
     raw = raw.rename({c: c.strip() for c in raw.columns})
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        return None, [Finding("error", name, "missing column(s) in the header", row=1, column=", ".join(missing))]
-    raw = raw.select(COLUMNS)
-    findings: list[Finding] = []
+        sheets = "" if path.suffix.lower() == ".csv" else " (of the first sheet; no sheet of the workbook has them)"
+        return None, [Finding("error", name, f"missing column(s) in the header{sheets}", row=1,
+                              column=", ".join(missing))]
+    raw, blank = drop_blank_rows(raw.select(COLUMNS), name, first_row=2)
+    findings += blank
     if raw.height and raw["time"].dtype == pl.String:
         last = raw["time"][-1]
         if last is not None and last.strip().lstrip("#").strip().startswith(FOOTER_PREFIX):
+            findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=int(raw["row"][-1])))
             raw = raw.head(-1)
-            findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=raw.height + 2))
     if raw.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")]
     return numbers(raw, NUMERIC), findings
@@ -177,7 +212,7 @@ def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,
           columns: tuple[str, ...] = NUMERIC) -> tuple[pl.DataFrame, list[Finding]]:
     """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
-    schema; row counts from the files' first data row (Excel: 2)."""
+    schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2)."""
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
         groups.setdefault(tuple(raw.dtypes), []).append(fid)
@@ -188,6 +223,7 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,
         raw = pl.concat([raws[f] for f in fids], rechunk=False)
         parsed = raw.select(
             pl.Series("file_id", np.repeat(np.array(fids, dtype=np.int32), heights)),
+            pl.col("row") if "row" in raw.columns else
             pl.Series("row", (np.arange(heights.sum()) - starts + first_row).astype(np.int32)),
             _date_expr(dtypes[0]).alias("date"),
             *[pl.col(c).cast(pl.Float64, strict=False) for c in columns],

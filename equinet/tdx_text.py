@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from equinet.findings import Finding
-from equinet.tdx import FOOTER_PREFIX, MAX_FILE_BYTES, decode
+from equinet.tdx import FOOTER_PREFIX, MAX_FILE_BYTES, TIME_OF_DAY, decode, drop_blank_rows
 
 NAME = re.compile(r"^(SH|SZ|BJ)#(\d{6})\.txt$", re.IGNORECASE)
 HEADER = {"日期": "time", "开盘": "start", "最高": "max", "最低": "min", "收盘": "end", "成交量": "volume",
@@ -26,7 +26,8 @@ def exchange_code(path: Path) -> tuple[str, str] | None:
 
 def _year_first(date: str) -> bool:
     """The date is YYYY/MM/DD, YYYY-MM-DD or YYYYMMDD; any other order (01/02/2024) cannot be told apart."""
-    return any(re.match(pattern, date) for pattern in DATE_PATTERNS)
+    day = re.sub(TIME_OF_DAY, "", date.strip())
+    return any(re.match(pattern, day) for pattern in DATE_PATTERNS)
 
 
 def read_text(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
@@ -61,7 +62,10 @@ def read_text(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]
     raw = pl.read_csv(io.StringIO("\n".join(lines[1:])), separator=separator, infer_schema=False,
                       truncate_ragged_lines=True)
     raw = raw.rename({c: c.strip() for c in raw.columns}).rename(HEADER).select(list(HEADER.values()))
-    raw = raw.with_columns(pl.all().str.strip_chars())
+    raw, blank = drop_blank_rows(raw.with_columns(pl.all().str.strip_chars()), name, first_row=3)
+    findings += blank
+    if raw.height == 0:
+        return None, findings + [Finding("error", name, "the file has no data rows")], declared
     first = raw["time"][0] or ""
     if not _year_first(first):
         return None, findings + [Finding("error", name, f"date {first!r} is not YYYY/MM/DD, YYYY-MM-DD or "

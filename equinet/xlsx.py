@@ -40,22 +40,28 @@ def _column_index(ref: str) -> int:
     return index - 1
 
 
-def _first_sheet(z: zipfile.ZipFile) -> str:
-    """The zip member of the workbook's first sheet (what the reader loads as sheet 0)."""
-    sheet = ElementTree.fromstring(z.read("xl/workbook.xml")).find(f"{_MAIN}sheets/{_MAIN}sheet")
+def _sheet(z: zipfile.ZipFile, index: int) -> str:
+    """The zip member of the workbook's sheet `index` (what the reader loads as that sheet)."""
+    sheet = ElementTree.fromstring(z.read("xl/workbook.xml")).findall(f"{_MAIN}sheets/{_MAIN}sheet")[index]
     rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
     target = next(r.get("Target") for r in rels.iter(_PKG_REL) if r.get("Id") == sheet.get(_REL))
     return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
 
 
-def error_cells(path: Path) -> dict[tuple[int, int], str]:
-    """{(Excel row, column index): '#NUM!'} for every error cell of the first sheet (the reader shows them empty)."""
+def unread_cells(path: Path, sheet: int = 0) -> dict[tuple[int, int], str]:
+    """{(Excel row, column index): text} for the cells the reader shows empty though they hold something: Excel
+    errors ('#NUM!') and formulas with no saved value ('=B6*1.01': the file was written by a program that does
+    not compute formulas, and never opened in Excel)."""
     found = {}
-    with zipfile.ZipFile(path) as z, z.open(_first_sheet(z)) as sheet:
-        for _, cell in ElementTree.iterparse(sheet):
-            if cell.tag == f"{_MAIN}c" and cell.get("t") == "e":
-                ref = cell.get("r")
-                found[(int(re.search(r"\d+", ref).group(0)), _column_index(ref))] = cell.findtext(f"{_MAIN}v", "")
+    with zipfile.ZipFile(path) as z, z.open(_sheet(z, sheet)) as xml:
+        for _, cell in ElementTree.iterparse(xml):
+            if cell.tag == f"{_MAIN}c":
+                ref, formula, value = cell.get("r"), cell.findtext(f"{_MAIN}f"), cell.findtext(f"{_MAIN}v", "")
+                at = (int(re.search(r"\d+", ref).group(0)), _column_index(ref))
+                if cell.get("t") == "e":
+                    found[at] = value
+                elif formula is not None and not value.strip():
+                    found[at] = "=" + formula
             if cell.tag == f"{_MAIN}row":
                 cell.clear()
     return found
