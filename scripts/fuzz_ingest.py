@@ -3,10 +3,12 @@
     python scripts/fuzz_ingest.py [--variants 300] [--seed 0] [--memory-cap-mib 1536] [--workers 2] [--json]
 
 Each variant copies a small synthetic export folder (half .xlsx, half .csv), corrupts it in one way (a random
-cell edit, a truncation, a wrong type or encoding, a huge, empty or binary file, a broken header), runs the real
-CLI into a copy of an existing store and checks: the exit code is 0 or 2; stderr has no traceback and every
-line is one finding or the summary; the child's peak RSS stays under the cap; and after a failure the store is
-byte-identical. Not part of the test suite (it takes minutes); run by hand.
+cell edit, a truncation, a wrong type or encoding, a huge, empty or binary file, a broken header), or changes it
+the way real exports differ (empty rows anywhere, formulas without a saved value, the data on a second sheet,
+dates with a time of day), runs the real CLI into a copy of an existing store and checks: the exit code is 0 or
+2 (0 where the change is one ingest must take, 2 for formulas without values); stderr has no traceback and
+every line is one finding or the summary; the child's peak RSS stays under the cap; and after a failure the
+store is byte-identical. Not part of the test suite (it takes minutes); run by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
+import xlsxwriter
 
 from benchdata import emit, parser
 from equinet import ingest
@@ -41,8 +44,7 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 def edit_cell(rng: random.Random, path: Path) -> str:
     """One random cell of a data file set to a random bad-looking value."""
-    df = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_excel(path, engine="calamine")
-    df = df.with_columns(pl.all().cast(pl.String))
+    df = read(path).with_columns(pl.all().cast(pl.String))
     column, row = rng.choice(df.columns), rng.randrange(df.height)
     value = rng.choice(VALUES + [df[column][rng.randrange(df.height)]])  # a copied value makes duplicate dates
     values = df[column].to_list()
@@ -51,12 +53,71 @@ def edit_cell(rng: random.Random, path: Path) -> str:
     return f"cell {column} row {row + 2} = {value!r}"
 
 
-def mutate(rng: random.Random, folder: Path) -> str:
-    """Corrupt the folder in one random way; returns what was done."""
+def read(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_excel(path, engine="calamine")
+
+
+def workbook(path: Path, df: pl.DataFrame, formulas: set[tuple[int, int]] = frozenset(), notes: bool = False) -> None:
+    """df as an .xlsx, as other programs write them: a notes sheet first, or formulas with no saved value at
+    (row, column) (what a script writes that computes nothing)."""
+    book = xlsxwriter.Workbook(path)
+    if notes:
+        book.add_worksheet("Notes").write(0, 0, "exported from TDX")
+    sheet = book.add_worksheet("Data")
+    sheet.write_row(0, 0, df.columns)
+    for i, values in enumerate(df.cast(pl.String).iter_rows(), start=1):
+        sheet.write_row(i, 0, values)
+        for row, col in formulas:
+            if row == i:
+                sheet.write_formula(i, col, f"=B{i + 1}*1", None, "")
+    book.close()
+
+
+def real_world(rng: random.Random, path: Path, kind: str) -> str:
+    """A change real exports show and ingest must handle: blank rows (taken), times of day (taken), a data sheet
+    after a notes sheet (taken), formulas without saved values (refused, named)."""
+    df = read(path)
+    if kind == "blank_rows":
+        if path.suffix == ".csv":
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            for _ in range(rng.randint(1, 4)):
+                lines.insert(rng.randrange(1, len(lines) + 1), rng.choice(["\n", ",,,,,,,,\n", " , ,,,,,,,\n"]))
+            path.write_text("".join(lines), encoding="utf-8")
+        else:
+            n = rng.randint(1, 3)
+            blank = pl.DataFrame({c: [" "] * n for c in df.columns})
+            at = rng.randrange(1, df.height)
+            workbook(path, pl.concat([df.head(at).cast(pl.String), blank, df.slice(at).cast(pl.String), blank]))
+    elif kind == "time_of_day":
+        write(df.with_columns(pl.col("time") + rng.choice([" 15:00:00", " 15:00", "T15:00:00"])), path)
+    elif kind == "second_sheet":
+        path = path.with_suffix(".xlsx")
+        workbook(path, df, notes=True)
+    else:
+        path = path.with_suffix(".xlsx")
+        workbook(path, df, {(rng.randrange(1, df.height + 1), rng.randrange(1, 9)) for _ in range(rng.randint(1, 9))})
+    return path.name
+
+
+EXPECTED = {"blank_rows": 0, "time_of_day": 0, "second_sheet": 0, "formula": 2}  # what ingest must answer
+
+
+def mutate(rng: random.Random, folder: Path) -> tuple[str, int | None]:
+    """Corrupt or change the folder in one random way; returns what was done and the exit code it must give
+    (None: 0 or 2)."""
     files = sorted(folder.iterdir())
     path = rng.choice(files)
     kind = rng.choice(["cell", "cell", "cell", "truncate", "swap_type", "encoding", "huge", "empty", "binary",
-                       "header", "drop_rows", "zip_bomb", "bytes"])
+                       "header", "drop_rows", "zip_bomb", "bytes", *EXPECTED])
+    if kind in EXPECTED:
+        name = real_world(rng, path, kind)
+        if name != path.name:
+            path.unlink()
+        return f"{name}: {kind}", EXPECTED[kind]
+    return _corrupt(rng, path, kind), None
+
+
+def _corrupt(rng: random.Random, path: Path, kind: str) -> str:
     data = path.read_bytes()
     if kind == "cell":
         return f"{path.name}: {edit_cell(rng, path)}"
@@ -78,7 +139,7 @@ def mutate(rng: random.Random, folder: Path) -> str:
     elif kind == "binary":
         path.write_bytes(rng.randbytes(rng.choice([10, 5000, 200_000])))
     elif kind == "header":
-        df = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_excel(path, engine="calamine")
+        df = read(path)
         cols = df.columns
         choice = rng.choice(["drop", "rename", "extra", "shuffle"])
         if choice == "drop":
@@ -92,7 +153,7 @@ def mutate(rng: random.Random, folder: Path) -> str:
         write(df, path)
         return f"{path.name}: header {choice}"
     elif kind == "drop_rows":
-        df = pl.read_csv(path, infer_schema=False) if path.suffix == ".csv" else pl.read_excel(path, engine="calamine")
+        df = read(path)
         write(df.sample(fraction=rng.choice([0.05, 0.3, 1.0]), shuffle=True, seed=rng.randrange(1000)), path)
     elif kind == "zip_bomb":
         path = path.with_suffix(".xlsx")
@@ -114,7 +175,7 @@ def run_one(i: int, seed: int, base: Path, store: Path, work: Path, cap_mib: flo
     shutil.copytree(base, raw)
     shutil.copytree(store, out)
     before = snapshot(out)
-    what = mutate(rng, raw)
+    what, expected = mutate(rng, raw)
     t = time.perf_counter()
     with open(work / f"out{i}", "w+") as out_log, open(work / f"err{i}", "w+") as err_log:
         proc = subprocess.Popen([sys.executable, "-m", "equinet", "ingest", str(raw), "--out", str(out), "--force"],
@@ -124,8 +185,8 @@ def run_one(i: int, seed: int, base: Path, store: Path, work: Path, cap_mib: flo
         stdout, stderr = out_log.read(), err_log.read()
     code, peak = os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024
     problems = []
-    if code not in (0, 2):
-        problems.append(f"exit code {code}")
+    if code not in (0, 2) or (expected is not None and code != expected):
+        problems.append(f"exit code {code}" + (f" where {expected} is right" if expected is not None else ""))
     if "Traceback" in stderr or "Traceback" in stdout:
         problems.append("traceback")
     odd = [ln for ln in stderr.splitlines() if ln.strip() and not LINE.match(ln)]
