@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.tdx import daily_limits
+from equinet.board import daily_limits
 
 OPEN, CLOSE, VOLUME = 0, 3, 4  # panel features: open, high, low, close, volume
 TICK = 0.01  # A-share prices move in fen; limit prices are rounded to it

@@ -429,10 +429,13 @@ def cv(
 
 def _applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
              device: str, up: float | None, down: float | None):
-    from equinet.infer import apply, resolve
+    """The checkpoint applied to its store, after one line saying which checkpoint it is."""
+    from equinet.infer import apply, describe, resolve
 
     try:
-        app_ = apply(resolve(run, checkpoint, out), data, context, device, up=up, down=down)
+        chosen = resolve(run, checkpoint, out)
+        err.print(describe(chosen), style="dim", markup=False, highlight=False)
+        app_ = apply(chosen, data, context, device, up=up, down=down)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if app_.thresholds_note:
@@ -511,14 +514,18 @@ def save_eval(report: dict, checkpoint: Path, split: str) -> Path | None:
 
 @app.command()
 def predict(
-    codes: list[str] = typer.Argument(None, help="Stock codes (default: every stock in the store)."),
-    run: Path = typer.Option(None, help="Run directory (uses its best.pt; default: the newest run under --out)."),
+    codes: list[str] = typer.Argument(None, help="Stock codes: 600881, SH600881, sh600881 or 600881.SH "
+                                      "(default: every stock in the store)."),
+    run: Path = typer.Option(None, help="Run directory (uses its best.pt; default: the newest finished run under "
+                             "--out)."),
     checkpoint: Path = typer.Option(None, help="A checkpoint file instead of --run."),
     out: Path = typer.Option(Path("out"), help="Where runs are looked for."),
     data: Path = typer.Option(None, help="Store (default: the one the checkpoint was trained on)."),
     date: str = typer.Option(None, help="Decision day, ISO (default: the store's last day)."),
     context: int = typer.Option(None, min=2, help="Window length (default: the checkpoint's --context)."),
     top: int = typer.Option(None, min=1, help="Show only the first N stocks."),
+    sort: str = typer.Option("score", help="Order, highest first: score (the rank score), up (P(涨)), down (P(跌)) "
+                             "or up-down (P(涨) - P(跌))."),
     fmt: str = typer.Option("table", "--format", help="table, json or csv."),
     baseline: bool = typer.Option(False, "--baseline", help="Show the volatility baseline's probabilities beside "
                                   "the model's, for comparison."),
@@ -526,7 +533,7 @@ def predict(
     down: float = typer.Option(None, help=DOWN_HELP),
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
 ) -> None:
-    """Today's 涨/跌/稳 probabilities per stock, best rank score first (dist head: median 3-day return)."""
+    """The 涨/跌/稳 probabilities per stock for the next trading days after the decision day (sorted by --sort)."""
     from equinet.predict import predict as run_predict
     from equinet.report import predict_table
 
@@ -538,25 +545,34 @@ def predict(
         fail(str(exc))
     app_ = _applied(run, checkpoint, out, data, context, device, up, down)
     try:
-        result = run_predict(app_, date, codes or None, baseline)
+        result = run_predict(app_, date, codes or None, baseline, sort)
     except ValueError as exc:
         fail(str(exc))
+    if result["stale"]:
+        err.print(f"warning: {result['stale']}", style="yellow", markup=False)
     rows = result["rows"][:top] if top else result["rows"]
     if fmt == "json":
         console.print_json(json.dumps({**result, "rows": rows}, ensure_ascii=False))
     elif fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        keys = ("up", "down", "flat", "up_minus_down")
-        writer.writerow(["code", *keys, "score", "zh", *([f"volatility_{k}" for k in keys] if baseline else [])])
-        for r in rows:
-            extra = [f"{r['volatility'][k]:.6f}" for k in keys] if baseline else []
-            writer.writerow([r["code"], *[f"{r[k]:.6f}" for k in keys], f"{r['score']:.6f}", r["zh"], *extra])
+        write_forecast_csv(result, rows, baseline)
     else:
         console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:
         err.print(f"skipped {s['code']}: {s['reason']}", markup=False, highlight=False)
+
+
+def write_forecast_csv(result: dict, rows: list[dict], baseline: bool) -> None:
+    """One row per stock, with the decision day and the days it is about; units in the column names."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    keys = ("up", "down", "flat", "up_minus_down")
+    writer.writerow(["date", "first_day", "last_day", "code", "name", *[f"p_{k}_pct" for k in keys],
+                     "score_log_return", "still", "zh", *([f"volatility_p_{k}_pct" for k in keys] if baseline else [])])
+    for r in rows:
+        extra = [f"{100 * r['volatility'][k]:.4f}" for k in keys] if baseline else []
+        writer.writerow([result["date"], result["days"][0], result["days"][-1], r["symbol"], r["name"],
+                         *[f"{100 * r[k]:.4f}" for k in keys], f"{r['score']:.6f}", int(r["still"]), r["zh"], *extra])
 
 
 @app.command()

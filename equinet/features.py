@@ -9,7 +9,7 @@ import numpy as np
 from equinet.adjust import event_cells, previous_close
 from equinet.baselines import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
 from equinet.store import Store
-from equinet.tdx import daily_limits
+from equinet.board import daily_limits
 
 UP, DOWN, FLAT = 0, 1, 2
 CLASSES = ("up", "down", "flat")

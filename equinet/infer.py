@@ -11,7 +11,7 @@ import torch
 from equinet.checkpoint import load
 from equinet.config import MULTISCALE, TrainConfig, check_rule
 from equinet.device import autocast, pick_precision
-from equinet import distributed
+from equinet import distributed, rundir
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import FEATURES, LabelRule, Prepared, prepare
@@ -161,18 +161,53 @@ def newest_run(out: Path) -> Path:
 
 
 def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) -> Path:
-    """--checkpoint as given, else RUN/best.pt, else the newest run's best.pt."""
+    """--checkpoint as given, else RUN/best.pt, else the newest run's best.pt: a run that stopped before its last
+    epoch is used only when named."""
     if checkpoint is not None:
         return checkpoint
-    return (run or newest_run(out)) / "best.pt"
+    if run is not None:
+        return run / "best.pt"
+    newest = newest_run(out)
+    status = rundir.status(newest) if (newest / "config.json").is_file() else None
+    if status is not None and not status.finished:
+        raise MismatchError(f"the newest run, {newest}, was {status.text} (its best.pt is from epoch "
+                            f"{status.best_epoch}); name it with --run {newest} to use it as it is, or finish it with "
+                            f"`equinet train --resume {newest}`")
+    return newest / "best.pt"
 
 
-def training_prior(state: dict, rule: LabelRule) -> np.ndarray:
+def describe(checkpoint: Path) -> str:
+    """Which checkpoint a forecast comes from, in words: the run, how far it got and the epoch kept."""
+    run_dir = Path(checkpoint).parent
+    if not (run_dir / "config.json").is_file():
+        return f"using {checkpoint}"
+    status = rundir.status(run_dir)
+    kept = f"best epoch {status.best_epoch}" if Path(checkpoint).name == "best.pt" else Path(checkpoint).name
+    return f"using {checkpoint} (run {run_dir.name}: {status.text}, {kept} of {status.epochs})"
+
+
+def trained_store(state: dict, checkpoint: Path) -> Path:
+    """The store a checkpoint was trained on, found from anywhere: its absolute path at training time, else its
+    --data as given, from here or from where the training ran relative to the run (a moved project folder)."""
+    cfg = state["config"]
+    given = Path(cfg["data"])
+    candidates = [Path(state.get("store_path", given)), given]
+    run_dir, out = Path(checkpoint).resolve().parent, Path(cfg["out"]) / cfg["name"]
+    if not given.is_absolute() and not out.is_absolute() and run_dir.parts[-len(out.parts):] == out.parts:
+        candidates.append(Path(*run_dir.parts[:-len(out.parts)]) / given)
+    for path in candidates:
+        if (path / "meta.json").is_file():
+            return path
+    raise MismatchError(f"{checkpoint}: trained on the store {candidates[0]} (fingerprint "
+                        f"{state['store_fingerprint'][:12]}), which is not there; point --data at that store")
+
+
+def training_prior(state: dict, rule: LabelRule, checkpoint: Path) -> np.ndarray:
     """The training split's class shares: saved in the checkpoint, or, at other thresholds, recounted on the
     training days of the store the checkpoint was trained on."""
     if rule == LabelRule(**state["label_rule"]):
         return np.array(state["prior"])
-    store = open_store(state["config"]["data"])
+    store = open_store(trained_store(state, checkpoint))
     if store.meta["fingerprint"] != state["store_fingerprint"]:
         raise MismatchError(f"{store.path}: changed since training; the prior at other thresholds is counted on the "
                             "training store")
@@ -200,7 +235,7 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     if rule != trained and cfg.head != "dist":
         raise MismatchError(f"{checkpoint}: a {cfg.head} head answers only for its training thresholds (up "
                             f"{trained.up:g}, down {trained.down:g}); a model trained with --head dist answers for any")
-    store = open_store(data or state["config"]["data"])
+    store = open_store(data or trained_store(state, checkpoint))
     names = [f["name"] for f in store.meta["features"]]
     if names != ["open", "high", "low", "close", "volume"]:
         raise MismatchError(f"{store.path}: store features {names} are not the open/high/low/close/volume the "
@@ -218,4 +253,4 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     prep = prepare(store, rule)
     splits = Splits.from_json(state["splits"])
     return Applied(state, model, head, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule,
-                   training_prior(state, rule), context, pick_precision(precision, dev), checkpoint, world)
+                   training_prior(state, rule, checkpoint), context, pick_precision(precision, dev), checkpoint, world)

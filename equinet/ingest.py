@@ -146,6 +146,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
     heights = {fid: frame.height for fid, frame in frames.items()}  # rows per readable file
     adjustment = [r.adjustment for _, r in read]
+    stock_names = [r.name for _, r in read]
     findings += [f for _, r in read for f in r.findings]
     del read
     bars = pl.DataFrame()
@@ -211,6 +212,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         "source": {"kind": source.kind, "universe": universe,
                    "market_index": source.index_code if index_bars is not None else None},
         "codes": store_codes,
+        "exchanges": {codes[fid]: source.exchanges[fid] for fid in good if source.exchanges[fid]},
+        "names": {codes[fid]: stock_names[fid] for fid in good if stock_names[fid]},
         "dates": dates,
         "features": FEATURES,
         "market_features": MARKET_FEATURES,

@@ -223,21 +223,40 @@ def cv_table(result: dict) -> Table:
     return table
 
 
+SCORE_MEANINGS = {"dist": "the model's median 3-day return, relative to the day's other stocks (higher: "
+                           "expected to do better than the others)",
+                  "softmax": "P(涨) - P(跌)"}
+
+
+def forecast_days(result: dict) -> str:
+    """'2024-10-08, 2024-10-09, 2024-10-10' (with a caveat when holidays were not known that far)."""
+    days = ", ".join(result["days"])
+    return days if result["days_sure"] else f"{days} (weekdays: the holiday calendar does not reach this far)"
+
+
 def predict_table(result: dict) -> Table:
-    """Probabilities per stock, best rank score first (and the volatility baseline's, when asked)."""
-    table = Table(title=f"EquiNet forecast for the {result['context']}-day window ending {result['date']}, "
-                        f"best {SCORE_NAMES[result['head']]} first")
+    """Probabilities per stock in the order asked for (and the volatility baseline's, when asked)."""
+    from equinet.predict import SORTS
+
+    table = Table(title=f"EquiNet forecast made after the close of {result['date']} (the {result['context']}-day "
+                        f"window ending then) for the next {len(result['days'])} trading days: "
+                        f"{forecast_days(result)}")
+    order = SORTS[result["sort"]][1]
+    table.caption = (f"Sorted by {order}, highest first; rank score = {SCORE_MEANINGS[result['head']]}. "
+                     "'still': the close did not move in the whole window, so the forecast says nothing; listed last.")
     baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
     dist = result["head"] == "dist"
-    columns = ["#", "code", "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)", "up - down"] + (
-        ["median 3-day return"] if dist else [])
+    named = any(r["name"] for r in result["rows"])
+    columns = ["#", "code", *(["name"] if named else []), "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)",
+               "up - down", *(["median 3-day return"] if dist else []), "flag"]
     for col in columns + (["volatility 涨 / 跌 / 稳", "vol. up - down"] if baseline else []):
-        table.add_column(col, justify="left" if col in ("code", "涨 / 跌 / 稳") else "right")
+        table.add_column(col, justify="left" if col in ("code", "name", "涨 / 跌 / 稳", "flag") else "right")
     for i, row in enumerate(result["rows"], 1):
-        cells = [str(i), row["code"], row["zh"], f"{100 * row['up']:.1f} %", f"{100 * row['down']:.1f} %",
-                 f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
+        cells = [str(i), row["symbol"], *([row["name"]] if named else []), row["zh"], f"{100 * row['up']:.1f} %",
+                 f"{100 * row['down']:.1f} %", f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
         if dist:
             cells.append(f"{100 * math.expm1(row['score']):+.2f} %")
+        cells.append("still" if row["still"] else "")
         if baseline:
             cells += [row["volatility"]["zh"], f"{100 * row['volatility']['up_minus_down']:+.1f}"]
         table.add_row(*cells)

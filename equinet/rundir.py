@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from equinet import lock
+from equinet.config import best_line
+from equinet.files import read_json, read_metrics
 
 LOCK = ".lock"
 RUN_FILES = ("config.json", "metrics.jsonl", "best.pt", "last.pt")  # what --overwrite removes; nothing else
@@ -38,3 +41,25 @@ def claim(run_dir: Path, new: bool = False, overwrite: bool = False) -> None:
 def release(run_dir: Path) -> None:
     """Drop this process's lock (a lock of another process stays)."""
     lock.release(run_dir / LOCK)
+
+
+@dataclass
+class Status:
+    """How far a train run got, from its config.json and metrics.jsonl (no checkpoint loaded)."""
+
+    finished: bool
+    epochs_done: int
+    epochs: int | None
+    best_epoch: int | None
+
+    @property
+    def text(self) -> str:
+        return "finished" if self.finished else f"interrupted at epoch {self.epochs_done} of {self.epochs}"
+
+
+def status(run_dir: Path) -> Status:
+    cfg = read_json(run_dir / "config.json")
+    history = read_metrics(run_dir / "metrics.jsonl")
+    best = best_line(history, cfg.get("select", "logloss"))
+    done = len(history) >= cfg.get("epochs", 0) and (run_dir / "best.pt").is_file()
+    return Status(done, len(history), cfg.get("epochs"), best["epoch"] if best else None)

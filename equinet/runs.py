@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from equinet import rundir
 from equinet.files import read_json, read_metrics
 from equinet.config import best_line
 
@@ -40,10 +41,8 @@ def _train_row(path: Path) -> dict:
     cfg = read_json(path / "config.json")
     history = read_metrics(path / "metrics.jsonl")
     best = best_line(history, cfg.get("select", "logloss"))
-    done = len(history) >= cfg.get("epochs", 0) and (path / "best.pt").is_file()
-    status = "finished" if done else f"interrupted at epoch {len(history)} of {cfg.get('epochs')}"
     test = read_json(path / "eval-test.json").get("model") if (path / "eval-test.json").is_file() else None
-    return {"kind": "train", "status": status, "date": _date(path / "metrics.jsonl", path / "config.json"),
+    return {"kind": "train", "status": rundir.status(path).text, "date": _date(path / "metrics.jsonl", path / "config.json"),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS}, "parameters": cfg.get("parameters"),
             "seconds": sum(r.get("seconds", 0.0) for r in history) or None,
             "best_epoch": best["epoch"] if best else None, **_figures(best, "val", line=True),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet import tdx, tdx_text, vipdoc
+from equinet import board, tdx, tdx_text, vipdoc
 from equinet.findings import Finding
 
 DEFAULT_INDEX = "sh000001"  # 上证指数
@@ -34,6 +34,7 @@ class Read:
     frame: pl.DataFrame | None
     findings: list[Finding]
     adjustment: str = "none"  # none | front | back: what the source says about its prices
+    name: str | None = None  # the stock's name, where the file gives it (a text export's title line)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Source:
     root: Path
     files: list[Path]
     codes: list[str]
+    exchanges: list[str | None]  # sh / sz / bj of each file: from its name, else from the code's board
     index: Path | None = None
     index_code: str | None = None
     notes: list[Finding] = field(default_factory=list)
@@ -75,13 +77,13 @@ def _kind_of(path: Path) -> str | None:
 def _pick(exchange_codes: list[tuple[str, str]], universe: str, market_index: str) -> tuple[list[int], int | None,
                                                                                          list[int]]:
     """Which files are stocks of the universe, which one is the market index, and which are of unknown type."""
-    wanted = vipdoc.UNIVERSES[universe]
+    wanted = board.UNIVERSES[universe]
     stocks, unknown, index = [], [], None
     for i, (ex, code) in enumerate(exchange_codes):
         if ex + code == market_index.lower():
             index = i
             continue
-        kind = vipdoc.security(ex, code)
+        kind = board.security(ex, code)
         if kind is None:
             unknown.append(i)
         elif kind[0] in wanted:
@@ -106,8 +108,8 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     src = Path(src)
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such directory")
-    if universe not in vipdoc.UNIVERSES:
-        raise ValueError(f"--universe must be one of {', '.join(vipdoc.UNIVERSES)}, not {universe!r}")
+    if universe not in board.UNIVERSES:
+        raise ValueError(f"--universe must be one of {', '.join(board.UNIVERSES)}, not {universe!r}")
     try:
         entries = sorted(src.iterdir())
     except OSError as exc:
@@ -144,7 +146,8 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     kind = found[0]
     files = by_kind[kind]
     if kind == "export":
-        return Source(kind, src, files, [tdx.stock_code(p) for p in files], notes=notes)
+        codes = [tdx.stock_code(p) for p in files]
+        return Source(kind, src, files, codes, [board.a_share_exchange(c) for c in codes], notes=notes)
     exchange_codes = ([tdx_text.exchange_code(p) for p in files] if kind == "text"
                       else [vipdoc.NAME.match(p.name).group(1, 2) for p in files])
     exchange_codes = [(ex.lower(), code) for ex, code in exchange_codes]
@@ -155,7 +158,7 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
                              "security type EquiNet does not know the price unit of; ignored", count=len(unknown)))
     gbbq = [p / "T0002" / "hq_cache" / "gbbq" for p in (src, src.parent)] if kind == "vipdoc" else []
     return Source(kind, base, [files[i] for i in stocks], [exchange_codes[i][1] for i in stocks],
-                  files[index] if index is not None else None, market_index.lower(), notes,
+                  [exchange_codes[i][0] for i in stocks], files[index] if index is not None else None, market_index.lower(), notes,
                   next((p for p in gbbq if p.is_file()), None))
 
 
@@ -166,12 +169,12 @@ def read_export(path: Path, name: str) -> Read:
 
 def read_text(path: Path, name: str) -> Read:
     frame, findings, declared = tdx_text.read_text(path, name)
-    return Read(frame, findings, adjustment=declared.get("adjustment", "none"))
+    return Read(frame, findings, adjustment=declared.get("adjustment", "none"), name=declared.get("name") or None)
 
 
 def read_vipdoc(path: Path, name: str) -> Read:
     ex, code = vipdoc.NAME.match(path.name).group(1, 2)
-    _, unit = vipdoc.security(ex.lower(), code) or ("index", 0.01)
+    _, unit = board.security(ex.lower(), code) or ("index", 0.01)
     bars, findings = vipdoc.read_day(path, name, unit)
     if bars is None:
         return Read(None, findings)

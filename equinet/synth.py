@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.tdx import COLUMNS, daily_limits
+from equinet.board import daily_limits
+from equinet.tdx import COLUMNS
 from equinet import gbbq
 from equinet.vipdoc import write_day
 

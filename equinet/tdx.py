@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 from pathlib import Path
-
-import logging
 
 import fastexcel
 import numpy as np
@@ -29,20 +28,6 @@ def stock_code(path: Path) -> str:
     """The digits of the file name (processed_000008.xlsx -> 000008), else the stem."""
     digits = re.findall(r"\d+", path.stem)
     return max(digits, key=len) if digits else path.stem
-
-
-def daily_limit(code: str) -> float:
-    """The board's daily price limit, by code prefix."""
-    if code.startswith(("300", "301", "688", "689")):
-        return 0.20
-    if code.startswith(("8", "4", "92")):
-        return 0.30
-    return 0.10
-
-
-def daily_limits(codes: list[str]) -> np.ndarray:
-    """daily_limit of each code [stocks, 1], ready to broadcast over days."""
-    return np.array([daily_limit(c) for c in codes])[:, None]
 
 
 def is_source(path: Path) -> bool:

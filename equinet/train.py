@@ -189,7 +189,8 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     if state is not None:
         _restore(run, state)
     distributed.on_main(lambda: files.write_json(
-        {**asdict(cfg), "world_size": world.size, "parameters": model.n_params()}, run_dir / "config.json"))
+        {**asdict(cfg), "world_size": world.size, "parameters": model.n_params(),
+         "store_path": str(Path(cfg.data).resolve()), "store_fingerprint": meta["fingerprint"]}, run_dir / "config.json"))
     return run
 
 

@@ -13,33 +13,6 @@ RECORD = np.dtype([("date", "<u4"), ("open", "<u4"), ("high", "<u4"), ("low", "<
                    ("amount", "<f4"), ("volume", "<u4"), ("reserved", "<u4")])
 EXCHANGES = ("sh", "sz", "bj")
 NAME = re.compile(r"^(sh|sz|bj)(\d{6})\.day$", re.IGNORECASE)
-# (exchange, code prefixes, security type, price unit): prices are stored as integers in these units (public
-# format notes: pytdx's reader, TDX forum posts); the first matching row wins.
-TYPES = [
-    ("sh", ("60", "68"), "a-share", 0.01),
-    ("sz", ("00", "30"), "a-share", 0.01),
-    ("bj", ("43", "83", "87", "92"), "a-share", 0.01),
-    ("sh", ("000", "88", "99"), "index", 0.01),
-    ("sz", ("399",), "index", 0.01),
-    ("bj", ("899",), "index", 0.01),
-    ("sh", ("50", "51", "52", "56", "58"), "fund", 0.001),
-    ("sz", ("15", "16", "18"), "fund", 0.001),
-    ("sh", ("900",), "b-share", 0.001),
-    ("sz", ("200",), "b-share", 0.01),
-    ("sh", ("11", "12", "13", "01", "10"), "bond", 0.001),
-    ("sz", ("10", "11", "12", "13"), "bond", 0.001),
-]
-UNIVERSES = {"a-shares": ("a-share",), "all": ("a-share", "fund", "b-share", "bond")}
-
-
-def security(exchange: str, code: str) -> tuple[str, float] | None:
-    """(type, price unit) of a file by its exchange and code, or None for a type EquiNet does not know."""
-    for ex, prefixes, kind, unit in TYPES:
-        if ex == exchange and code.startswith(prefixes):
-            return kind, unit
-    return None
-
-
 def lday_files(vipdoc: Path) -> list[Path]:
     """Every <exchange><code>.day file under vipdoc/{sh,sz,bj}/lday, sorted by name."""
     return sorted(p for ex in EXCHANGES for p in (vipdoc / ex / "lday").glob("*.day") if NAME.match(p.name))

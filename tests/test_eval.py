@@ -121,8 +121,9 @@ def test_predict_lists_a_stock_suspended_on_the_last_day(trained) -> None:
     table = run_cli("predict", "--run", trained["run"], "--top", "2")
     assert "涨" in table.stdout and "P(up)" in table.stdout and "skipped 000001" in table.output
     csv = run_cli("predict", "600000", "--run", trained["run"], "--format", "csv")
-    assert csv.stdout.splitlines()[0] == "code,up,down,flat,up_minus_down,score,zh"
-    assert csv.stdout.splitlines()[1].startswith("600000,")
+    assert csv.stdout.splitlines()[0] == ("date,first_day,last_day,code,name,p_up_pct,p_down_pct,p_flat_pct,"
+                                          "p_up_minus_down_pct,score_log_return,still,zh")
+    assert csv.stdout.splitlines()[1].startswith(f"{out['date']},{out['days'][0]},{out['days'][-1]},SH600000,")
     earlier = json.loads(run_cli("predict", "--run", trained["run"], "--format", "json", "--date",
                                  "2020-06-01").stdout)
     assert earlier["date"] == "2020-06-01" and "000001" in [r["code"] for r in earlier["rows"]]
@@ -166,5 +167,6 @@ def test_predict_baseline_shows_the_volatility_forecast(trained) -> None:
         v = r["volatility"]
         assert v["up"] + v["down"] + v["flat"] == pytest.approx(1.0, abs=1e-5) and v["zh"].startswith("涨:")
     csv = run_cli("predict", "--run", trained["run"], "--format", "csv", "--baseline").stdout.splitlines()
-    assert csv[0].endswith("volatility_up,volatility_down,volatility_flat,volatility_up_minus_down")
+    assert csv[0].endswith("volatility_p_up_pct,volatility_p_down_pct,volatility_p_flat_pct,"
+                           "volatility_p_up_minus_down_pct")
     assert "volatility 涨 / 跌 / 稳" in run_cli("predict", "--run", trained["run"], "--baseline").stdout
