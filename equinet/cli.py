@@ -272,7 +272,8 @@ def train(
     dist_timeout: float = typer.Option(600, min=1, help="Several processes: seconds a rank waits for a silent peer "
                                        "before the run ends with an error."),
 ) -> None:
-    """Train the transformer on random windows drawn on the device; validate every epoch on every window."""
+    """Train the transformer on batches drawn on the device (whole days by default: every stock of --batch-days
+    random decision days per step; --batch-days 0: --batch-size random windows); validate every epoch."""
     if nproc > 1:
         train_on(nproc, ctx, resume, d_model, epochs, name, locals())
         return
@@ -368,7 +369,16 @@ def train_on(nproc: int, ctx: typer.Context, resume: Path | None, d_model: int |
 CV_SETS = ("resume", "name", "val_from", "test_from", "split_by", "test_ratio", "stop_after", "overwrite", "as_json")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train_options_help() -> str:
+    """cv's help names the train options it passes to every fold (all but those it sets itself)."""
+    names = [p.opts[0] for p in typer.main.get_command(app).get_command(None, "train").params
+             if p.opts[0].startswith("--") and p.name not in CV_SETS + ("data", "out", "nproc", "dist_timeout")]
+    return ("Walk-forward evaluation: one run per fold, each scored on days it never saw, pooled beside every "
+            "baseline.\n\nThese `equinet train` options apply to every fold (see `equinet train --help`): "
+            + ", ".join(names) + ".")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, help=train_options_help())
 def cv(
     ctx: typer.Context,
     data: Path = typer.Option(Path(DEFAULT.data), help="Store written by `equinet ingest`."),
@@ -381,9 +391,6 @@ def cv(
     bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
     as_json: bool = typer.Option(False, "--json", help="Print cv.json instead of the table."),
 ) -> None:
-    """Walk-forward evaluation: one run per fold, each scored on days it never saw, pooled beside every baseline.
-
-    Any `equinet train` option (--epochs, --d-model, --lr, ...) applies to every fold."""
     from equinet.cv import cross_validate
     from equinet.report import cv_table
     from equinet.train import estimate_epoch_seconds
@@ -465,7 +472,8 @@ def evaluate(
     device: str = typer.Option("auto", help="auto, cuda, mps or cpu."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
-    """Evaluate a checkpoint on every valid window, beside the majority-class and class-prior baselines."""
+    """Evaluate a checkpoint on every valid window, beside the baselines on the same rows: volatility (a Student-t
+    of the stock's recent volatility), reversal (the 20-day return, for ranking), class prior and majority class."""
     from equinet.evaluate import evaluate as run_eval, parse_gate
     from equinet.report import eval_tables
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from equinet.features import CLASSES
@@ -263,31 +264,37 @@ def predict_table(result: dict) -> Table:
     return table
 
 
-RUN_COLUMNS = (("name", "name", "text"), ("status", "status", "text"), ("date", "date", "day"),
-               ("d", "d_model", "count"), ("layers", "layers", "count"), ("head", "head", "text"),
-               ("epochs", "epochs", "count"),
+RUN_COLUMNS = (("name", "name", "text"), ("status", "status", "status"), ("date", "date", "day"),
+               ("d", "d_model", "count"), ("L", "layers", "count"), ("head", "head", "text"),
                ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"),
-               ("val LL", "val_log_loss", "num"), ("skill prior", "val_skill_prior", "signed"),
-               ("skill vol", "val_skill_volatility", "signed"), ("acc", "val_accuracy", "pct"),
-               ("AUC 涨", "val_auc_up", "num"), ("AUC 跌", "val_auc_down", "num"), ("IC", "val_rank_ic", "ic"),
-               ("top-k", "val_topk_excess", "ret"),
+               ("val LL", "val_log_loss", "num"), ("skill vol", "val_skill_volatility", "signed"),
+               ("acc", "val_accuracy", "pct"), ("AUC 涨", "val_auc_up", "num"), ("AUC 跌", "val_auc_down", "num"),
+               ("IC", "val_rank_ic", "ic"), ("top-k", "val_topk_excess", "ret"),
                ("test skill vol", "test_skill_volatility", "signed"), ("test IC", "test_rank_ic", "ic"))
 
 
 def runs_table(rows: list[dict], out) -> Table:
-    """`equinet runs`: the main columns (validation or pooled cv figures; test where `equinet eval` ran)."""
-    table = Table(title=f"Runs under {out} (cv-*: pooled out-of-sample figures in the val columns; every column: "
-                        "--format csv/json/xlsx)")
-    for header, _, kind in RUN_COLUMNS:
-        table.add_column(header, justify="left" if kind == "text" else "right", no_wrap=kind in ("text", "day"))
-    for r in rows:
-        table.add_row(*[_cell(r[key], kind) for _, key, kind in RUN_COLUMNS])
+    """`equinet runs`: the main columns (validation or pooled cv figures; test where `equinet eval` ran), every
+    number whole: on a narrow terminal the name and status fold instead."""
+    table = Table(title=f"Runs under {out} (cv-*: pooled out-of-sample figures in the val columns; every column, "
+                        "skill over the prior too: --format csv/json/xlsx)", box=box.SIMPLE_HEAD, pad_edge=False)
+    cells = [[_cell(r[key], kind) for _, key, kind in RUN_COLUMNS] for r in rows]
+    for i, (header, _, kind) in enumerate(RUN_COLUMNS):
+        widest = max([len(c[i]) for c in cells] + [len(header)])
+        if kind in ("text", "status"):
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, justify="right", no_wrap=True, min_width=widest)
+    for c in cells:
+        table.add_row(*c)
     return table
 
 
 def _cell(value, kind: str) -> str:
     if kind == "text":
         return value or ""
+    if kind == "status":
+        return (value or "").replace("interrupted at epoch ", "stopped ").replace(" of ", "/")
     if kind == "day":
         return (value or "")[5:16].replace("T", " ")  # 11-26 07:03
     if value is None:

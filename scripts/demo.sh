@@ -33,3 +33,4 @@ step "$eq" eval --out "$out" --split test
 step "$eq" predict --out "$out" --top 10
 step "$eq" report --out "$out"
 step "$eq" runs --out "$out"
+echo "To run equinet yourself in this shell: source .venv/bin/activate  (then: equinet --help), or call .venv/bin/equinet"

@@ -186,3 +186,11 @@ def test_tdx_text_exports_take_empty_lines_and_times_of_day(tmp_path: Path) -> N
     result, store = ingested(tmp_path / "txt", tmp_path / "s")
     assert f"{path.name}, row 8: empty row left out (and 1 more rows)" in result.output
     same_bars(store, clean)
+
+
+def test_a_one_file_store_knows_its_market_values_as_the_readme_says(raw: Path, tmp_path: Path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (raw / f"{NAME}.xlsx").rename(one / f"{NAME}.xlsx")
+    _, store = ingested(one, tmp_path / "s")
+    assert store.meta["market_unknown_days"] == [] and not np.isnan(store.market).any()

@@ -69,6 +69,7 @@ def test_runs_lists_every_folder_in_every_format(out: Path, tmp_path: Path) -> N
 
     table = run_cli("runs", "--out", out)
     assert table.exit_code == 0 and all(name in table.stdout for name in ("cv-k", "junk", "broken"))
+    assert "…" not in table.stdout and max(len(ln) for ln in table.stdout.splitlines()) <= 200  # numbers whole
 
     assert run_cli("runs", "--out", out, "--format", "xlsx", "-o", tmp_path / "runs.xlsx").exit_code == 0
     sheet = pl.read_excel(tmp_path / "runs.xlsx", engine="calamine")

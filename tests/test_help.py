@@ -1,0 +1,32 @@
+"""The help says what the commands do by default, and the demo says how to run equinet afterwards."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_train_help_names_the_default_whole_day_batches() -> None:
+    text = " ".join(run_cli("train", "--help").stdout.split())
+    assert "whole days by default" in text and "Train the transformer on random windows" not in text
+
+
+def test_eval_help_names_every_baseline() -> None:
+    text = " ".join(run_cli("eval", "--help").stdout.split())
+    assert all(name in text for name in ("volatility", "reversal", "class prior", "majority"))
+
+
+def test_cv_help_lists_the_train_options_it_passes_on() -> None:
+    text = " ".join(run_cli("cv", "--help").stdout.split())
+    assert all(f"{option}," in text for option in ("--epochs", "--d-model", "--lr", "--batch-days", "--shrink"))
+    assert "--nproc," not in text and "--val-from," not in text  # train options cv refuses are not offered
+
+
+def test_the_demo_ends_by_saying_how_to_run_equinet(tmp_path: Path) -> None:
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--plan"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "EQUINET_RAW": str(tmp_path)}, check=True).stdout
+    assert out.splitlines()[-1].startswith("To run equinet yourself in this shell: source .venv/bin/activate")
