@@ -16,6 +16,10 @@ FULL = 1 << 20  # bytes free below which a failed write is taken for a full disk
 class WriteError(ValueError):
     """A file or folder that could not be written; the message names it and the operating system's reason."""
 
+    def __init__(self, path: Path, why: str):
+        self.path, self.why = path, why
+        super().__init__(f"{path}: cannot write it: {why}; nothing there was replaced")
+
 
 def reason(exc: BaseException, where: Path) -> str:
     """Why a write failed, in words: the OS reason, or 'no space left' when the disk is full and the error
@@ -44,27 +48,28 @@ def temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def replace_file(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary sibling, then rename over path (a folder too: write makes it); on any failure the
-    temporary is removed, path is as it was, and an OS error becomes a WriteError naming path."""
+def replace_file(path: Path, write: Callable[[Path], None], discard: Callable[[Path], None] = _remove) -> None:
+    """Write to a temporary sibling, then rename over path (a folder too: write makes it; the old folder is
+    set aside, the new one renamed in, then the old one discarded); on any failure the temporary is discarded,
+    path is as it was, and an OS error becomes a WriteError naming path."""
     path = Path(path)
     tmp = temporary(path)
-    _remove(tmp)
+    discard(tmp)
     try:
         write(tmp)
         if path.is_dir() and tmp.is_dir():  # a folder cannot be renamed over a folder: old one aside first
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.rename(path, old)
             os.rename(tmp, path)
-            _remove(old)
+            discard(old)
         else:
             os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # torch reports a short write as a RuntimeError
         why = reason(exc, tmp)
-        _remove(tmp)
-        raise WriteError(f"{path}: cannot write it: {why}; nothing there was replaced") from None
+        discard(tmp)
+        raise WriteError(path, why) from None
     except BaseException:
-        _remove(tmp)
+        discard(tmp)
         raise
 
 

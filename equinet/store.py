@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from equinet import lock
-from equinet.files import reason
+from equinet.files import WriteError, reason, replace_file
 
 FORMAT_VERSION = 1
 FEATURES = [
@@ -185,34 +185,29 @@ def release_store(out: Path) -> None:
 
 
 def write_store(out: Path, panel: np.ndarray, market: np.ndarray, bars: pl.DataFrame, meta: dict) -> None:
-    """Build every file in a temporary sibling directory, then rename it over out (the caller holds lock_store:
+    """Build every file in a temporary sibling directory, then swap it in for out (the caller holds lock_store:
     leftovers beside out are then of dead processes, and are dropped)."""
     out = Path(out)
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
+        np.save(tmp / "panel.npy", panel.astype(np.float32))
+        np.save(tmp / "market.npy", market.astype(np.float32))
+        np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
+        try:
+            bars.write_parquet(tmp / "bars.parquet")
+        except pl.exceptions.PolarsError as exc:  # polars wraps the OS error (a full disk) in its own
+            raise OSError(str(exc).splitlines()[0]) from None
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         recover(out)
         check_target(out)
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        _discard(tmp)
-        tmp.mkdir()
     except OSError as exc:
         raise StoreError(f"{out}: cannot write the store there: {reason(exc, out.parent)}") from None
     kept = "; the old store is kept" if read_meta(out) is not None else "; nothing was written"
     try:
-        np.save(tmp / "panel.npy", panel.astype(np.float32))
-        np.save(tmp / "market.npy", market.astype(np.float32))
-        np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
-        bars.write_parquet(tmp / "bars.parquet")
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        why = reason(exc, tmp)
-        _discard(tmp)
-        raise StoreError(f"{out}: cannot write the store there: {why}{kept}") from None
-    except BaseException:
-        _discard(tmp)
-        raise
-    _discard(old)
+        replace_file(out, write, discard=_discard)
+    except WriteError as exc:
+        raise StoreError(f"{out}: cannot write the store there: {exc.why}{kept}") from None
