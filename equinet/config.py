@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, field, fields
 from datetime import datetime
 
 from equinet.days import iso_day
-from equinet.features import LabelRule
+from equinet.labels import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
            "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax")}
 SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 AUX_TARGETS = ("vol", "momentum")
+ASKED = ("d_model", "epochs")  # asked on a terminal, in this order, when not given (as the original EquiNet did)
 MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, the last 20, or all
 
 
@@ -28,53 +29,81 @@ def check_rule(up: float, down: float) -> None:
                          f"--up {up:g}")
 
 
+def option(default, help: str, **cli) -> Field:
+    """A TrainConfig field with what the command line shows of it: its help, and min/max, flag (a bool's
+    '--on/--off' or '--on'), ask (the explanation when it is asked on a terminal); choices come from CHOICES."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
+D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
+overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.07 M, 128: ~0.27 M,
+256: ~1.1 M at 2 layers). Time per epoch grows roughly with its square too."""
+EPOCHS_HELP = """--epochs sets how many rounds of --samples-per-epoch training windows the model sees. More epochs
+can help until the validation log loss stops improving (best.pt keeps the best epoch, so extra epochs cost only
+time). Time grows linearly with it."""
+
+
 @dataclass
 class TrainConfig:
-    """Every option of a run; saved in config.json and in every checkpoint."""
+    """Every option of a run; saved in config.json and in every checkpoint. Each field's metadata is its command-line
+    option (`equinet train` and `equinet cv` are generated from them)."""
 
-    data: str = "data/parquet"
-    out: str = "out"
-    name: str | None = None
-    epochs: int = 20
-    d_model: int = 64
-    layers: int = 2
-    heads: int = 8
-    dropout: float = 0.2
-    min_context: int = 20
-    max_context: int = 100
-    context: int = 60
-    horizon: int = 3
-    up: float = 0.03
-    down: float = -0.02
-    val_from: str | None = None
-    test_from: str | None = None
-    split_by: str = "date"
-    test_ratio: float = 0.1
-    loss: str = "ce"
-    gamma: float = 2.0
-    class_weights: bool = False
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup: float = 0.05
-    batch_size: int = 128
-    samples_per_epoch: int = 6144
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    select: str = "logloss"
-    head: str = "dist"
-    batch_days: int = 4
-    demean: bool = True
-    cross: bool = False
-    multiscale: bool = False
-    ensemble: int = 1
-    ema: float = 0.0
-    return_weight: float = 0.0
-    shrink: float = 1.0
-    aux: str = "vol"
-    aux_weight: float = 0.1
-    score_weight: float = 0.0
+    data: str = option("data/parquet", "Store written by `equinet ingest`.")
+    out: str = option("out", "Folder for run directories.")
+    name: str | None = option(None, "Run directory name under --out (default: time and main options).")
+    epochs: int = option(20, "Epochs to train (asked on a terminal when not given).", min=1, ask=EPOCHS_HELP)
+    d_model: int = option(64, "Model width (asked on a terminal when not given).", min=8, ask=D_MODEL_HELP)
+    layers: int = option(2, "Transformer layers.", min=1)
+    heads: int = option(8, "Attention heads (must divide --d-model).", min=1)
+    dropout: float = option(0.2, "Dropout rate.", min=0.0, max=0.9)
+    min_context: int = option(20, "Shortest training window, days.", min=2)
+    max_context: int = option(100, "Longest training window, days.", min=2)
+    context: int = option(60, "Window for validation, eval and predict, days.", min=2)
+    horizon: int = option(3, "Days ahead the label looks.", min=1)
+    up: float = option(0.03, "UP (涨) if the horizon return >= this.")
+    down: float = option(-0.02, "DOWN (跌) if the horizon return <= this.")
+    val_from: str | None = option(None, "First validation decision day (ISO; default: last 30 % of days).")
+    test_from: str | None = option(None, "First test decision day (ISO; default: last 15 % of days).")
+    split_by: str = option("date", "date (honest) or stock (the original EquiNet's hold-out).")
+    test_ratio: float = option(0.1, "With --split-by stock: share of stocks held out for test (and as many for "
+                               "validation).", min=0.01, max=0.4)
+    loss: str = option("ce", "focal or ce.")
+    gamma: float = option(2.0, "Focal loss focusing parameter.", min=0.0)
+    class_weights: bool = option(False, "Weight classes by the inverse of their training share (off by default: on "
+                                 "validation it cost log loss).", flag="--class-weights/--no-class-weights")
+    lr: float = option(1e-3, "Peak learning rate (AdamW).", min=0.0)
+    weight_decay: float = option(0.05, "AdamW weight decay.", min=0.0)
+    warmup: float = option(0.05, "Share of steps for linear warm-up.", min=0.0, max=1.0)
+    batch_size: int = option(128, "Windows per step.", min=1)
+    samples_per_epoch: int = option(6144, "Windows drawn per epoch.", min=1)
+    seed: int = option(0, "Seed for sampling, initialisation and dropout.")
+    device: str = option("auto", "auto (cuda, then mps, then cpu), cuda, mps or cpu.")
+    precision: str = option("auto", "auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16 or fp32.")
+    compile: bool = option(False, "Use torch.compile for the training step.", flag="--compile")
+    select: str = option("logloss", "best.pt by validation logloss, score or accuracy.")
+    head: str = option("dist", "dist: a Student-t anchored on the volatility baseline's sigma (location and scale "
+                       "correction; answers for any thresholds); softmax: 3 logits.")
+    batch_days: int = option(4, "Whole-day batches: every stock of this many random decision days per step (0: "
+                             "--batch-size random windows).", min=0)
+    demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
+                          "the market's drift stays 0).", flag="--demean/--no-demean")
+    cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "
+                         "needs --batch-days.", flag="--cross/--no-cross")
+    multiscale: bool = option(False, "Attention heads restricted to the last 5 / 20 / all days.",
+                              flag="--multiscale/--no-multiscale")
+    ensemble: int = option(1, "Members trained together from different initialisations; their probabilities are "
+                           "averaged. One checkpoint holds all.", min=1)
+    ema: float = option(0.0, "Exponential moving average of the weights (decay per step, e.g. 0.99; 0 = off): the "
+                        "average validates and is saved.", min=0.0)
+    return_weight: float = option(0.0, "dist head: weight of the realised log return's negative log likelihood "
+                                  "beside the class log loss.", min=0.0)
+    shrink: float = option(1.0, "dist head: penalty on the squared outputs (location and log-scale correction), "
+                           "pulling the forecast to the volatility baseline.", min=0.0)
+    aux: str = option("vol", "Auxiliary targets, a comma list: vol (next days' realised volatility), momentum (the "
+                      "horizon return relative to the day); '' for none.")
+    aux_weight: float = option(0.1, "Weight of each auxiliary loss.", min=0.0)
+    score_weight: float = option(0.0, "Cost-sensitive term: minus the expected score (+1 right, -1 涨 called 跌, -2 "
+                                 "跌 called 涨), weighted.", min=0.0)
 
     def check(self) -> None:
         """Options that cannot work together are a ValueError with a one-line reason, before anything loads."""

@@ -16,14 +16,11 @@ import numpy as np
 
 from equinet import files, rundir
 from equinet.config import TrainConfig
-from equinet.evaluate import Rows, collect, concat, no_nan, score_rows, selection_mask
+from equinet.evaluate import collect, selection_mask
+from equinet.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
 from equinet.infer import apply
 from equinet.store import open_store
 from equinet.train import Run, fit, longest_history, start
-
-CV_FILE = "cv.json"
-ROWS_FILE = "rows.npz"  # a finished fold's scored rows: pooling and --resume read them back
-
 
 @dataclass(frozen=True)
 class Fold:
@@ -49,38 +46,22 @@ def make_folds(dates: list[str], horizon: int, folds: int, fold_days: int, min_c
     return out
 
 
-def _save_rows(rows: Rows, path: Path) -> None:
-    arrays = {"stock": rows.stock, "day": rows.day, "y": rows.y, "forward_return": rows.forward_return,
-              "limit_up": rows.limit_up, **{f"p_{k}": v for k, v in rows.p.items()},
-              **{f"score_{k}": v for k, v in rows.score.items()}}
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-
-
-def load_rows(path: Path) -> Rows:
-    with np.load(path) as z:
-        get = {k: z[k] for k in z.files}
-    pick = lambda prefix: {k[len(prefix):]: v for k, v in get.items() if k.startswith(prefix)}  # noqa: E731
-    return Rows(get["stock"], get["day"], get["y"], get["forward_return"], get["limit_up"], pick("p_"),
-                pick("score_"))
-
-
 def fold_config(cfg: TrainConfig, fold: Fold, root: Path, longest: int) -> TrainConfig:
     """The fold's own run: its splits, its directory, and a --max-context its training history can hold."""
-    return replace(cfg, out=str(root), name=f"fold-{fold.k}", val_from=fold.val_from, test_from=fold.test_from,
+    return replace(cfg, out=str(root), name=rundir.Folder(root).fold(fold.k).path.name, val_from=fold.val_from, test_from=fold.test_from,
                    max_context=min(cfg.max_context, longest), split_by="date")
 
 
 def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start: Callable[[Run], None] | None,
              on_epoch: Callable[[dict], None] | None, note: Callable[[str], None]) -> Rows:
     """Train (or resume) one fold, score its best epoch on its block, and keep the rows."""
-    run_dir = root / f"fold-{fold.k}"
-    if (run_dir / ROWS_FILE).is_file():
+    folder = rundir.Folder(root).fold(fold.k)
+    run_dir = folder.path
+    if folder.rows.is_file():
         note(f"fold {fold.k}: finished earlier, not retrained")
-        return load_rows(run_dir / ROWS_FILE)
+        return load_rows(folder.rows)
     t = time.perf_counter()
-    if (run_dir / "last.pt").is_file():
+    if folder.last.is_file():
         run = start(cfg, resume=run_dir)
     else:
         store = open_store(cfg.data)
@@ -96,11 +77,11 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
         fit(run, on_epoch=on_epoch)
     finally:
         run.close()
-    app = apply(run_dir / "best.pt", device=cfg.device)
+    app = apply(folder.best, device=cfg.device)
     rows = collect(app, selection_mask(app, "test", fold.test_from, fold.test_to))
-    _save_rows(rows, run_dir / ROWS_FILE)
+    save_rows(rows, folder.rows)
     files.write_json({"fold": asdict(fold), "best": run.best, "seconds": time.perf_counter() - t,
-                           **no_nan(score_rows(rows, top_pct, n_bootstrap=0))}, run_dir / "fold.json")
+                           **no_nan(score_rows(rows, top_pct, n_bootstrap=0))}, folder.fold_file)
     return rows
 
 
@@ -129,5 +110,5 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
     result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
                      "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
                      "pooled": score_rows(concat(parts), top_pct, n_bootstrap)})
-    files.write_json(result, root / CV_FILE)
+    files.write_json(result, rundir.Folder(root).cv)
     return result

@@ -7,7 +7,7 @@ import math
 import torch
 
 from equinet.baselines import DOF, SIGMA_FLOOR
-from equinet.features import LabelRule
+from equinet.labels import LabelRule
 
 
 def t_cdf(x: torch.Tensor, dof: int = DOF) -> torch.Tensor:

@@ -10,10 +10,8 @@ from equinet.adjust import event_cells, previous_close
 from equinet.baselines import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
 from equinet.store import Store
 from equinet.board import daily_limits
+from equinet.labels import LabelRule, labels
 
-UP, DOWN, FLAT = 0, 1, 2
-CLASSES = ("up", "down", "flat")
-CLASSES_ZH = ("涨", "跌", "稳")
 FEATURES = (
     "log_open", "log_high", "log_low", "log_close",  # minus the decision day's log close
     "log_volume",  # minus the window's mean
@@ -31,17 +29,7 @@ FEATURES = (
 PRICE_LOGS = slice(0, 4)
 DECISION_CLOSE = 3
 IN_SIGMAS = (0, 1, 2, 3, 5, 10)  # price-like features a window expresses in its decision day's sigmas
-TOLERANCE = 1e-9  # two-decimal prices hit the thresholds exactly; float64 error is far below this
 SHORT_HALF_LIFE, LONG_HALF_LIFE, VOLUME_HALF_LIFE = 3, 60, 20
-
-
-@dataclass(frozen=True)
-class LabelRule:
-    """UP if r >= up, DOWN if r <= down, else FLAT, for r = close[t+horizon] / close[t] - 1."""
-
-    horizon: int = 3
-    up: float = 0.03
-    down: float = -0.02
 
 
 @dataclass
@@ -55,19 +43,6 @@ class Prepared:
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
     reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
     future_vol: np.ndarray  # float32 [stocks, days]: log(realised daily sigma over the horizon / sigma), NaN unknown
-
-
-def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and forward returns from adjusted float64 closes (never from normalised values)."""
-    h = rule.horizon
-    r = np.full(close.shape, np.nan)
-    r[:, :-h] = close[:, h:] / close[:, :-h] - 1
-    y = np.full(close.shape, -1, dtype=np.int64)
-    known = ~np.isnan(r)
-    y[known] = FLAT
-    y[known & (r >= rule.up - TOLERANCE)] = UP
-    y[known & (r <= rule.down + TOLERANCE)] = DOWN
-    return y, r
 
 
 def clean_run(present: np.ndarray, breaks: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-from equinet.evaluate import Rows, top_excess
-from equinet.features import DOWN, UP
+from equinet.scoring import Rows, top_excess
+from equinet.labels import DOWN, UP
 from equinet.metrics import confusion, daily_rank_ic
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",

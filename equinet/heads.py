@@ -17,8 +17,8 @@ import torch
 
 from equinet.baselines import DOF, SIGMA_FLOOR
 from equinet.distribution import class_probabilities, t_scale
-from equinet.features import LabelRule
-from equinet.metrics import PAYOFF
+from equinet.labels import LabelRule
+from equinet.labels import PAYOFF
 from equinet.sampler import Batch, DeviceData
 
 MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale

@@ -14,7 +14,8 @@ from equinet.device import autocast, pick_precision
 from equinet import distributed, rundir
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
-from equinet.features import FEATURES, LabelRule, Prepared, prepare
+from equinet.features import FEATURES, Prepared, prepare
+from equinet.labels import LabelRule
 from equinet.heads import Forecast, Head, make_head
 from equinet.metrics import class_shares
 from equinet.model import EquiNet, ModelConfig
@@ -152,37 +153,29 @@ class Applied:
                         self.world.share)
 
 
-def newest_run(out: Path) -> Path:
-    """The run directory under out whose best.pt is newest."""
-    found = sorted(out.glob("*/best.pt"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise FileNotFoundError(f"{out}: no run with a best.pt; train one with `equinet train` or pass --checkpoint")
-    return found[-1].parent
-
-
 def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) -> Path:
     """--checkpoint as given, else RUN/best.pt, else the newest run's best.pt: a run that stopped before its last
     epoch is used only when named."""
     if checkpoint is not None:
         return checkpoint
     if run is not None:
-        return run / "best.pt"
-    newest = newest_run(out)
-    status = rundir.status(newest) if (newest / "config.json").is_file() else None
+        return rundir.Folder(run).best
+    newest = rundir.newest_run(out)
+    status = rundir.status(newest) if rundir.Folder(newest).config.is_file() else None
     if status is not None and not status.finished:
         raise MismatchError(f"the newest run, {newest}, was {status.text} (its best.pt is from epoch "
                             f"{status.best_epoch}); name it with --run {newest} to use it as it is, or finish it with "
                             f"`equinet train --resume {newest}`")
-    return newest / "best.pt"
+    return rundir.Folder(newest).best
 
 
 def describe(checkpoint: Path) -> str:
     """Which checkpoint a forecast comes from, in words: the run, how far it got and the epoch kept."""
     run_dir = Path(checkpoint).parent
-    if not (run_dir / "config.json").is_file():
+    if not rundir.Folder(run_dir).config.is_file():
         return f"using {checkpoint}"
     status = rundir.status(run_dir)
-    kept = f"best epoch {status.best_epoch}" if Path(checkpoint).name == "best.pt" else Path(checkpoint).name
+    kept = f"best epoch {status.best_epoch}" if Path(checkpoint) == rundir.Folder(run_dir).best else Path(checkpoint).name
     return f"using {checkpoint} (run {run_dir.name}: {status.text}, {kept} of {status.epochs})"
 
 

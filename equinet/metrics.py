@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.features import CLASSES, DOWN, FLAT, UP
+from equinet.labels import CLASSES, DOWN, FLAT, PAYOFF, UP
 
 EPS = 1e-12
 FORECASTERS = ("model", "volatility", "prior", "majority", "reversal")  # every report names them in this order
@@ -58,10 +58,6 @@ def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.n
         "val_rank_ic": rank_metrics(daily_rank_ic(score, forward_return, day))["rank_ic"],
         "val_score_per_1000": score_per_1000(pred, y), **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
     }
-
-
-# The score rule as a payoff matrix [true, predicted]: +1 correct, -1 UP called DOWN, -2 DOWN called UP.
-PAYOFF = np.array([[1.0, -1.0, 0.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
 def confusion(pred: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 
 from equinet.board import a_share_exchange, split_code, symbol
 from equinet.days import next_trading_days, trading_days_between
-from equinet.features import CLASSES_ZH
+from equinet.labels import CLASSES_ZH
 from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
 
 SORTS = {"score": ("score", "rank score"), "up": ("up", "P(涨)"), "down": ("down", "P(跌)"),

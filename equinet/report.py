@@ -1,304 +1,155 @@
-"""Rich tables for the terminal: the store summary, corporate actions, market disagreements, findings."""
+"""`equinet report`: a run's figures (PNG) and one self-contained index.html, in RUN/report/ (cv: per fold too)."""
 
 from __future__ import annotations
 
-import math
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from rich.console import Console
-from rich import box
-from rich.table import Table
+import numpy as np
 
-from equinet.features import CLASSES
-from equinet.metrics import FORECASTERS, PROBABILISTIC
-from equinet.findings import Finding
+from equinet import figures, rundir
+from equinet.files import read_json, read_metrics, replace_file
+from equinet.config import best_line
+from equinet.scoring import Rows, concat, load_dates, load_rows, no_nan, score_rows
+from equinet.store import read_meta
+from equinet.tables import formatted
 
-
-def summary_table(meta: dict, title: str) -> Table:
-    """The table that ends every ingest and that `equinet info` reads back."""
-    s = meta["summary"]
-    table = Table(title=title, show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    rows = [
-        ("stocks", s["stocks"]),
-        ("days", s["days"]),
-        ("date range", f"{s['first']} .. {s['last']}"),
-        ("missing bars", f"{100 * s['missing_bar_share']:.2f} %"),
-        ("corporate actions", f"{s['events']} ({'back-adjusted' if meta['options']['adjust'] else 'days unusable'})"),
-        ("market unknown days", len(meta["market_unknown_days"])),
-        ("skipped files", s["skipped"]),
-        ("findings", f"{s['errors']} errors, {s['warnings']} warnings, {s['notes']} notes"),
-    ]
-    for what, value in rows:
-        table.add_row(what, str(value))
-    return table
-
-
-def events_table(events: list[dict], limit: int = 40) -> Table:
-    table = Table(title="Corporate actions (gbbq: declared; gap: overnight gap beyond the daily limit)")
-    for col in ("code", "date", "source", "prev close", "open", "factor", "detail", "treated as"):
-        table.add_column(col, justify="left" if col in ("code", "date", "source", "detail", "treated as") else "right")
-    for e in events[:limit]:
-        source = e.get("source", "gap")  # stores written before gbbq support have only gap events
-        detail = (f"gap {100 * e['gap']:+.1f} %, limit ±{100 * e['limit']:.0f} %" if source == "gap" else
-                  f"per 10: cash {e['cash']:g}, bonus {e['bonus']:g}, rights {e['rights']:g} at {e['rights_price']:g}")
-        table.add_row(e["code"], e["date"], source, f"{e['prev_close']:.2f}", f"{e['open']:.2f}",
-                      f"{e['factor']:.4f}", detail, "back-adjusted" if e["adjusted"] else "unusable day")
-    if len(events) > limit:
-        table.caption = f"... and {len(events) - limit} more (all are in meta.json)"
-    return table
+CAPTIONS = {
+    "learning.png": "Learning curves: the training objective and the validation log loss per epoch (left), and the "
+                    "validation skill over the class prior and over the volatility baseline (right; above 0 the "
+                    f"model beats it). The dotted line is the epoch kept in {rundir.BEST}.",
+    "reliability.png": "Reliability: windows binned by their predicted probability; a calibrated forecaster lies "
+                       "on the diagonal. The bars below count the windows in each bin.",
+    "confusion.png": "Confusion matrix of the most probable class: counts and the share of each true class.",
+    "rank_ic.png": "Daily rank IC: how well the model's score orders the day's stocks by their 3-day return "
+                   "(bars), and its running mean (line).",
+    "cumulative.png": "Cumulative excess return of each day's top picks over the equal-weighted universe, the "
+                      "model's score beside the reversal baseline's; stocks at limit-up are not bought.",
+    "class_shares.png": "Class shares per day: the realised share of 涨 and 跌 (solid) against the model's mean "
+                        "predicted probabilities (dashed). Gaps show regime shifts the model did not expect.",
+}
+SUMMARY = (("log loss", "log_loss", "num"), ("skill over prior", "log_loss_skill", "signed"),
+           ("skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
+           ("AUC 涨", "auc_up", "num"), ("AUC 跌", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
+           ("top-decile excess", "top_decile_excess", "ret"))  # (label, key, kind of report.formatted)
 
 
-def disagreements_table(rows: list[dict]) -> Table:
-    table = Table(title="Files whose market columns disagree with the consensus")
-    for col in ("file", "dates", "first date", "trusted elsewhere"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["file"], str(r["dates"]), r["first_date"], "yes" if r["trusted"] else "no")
-    return table
+@dataclass
+class Section:
+    """One set of figures: a train run's split, a cv fold, or the pooled cv folds."""
+
+    title: str
+    folder: str  # under report/ ("" for the main set)
+    rows: Rows
+    dates: list[str]
+    horizon: int
+    histories: dict[str, list[dict]]
+    best: dict[str, int]
+    boundaries: list = field(default_factory=list)  # first days of cv folds after the first
 
 
-def print_findings(console: Console, findings: list[Finding], levels: tuple[str, ...], limit: int = 40) -> None:
-    """One line per finding, the first `limit` of them."""
-    chosen = [f for f in findings if f.level in levels]
-    for f in chosen[:limit]:
-        console.print(str(f), style={"error": "red", "warning": "yellow"}.get(f.level, "dim"), markup=False,
-                      highlight=False, soft_wrap=True)
-    if len(chosen) > limit:
-        console.print(f"... and {len(chosen) - limit} more (all are in meta.json)", markup=False)
+def train_section(run: Path, cfg: dict, split: str, device: str) -> Section:
+    """A train run: its best.pt applied to every valid window of the split."""
+    from equinet.evaluate import collect, selection_mask
+    from equinet.infer import apply
+
+    folder = rundir.Folder(run)
+    history = read_metrics(folder.metrics)
+    if not history or not folder.best.is_file():
+        raise ValueError(f"{run}: no finished epoch ({folder.metrics.name} and {folder.best.name}) to report on")
+    if folder.eval_rows(split).is_file():  # the rows `equinet eval --split` scored, as a cv's folds keep theirs
+        rows, dates = load_rows(folder.eval_rows(split)), load_dates(folder.eval_rows(split))
+    else:
+        app = apply(folder.best, device=device)
+        rows, dates = collect(app, selection_mask(app, split, None, None)), app.store.meta["dates"]
+    return Section(f"{run.name}: {split} split", "", rows, dates, cfg["horizon"],
+                   {run.name: history}, {run.name: best_line(history, cfg["select"])["epoch"]})
 
 
-def objective(cfg) -> str:
-    """The training objective's name, so that it is never read as the validation log loss."""
-    parts = ["focal loss" if cfg.loss == "focal" else "log loss"]
-    if cfg.head == "dist" and cfg.return_weight:
-        parts.append(f"{cfg.return_weight:g} return NLL")
-    if cfg.head == "dist" and cfg.shrink:
-        parts.append(f"{cfg.shrink:g} shrink")
-    if cfg.score_weight:
-        parts.append(f"{cfg.score_weight:g} score")
-    if cfg.aux:
-        parts.append(f"{cfg.aux_weight:g} aux")
-    return " + ".join(parts)
+def cv_sections(run: Path, cv: dict) -> list[Section]:
+    """A cv run: every fold's scored block, then all folds pooled (the rows cv saved; nothing is recomputed)."""
+    dates, horizon, select = read_meta(Path(cv["store"]))["dates"], cv["config"]["horizon"], cv["config"]["select"]
+    folds = []
+    for fold in cv["per_fold"]:
+        folder = rundir.Folder(run).fold(fold["k"])
+        name = folder.path.name
+        history = read_metrics(folder.metrics)
+        folds.append(Section(f"{run.name}, fold {fold['k']}: {fold['test_from']} .. {fold['test_to']}", name,
+                             load_rows(folder.rows), dates, horizon, {name: history},
+                             {name: best_line(history, select)["epoch"]}))
+    starts = [np.datetime64(f["test_from"]) for f in cv["per_fold"][1:]]
+    pooled = Section(f"{run.name}: {len(folds)} folds pooled", "", concat([f.rows for f in folds]), dates, horizon,
+                     {k: v for f in folds for k, v in f.histories.items()},
+                     {k: v for f in folds for k, v in f.best.items()}, starts)
+    return [pooled, *folds]
 
 
-def epoch_row(row: dict, objective: str) -> str:
-    """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
-    return (f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
-            f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  "
-            f"skill vs prior {row['val_log_loss_skill']:+.4f} vs volatility {row['val_skill_vs_volatility']:+.4f}  "
-            f"AUC up/down {row['val_auc_up']:.3f}/{row['val_auc_down']:.3f}  rank IC {row['val_rank_ic']:+.3f}  "
-            f"acc {100 * row['val_accuracy']:.1f} %  score {row['val_score_per_1000']:+.0f}/1000  "
-            f"({row['seconds']:.1f} s)")
+def draw(section: Section, folder: Path, top_pct: float) -> list[Path]:
+    """Every figure of a section into folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    r, d, b = section.rows, section.dates, section.boundaries
+    return [figures.learning_curves(section.histories, section.best, folder / "learning.png"),
+            figures.reliability(r, folder / "reliability.png"),
+            figures.confusion_matrix(r, folder / "confusion.png"),
+            figures.rank_ic(r, d, folder / "rank_ic.png", b),
+            figures.cumulative_excess(r, d, section.horizon, top_pct, folder / "cumulative.png", b),
+            figures.class_shares(r, d, folder / "class_shares.png", b)]
 
 
-def epochs_table(history: list[dict], best: dict) -> Table:
-    """Validation per epoch, beside the volatility baseline; the best epoch is marked."""
-    table = Table(title=f"Validation ({history[-1]['val_rows']:,} windows per epoch; volatility baseline log loss "
-                        f"{history[-1]['val_log_loss_volatility']:.4f})")
-    for col in ("epoch", "train loss (objective)", "val log loss", "skill vs prior", "skill vs volatility", "AUC up",
-                "AUC down", "rank IC", "accuracy", "score/1000"):
-        table.add_column(col, justify="right")
-    for r in history:
-        mark = " *" if r["epoch"] == best.get("epoch") else ""
-        table.add_row(f"{r['epoch']}{mark}", f"{r['train_loss']:.4f}", f"{r['val_log_loss']:.4f}",
-                      f"{r['val_log_loss_skill']:+.4f}", f"{r['val_skill_vs_volatility']:+.4f}",
-                      f"{r['val_auc_up']:.3f}", f"{r['val_auc_down']:.3f}", f"{r['val_rank_ic']:+.3f}",
-                      f"{100 * r['val_accuracy']:.1f} %", f"{r['val_score_per_1000']:+.0f}")
-    return table
+def _summary(rows: Rows, top_pct: float) -> str:
+    """The model beside every baseline on the section's rows, as an HTML table."""
+    scored = no_nan(score_rows(rows, top_pct, n_bootstrap=0))
+    head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in SUMMARY)
+    body = ""
+    for name in ("model", "volatility", "reversal", "prior"):
+        cells = "".join(f"<td>{formatted(scored[name].get(key), kind)}</td>" for _, key, kind in SUMMARY)
+        body += f"<tr><th>{name}</th>{cells}</tr>"
+    return (f"<p>{scored['rows']:,} windows, {scored['days']} decision days, {scored['stocks']} stocks.</p>"
+            f"<table><tr><th>forecaster</th>{head}</tr>{body}</table>")
 
 
-EVAL_ROWS = [
-    ("log loss", "log_loss", "num"), ("log-loss skill over the prior", "log_loss_skill", "signed"),
-    ("log-loss skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("Brier", "brier", "num"),
-    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"),
-    ("accuracy", "accuracy", "pct"), ("macro-F1", "macro_f1", "num"), ("MCC", "mcc", "num"),
-    ("score/1000 (argmax)", "score_per_1000", "int"), ("score/1000 (expected)", "score_per_1000_expected", "int"),
-    ("up recall", "up_recall", "pct"), ("down->up rate", "down_to_up_rate", "pct"),
-    ("extreme-up capture", "extreme_up_capture", "pct"),
-    ("rank IC (mean daily)", "rank_ic", "ic"), ("ICIR", "rank_icir", "num"), ("days with IC > 0", "ic_positive_days", "pct"),
-    ("top-k excess / 3 days", "topk_excess", "ret"), ("top-decile excess / 3 days", "top_decile_excess", "ret"),
-]
+def page(run: Path, sections: list[Section], drawn: list[list[Path]], root: Path, top_pct: float, rule: str) -> str:
+    """index.html with every image embedded: it opens anywhere, with no network and no other file."""
+    parts = [f"<h1>EquiNet report: {html.escape(run.name)}</h1>",
+             f"<p>Run directory <code>{html.escape(str(run))}</code>. {html.escape(rule)}</p>"]
+    for section, paths in zip(sections, drawn):
+        parts.append(f"<h2>{html.escape(section.title)}</h2>{_summary(section.rows, top_pct)}")
+        for p in paths:
+            data = base64.b64encode(p.read_bytes()).decode()
+            parts.append(f'<figure><img alt="{p.relative_to(root)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{html.escape(CAPTIONS[p.name])} ({p.relative_to(root)})</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:960px;margin:auto}img{max-width:100%}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}figcaption{font-size:90%}")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>EquiNet report {html.escape(run.name)}'
+            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def formatted(value: float | None, kind: str) -> str:
-    """A figure as the tables show it (— where it is undefined)."""
-    if value is None or value != value:
-        return "—"
-    return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
-            "int": f"{value:+.0f}", "ic": f"{value:+.4f}", "ret": f"{100 * value:+.2f} %"}[kind]
+def label_rule(cfg: dict) -> str:
+    """The classes in words, from the run's own thresholds."""
+    up, down, flat = figures.NAMES
+    return (f"Classes over {cfg['horizon']} trading days: {up} = close rises >= {cfg['up']:+.0%}, {down} = falls "
+            f"<= {cfg['down']:+.0%}, {flat} = in between.")
 
 
-def _ci(ci: dict, key: str, kind: str) -> str:
-    return f"{formatted(ci[key][0], kind)} .. {formatted(ci[key][1], kind)}" if key in ci else ""
+def report(run: Path, split: str = "test", device: str = "auto", top_pct: float = 1.0) -> Path:
+    """Write RUN/report/ (replacing an earlier report whole) and return its index.html."""
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run directory")
+    folder = rundir.Folder(run)
+    if folder.cv.is_file():
+        cv = read_json(folder.cv)
+        cfg, sections = cv["config"], cv_sections(run, cv)
+    elif folder.config.is_file():
+        cfg = read_json(folder.config)
+        sections = [train_section(run, cfg, split, device)]
+    else:
+        raise FileNotFoundError(f"{run}: not a finished run (no {rundir.CONFIG}) nor a finished cv (no {rundir.CV})")
+    def write(tmp: Path) -> None:
+        drawn = [draw(s, tmp / s.folder, top_pct) for s in sections]
+        (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(cfg)), encoding="utf-8")
 
-
-def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], names: tuple[str, ...] = FORECASTERS,
-                  ci: dict | None = None) -> Table:
-    """Metrics down, forecasters across (— where a forecaster has no such figure); the model's bootstrap interval
-    beside it where there is one."""
-    table = Table(title=title)
-    table.add_column("metric")
-    for name in names:
-        table.add_column(name, justify="right")
-        if name == "model" and ci:
-            table.add_column("model 95 % CI", justify="right")
-    for label, key, kind in rows:
-        if key in block[names[0]]:
-            cells = []
-            for name in names:
-                cells.append(formatted(block[name].get(key), kind))
-                if name == "model" and ci:
-                    cells.append(_ci(ci, key, kind))
-            table.add_row(label, *cells)
-    return table
-
-
-SCORE_NAMES = {"dist": "median 3-day return", "softmax": "up - down"}
-
-
-def eval_tables(r: dict) -> list:
-    """The eval report: the model beside every baseline on the same rows, then the details."""
-    shares = " / ".join(f"{100 * v:.1f} %" for v in r["class_share"].values())
-    head = Table(show_header=False, title="Evaluation")
-    for label, value in [("checkpoint", r["checkpoint"]), ("store", r["store"]), ("split", r["split"]),
-                         ("decision days", f"{r['from']} .. {r['to']} ({r['days']} days, {r['stocks']} stocks)"),
-                         ("rows (every valid window)", f"{r['rows']:,} at context {r['context']}"),
-                         ("class share up/down/flat", shares)]:
-        head.add_row(label, str(value))
-    ci = r["ci"]
-    score = SCORE_NAMES[r["head"]]
-    main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: each day's top "
-                         f"{r['topk']['pct']:g} % by rank score, the model's {score}; limit-up closes skipped)", r,
-                         EVAL_ROWS, ci=ci)
-    per_class = Table(title="Precision / recall per class")
-    per_class.add_column("forecaster")
-    for c in CLASSES:
-        per_class.add_column(f"{c} P", justify="right")
-        per_class.add_column(f"{c} R", justify="right")
-    for f in PROBABILISTIC:
-        per_class.add_row(f, *[formatted(r[f][m][c], "pct") for c in CLASSES for m in ("precision", "recall")])
-    cm = Table(title="Model confusion matrix (rows: true, columns: predicted)")
-    cm.add_column("true \\ predicted")
-    for c in CLASSES:
-        cm.add_column(c, justify="right")
-    for c, row in zip(CLASSES, r["model"]["confusion"]):
-        cm.add_row(c, *[f"{n:,}" for n in row])
-    t = r["topk"]
-    top = Table(title=f"Model: daily top {t['pct']:g} % by {score} (limit-up closes skipped), mean forward return")
-    for col in ("days", "picks", "universe", "excess", "excess 95 % CI"):
-        top.add_column(col, justify="right")
-    top.add_row(str(t["days"]), f"{100 * t['picks_mean']:+.2f} %", f"{100 * t['universe_mean']:+.2f} %",
-                f"{100 * t['excess']:+.2f} %", _ci(ci, "topk_excess", "ret") or "—")
-    tables = [head, main, per_class, cm, top]
-    if "gate" in r:
-        g = r["gate"]
-        tables.append(metrics_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_ROWS,
-                                    PROBABILISTIC))
-    return tables
-
-
-CV_COLUMNS = [
-    ("log loss", "log_loss", "num"), ("skill vs prior", "log_loss_skill", "signed"),
-    ("skill vs volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
-    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
-    ("top-k excess", "topk_excess", "ret"), ("top-decile excess", "top_decile_excess", "ret"),
-]
-
-
-def cv_table(result: dict) -> Table:
-    """Per fold and pooled, every forecaster on the same rows; the pooled figures with their 95 % intervals."""
-    table = Table(title=f"Walk-forward cv: {result['folds']} folds of {result['fold_days']} decision days "
-                        f"({result['cv']})")
-    for col in ("block", "forecaster", "rows") + tuple(label for label, _, _ in CV_COLUMNS):
-        table.add_column(col, justify="left" if col in ("block", "forecaster") else "right")
-    blocks = [([f"fold {f['k']}", f"{f['test_from']} ..", f"  {f['test_to']}"], f) for f in result["per_fold"]]
-    for label, block in blocks + [(["pooled", f"{len(blocks)} folds"], result["pooled"])]:
-        table.add_section()
-        for i, name in enumerate(FORECASTERS):
-            f = block[name]
-            table.add_row(label[i] if i < len(label) else "", name, f"{block['rows']:,}" if i == 0 else "",
-                          *[formatted(f.get(key), kind) for _, key, kind in CV_COLUMNS])
-            if block is result["pooled"] and f.get("ci"):
-                table.add_row("", "  95 % CI", "", *[_ci(f["ci"], key, kind) for _, key, kind in CV_COLUMNS])
-    return table
-
-
-SCORE_MEANINGS = {"dist": "the model's median 3-day return, relative to the day's other stocks (higher: "
-                           "expected to do better than the others)",
-                  "softmax": "P(涨) - P(跌)"}
-
-
-def forecast_days(result: dict) -> str:
-    """'2024-10-08, 2024-10-09, 2024-10-10' (with a caveat when holidays were not known that far)."""
-    days = ", ".join(result["days"])
-    return days if result["days_sure"] else f"{days} (weekdays: the holiday calendar does not reach this far)"
-
-
-def predict_table(result: dict) -> Table:
-    """Probabilities per stock in the order asked for (and the volatility baseline's, when asked)."""
-    from equinet.predict import SORTS
-
-    table = Table(title=f"EquiNet forecast made after the close of {result['date']} (the {result['context']}-day "
-                        f"window ending then) for the next {len(result['days'])} trading days: "
-                        f"{forecast_days(result)}")
-    order = SORTS[result["sort"]][1]
-    table.caption = (f"Sorted by {order}, highest first; rank score = {SCORE_MEANINGS[result['head']]}. "
-                     "'still': the close did not move in the whole window, so the forecast says nothing; listed last.")
-    baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
-    dist = result["head"] == "dist"
-    named = any(r["name"] for r in result["rows"])
-    columns = ["#", "code", *(["name"] if named else []), "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)",
-               "up - down", *(["median 3-day return"] if dist else []), "flag"]
-    for col in columns + (["volatility 涨 / 跌 / 稳", "vol. up - down"] if baseline else []):
-        table.add_column(col, justify="left" if col in ("code", "name", "涨 / 跌 / 稳", "flag") else "right")
-    for i, row in enumerate(result["rows"], 1):
-        cells = [str(i), row["symbol"], *([row["name"]] if named else []), row["zh"], f"{100 * row['up']:.1f} %",
-                 f"{100 * row['down']:.1f} %", f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
-        if dist:
-            cells.append(f"{100 * math.expm1(row['score']):+.2f} %")
-        cells.append("still" if row["still"] else "")
-        if baseline:
-            cells += [row["volatility"]["zh"], f"{100 * row['volatility']['up_minus_down']:+.1f}"]
-        table.add_row(*cells)
-    return table
-
-
-RUN_COLUMNS = (("name", "name", "text"), ("status", "status", "status"), ("date", "date", "day"),
-               ("d", "d_model", "count"), ("L", "layers", "count"), ("head", "head", "text"),
-               ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"),
-               ("val LL", "val_log_loss", "num"), ("skill vol", "val_skill_volatility", "signed"),
-               ("acc", "val_accuracy", "pct"), ("AUC 涨", "val_auc_up", "num"), ("AUC 跌", "val_auc_down", "num"),
-               ("IC", "val_rank_ic", "ic"), ("top-k", "val_topk_excess", "ret"),
-               ("test skill vol", "test_skill_volatility", "signed"), ("test IC", "test_rank_ic", "ic"))
-
-
-def runs_table(rows: list[dict], out) -> Table:
-    """`equinet runs`: the main columns (validation or pooled cv figures; test where `equinet eval` ran), every
-    number whole: on a narrow terminal the name and status fold instead."""
-    table = Table(title=f"Runs under {out} (cv-*: pooled out-of-sample figures in the val columns; every column, "
-                        "skill over the prior too: --format csv/json/xlsx)", box=box.SIMPLE_HEAD, pad_edge=False)
-    cells = [[_cell(r[key], kind) for _, key, kind in RUN_COLUMNS] for r in rows]
-    for i, (header, _, kind) in enumerate(RUN_COLUMNS):
-        widest = max([len(c[i]) for c in cells] + [len(header)])
-        if kind in ("text", "status"):
-            table.add_column(header, overflow="fold")
-        else:
-            table.add_column(header, justify="right", no_wrap=True, min_width=widest)
-    for c in cells:
-        table.add_row(*c)
-    return table
-
-
-def _cell(value, kind: str) -> str:
-    if kind == "text":
-        return value or ""
-    if kind == "status":
-        return (value or "").replace("interrupted at epoch ", "stopped ").replace(" of ", "/")
-    if kind == "day":
-        return (value or "")[5:16].replace("T", " ")  # 11-26 07:03
-    if value is None:
-        return "—"
-    if kind == "count":
-        return f"{value:,}"
-    return f"{value / 60:.1f}" if kind == "minutes" else formatted(value, kind)
+    replace_file(folder.report, write)
+    return folder.report / "index.html"

@@ -7,10 +7,61 @@ from pathlib import Path
 
 from equinet import lock
 from equinet.config import best_line
-from equinet.files import read_json, read_metrics
+from equinet.files import read_json, read_metrics, write_json
 
 LOCK = ".lock"
-RUN_FILES = ("config.json", "metrics.jsonl", "best.pt", "last.pt")  # what --overwrite removes; nothing else
+CONFIG, METRICS, BEST, LAST = "config.json", "metrics.jsonl", "best.pt", "last.pt"
+CV, FOLD, ROWS, REPORT = "cv.json", "fold.json", "rows.npz", "report"
+RUN_FILES = (CONFIG, METRICS, BEST, LAST)  # what --overwrite removes; nothing else
+
+
+@dataclass(frozen=True)
+class Folder:
+    """A run folder's layout: where each file of a train run, a cv and its folds lives (the one place that names
+    them)."""
+
+    path: Path
+
+    config = property(lambda self: self.path / CONFIG)
+    metrics = property(lambda self: self.path / METRICS)
+    best = property(lambda self: self.path / BEST)
+    last = property(lambda self: self.path / LAST)
+    cv = property(lambda self: self.path / CV)
+    fold_file = property(lambda self: self.path / FOLD)
+    rows = property(lambda self: self.path / ROWS)  # a cv fold's scored rows
+    report = property(lambda self: self.path / REPORT)
+
+    def eval_file(self, split: str) -> Path:
+        """The latest `equinet eval --split split` of this run's checkpoint."""
+        return self.path / f"eval-{split}.json"
+
+    def eval_rows(self, split: str) -> Path:
+        """The rows that evaluation scored, beside it (read back by `equinet report`)."""
+        return self.path / f"eval-{split}.npz"
+
+    def fold(self, k: int) -> "Folder":
+        return Folder(self.path / f"fold-{k}")
+
+    def folds(self) -> list["Folder"]:
+        """The fold folders a cv has started, in order."""
+        return [Folder(p) for p in sorted(self.path.glob("fold-*"), key=lambda p: int(p.name[5:]) if
+                                          p.name[5:].isdigit() else 0) if p.is_dir()]
+
+    @property
+    def kind(self) -> str | None:
+        """'cv' (a cv.json, or folds begun), 'train' (a config.json) or None (not a run folder)."""
+        if self.cv.is_file() or any(f.config.is_file() for f in self.folds()):
+            return "cv"
+        return "train" if self.config.is_file() else None
+
+
+def newest_run(out: Path) -> Path:
+    """The train run under out whose best.pt is newest."""
+    found = sorted((Folder(p).best for p in Path(out).iterdir() if p.is_dir() and Folder(p).best.is_file()),
+                   key=lambda p: p.stat().st_mtime) if Path(out).is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"{out}: no run with a {BEST}; train one with `equinet train` or pass --checkpoint")
+    return found[-1].parent
 
 
 class RunDirError(ValueError):
@@ -58,8 +109,25 @@ class Status:
 
 
 def status(run_dir: Path) -> Status:
-    cfg = read_json(run_dir / "config.json")
-    history = read_metrics(run_dir / "metrics.jsonl")
+    folder = Folder(run_dir)
+    cfg = read_json(folder.config)
+    history = read_metrics(folder.metrics)
     best = best_line(history, cfg.get("select", "logloss"))
-    done = len(history) >= cfg.get("epochs", 0) and (run_dir / "best.pt").is_file()
+    done = len(history) >= cfg.get("epochs", 0) and folder.best.is_file()
     return Status(done, len(history), cfg.get("epochs"), best["epoch"] if best else None)
+
+
+def save_eval(report: dict, rows, dates: list[str], checkpoint: Path, split: str) -> Path | None:
+    """An evaluation of a run's checkpoint is kept in the run: eval-<split>.json (the latest one) and, when it
+    scored the whole split at the training thresholds (rows given), its rows beside it for `equinet report`."""
+    from equinet.scoring import save_rows
+
+    folder = Folder(Path(checkpoint).parent)
+    if not folder.config.is_file():
+        return None
+    write_json(report, folder.eval_file(split))
+    if rows is not None:
+        save_rows(rows, folder.eval_rows(split), dates)
+    else:
+        folder.eval_rows(split).unlink(missing_ok=True)  # rows of an earlier, whole evaluation no longer match
+    return folder.eval_file(split)

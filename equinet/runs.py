@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -95,3 +96,16 @@ def frame(rows: list[dict]):
 
     schema = {c: pl.String if c in TEXT else pl.Int64 if c in INTEGER else pl.Float64 for c in COLUMNS}
     return pl.DataFrame([{c: r[c] for c in COLUMNS} for r in rows], schema=schema, orient="row")
+
+
+def write(rows: list[dict], fmt: str, output: Path | None = None) -> str | None:
+    """The rows as csv or json text (returned), or written atomically to output (xlsx needs a file)."""
+    from equinet.files import replace_file, write_text
+
+    if fmt == "xlsx":
+        replace_file(output, lambda tmp: frame(rows).write_excel(tmp, worksheet="runs", autofit=True))
+        return None
+    text = frame(rows).write_csv() if fmt == "csv" else json.dumps(rows, indent=1, ensure_ascii=False)
+    if output is not None:
+        write_text(text, output)
+    return text

@@ -65,3 +65,9 @@ def by_stock(codes: list[str], horizon: int, ratio: float, seed: int) -> Splits:
     order = np.random.default_rng(seed).permutation(sorted(codes))
     n = max(1, round(ratio * len(codes)))
     return Splits("stock", horizon, test_stocks=tuple(order[:n]), val_stocks=tuple(order[n:2 * n]))
+
+
+def check_split(split: str) -> None:
+    """--split of eval and report: the checkpoint's splits, or all days."""
+    if split not in ("train", "val", "test", "all"):
+        raise ValueError(f"--split must be train, val, test or all, not {split!r}")

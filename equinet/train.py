@@ -18,6 +18,7 @@ from equinet import checkpoint, distributed, files, rundir
 from equinet.config import SELECT, TrainConfig
 from equinet.device import attention_kernels, autocast, pick_precision
 from equinet.distributed import World
+from equinet.errors import TrainingDiverged
 from equinet.features import FEATURES, prepare
 from equinet.heads import Head
 from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
@@ -28,10 +29,6 @@ from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
 NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -146,7 +143,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     until run.close() (or exit); a new run never replaces an existing one unless overwrite is set."""
     state = None
     if resume is not None:
-        state = checkpoint.load(Path(resume) / "last.pt")
+        state = checkpoint.load(rundir.Folder(Path(resume)).last)
         cfg = TrainConfig.from_json({**state["config"], **(overrides or {})})
     cfg.check()
     world, device = distributed.join(cfg.device, timeout)
@@ -190,7 +187,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         _restore(run, state)
     distributed.on_main(lambda: files.write_json(
         {**asdict(cfg), "world_size": world.size, "parameters": model.n_params(),
-         "store_path": str(Path(cfg.data).resolve()), "store_fingerprint": meta["fingerprint"]}, run_dir / "config.json"))
+         "store_path": str(Path(cfg.data).resolve()), "store_fingerprint": meta["fingerprint"]}, rundir.Folder(run_dir).config))
     return run
 
 
@@ -215,7 +212,7 @@ def _restore(run: Run, state: dict) -> None:
         torch.manual_seed(run.cfg.seed + RANK_SEED * run.world.rank + state["epoch"])
     run.epoch, run.best = state["epoch"], state["best"]
     run.saved = run.epoch
-    run.history = files.read_metrics(run.dir / "metrics.jsonl", upto=run.epoch)
+    run.history = files.read_metrics(rundir.Folder(run.dir).metrics, upto=run.epoch)
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -337,7 +334,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
             batch = draw(run)
             loss, value, windows = global_loss(run, train_step(run, batch), batch)
             if not math.isfinite(value):
-                kept = f"{run.dir / 'last.pt'} (epoch {run.epoch})" if run.epoch else "none yet"
+                kept = f"{rundir.Folder(run.dir).last} (epoch {run.epoch})" if run.epoch else "none yet"
                 raise TrainingDiverged(f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training "
                                        f"stopped; the last good checkpoint is {kept}")
             run.opt.zero_grad(set_to_none=True)
@@ -362,10 +359,11 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
             run.best = {"metric": key, "value": row[key], "epoch": run.epoch}
         state = checkpoint_state(run)
         if run.world.main:
-            files.write_metrics(run.history, run.dir / "metrics.jsonl")
+            folder = rundir.Folder(run.dir)
+            files.write_metrics(run.history, folder.metrics)
             if better:
-                checkpoint.save(state, run.dir / "best.pt")
-            checkpoint.save(state, run.dir / "last.pt")
+                checkpoint.save(state, folder.best)
+            checkpoint.save(state, folder.last)
             run.saved = run.epoch
         distributed.barrier()
         if on_epoch:

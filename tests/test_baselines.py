@@ -8,7 +8,7 @@ import torch
 
 from equinet.baselines import ewma_sigma, reversal
 from equinet.distribution import class_probabilities, t_cdf, volatility_probabilities
-from equinet.features import LabelRule
+from equinet.labels import LabelRule
 from equinet.metrics import daily_rank_ic, rank_metrics
 
 # scipy.stats.t.cdf, computed once outside the suite

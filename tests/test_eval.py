@@ -14,7 +14,7 @@ from equinet import ingest, open_store
 from equinet.baselines import ewma_sigma
 from equinet.distribution import volatility_probabilities
 from equinet.evaluate import collect, selection_mask
-from equinet.features import LabelRule
+from equinet.labels import LabelRule
 from equinet.infer import apply
 from equinet.synth import frame, simulate, write
 from equinet.train import TrainConfig, fit, start

@@ -14,10 +14,11 @@ from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 from equinet import open_store
 from equinet.distribution import class_probabilities, t_scale, volatility_probabilities
 from equinet.evaluate import collect, selection_mask
-from equinet.features import LabelRule, clean_run, future_vol, prepare
+from equinet.features import clean_run, future_vol, prepare
+from equinet.labels import LabelRule
 from equinet.heads import make_head
 from equinet.infer import apply, day_outputs
-from equinet.metrics import PAYOFF
+from equinet.labels import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
 from equinet.sampler import Batch, room, sample, to_device, windows
 from equinet.splits import by_date

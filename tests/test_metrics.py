@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from equinet.evaluate import Rows, score_rows, top_excess
+from equinet.scoring import Rows, score_rows, top_excess
 from equinet.metrics import (auc, brier, confusion, decision_metrics, expected_score_decision, forecast_metrics,
                              gate_decision, log_loss, macro_f1, mcc, score_per_1000)
 

@@ -13,7 +13,8 @@ import torch
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.baselines import ewma_sigma
-from equinet.features import DOWN, FEATURES, FLAT, UP, LabelRule, cross_rank, limit_flags, prepare
+from equinet.features import FEATURES, cross_rank, limit_flags, prepare
+from equinet.labels import DOWN, FLAT, UP, LabelRule
 from equinet.sampler import room, to_device, windows
 from equinet.splits import by_date
 from equinet.synth import simulate

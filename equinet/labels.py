@@ -1,0 +1,37 @@
+"""The vocabulary at the bottom: the three classes, the label rule, labels from adjusted closes, and the score
+payoff that grades a decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UP, DOWN, FLAT = 0, 1, 2
+CLASSES = ("up", "down", "flat")
+CLASSES_ZH = ("涨", "跌", "稳")
+TOLERANCE = 1e-9  # two-decimal prices hit the thresholds exactly; float64 error is far below this
+# The score rule as a payoff matrix [true, predicted]: +1 correct, -1 UP called DOWN, -2 DOWN called UP.
+PAYOFF = np.array([[1.0, -1.0, 0.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """UP if r >= up, DOWN if r <= down, else FLAT, for r = close[t+horizon] / close[t] - 1."""
+
+    horizon: int = 3
+    up: float = 0.03
+    down: float = -0.02
+
+
+def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and forward returns from adjusted float64 closes (never from normalised values)."""
+    h = rule.horizon
+    r = np.full(close.shape, np.nan)
+    r[:, :-h] = close[:, h:] / close[:, :-h] - 1
+    y = np.full(close.shape, -1, dtype=np.int64)
+    known = ~np.isnan(r)
+    y[known] = FLAT
+    y[known & (r >= rule.up - TOLERANCE)] = UP
+    y[known & (r <= rule.down + TOLERANCE)] = DOWN
+    return y, r
