@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
+from equinet import rundir
 from equinet.days import iso_day
 from equinet.errors import TrainingDiverged
 from equinet.files import WriteError
@@ -151,7 +152,7 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
        resume: bool = Opt(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
        top_pct: float = Opt(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
        bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
-       as_json: bool = Opt(False, "--json", help="Print cv.json instead of the table."), **options) -> None:
+       as_json: bool = Opt(False, "--json", help=f"Print {rundir.CV} instead of the table."), **options) -> None:
     from equinet.terminal import cv_live
 
     fixed = [k for k in CV_SETS if k in given(options)]
@@ -173,7 +174,7 @@ def applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | N
     return app_
 
 
-RUN = Opt(None, help="Run directory (uses its best.pt; default: the newest finished run under --out).")
+RUN = Opt(None, help=f"Run directory (uses its {rundir.BEST}; default: the newest finished run under --out).")
 CHECKPOINT = Opt(None, help="A checkpoint file instead of --run.")
 OUT = Opt(Path("out"), help="Where runs are looked for.")
 CONTEXT = Opt(None, min=2, help="Window length (default: the checkpoint's --context).")

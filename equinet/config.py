@@ -17,7 +17,7 @@ MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, th
 
 
 def best_line(history: list[dict], select: str) -> dict | None:
-    """The metrics line of the epoch --select keeps in best.pt (None before the first epoch)."""
+    """The metrics line of the epoch --select keeps as the best checkpoint (None before the first epoch)."""
     key, sign = SELECT[select]
     return max(history, key=lambda r: sign * r[key]) if history else None
 
@@ -39,13 +39,13 @@ D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models
 overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.07 M, 128: ~0.27 M,
 256: ~1.1 M at 2 layers). Time per epoch grows roughly with its square too."""
 EPOCHS_HELP = """--epochs sets how many rounds of --samples-per-epoch training windows the model sees. More epochs
-can help until the validation log loss stops improving (best.pt keeps the best epoch, so extra epochs cost only
-time). Time grows linearly with it."""
+can help until the validation log loss stops improving (the best epoch's checkpoint is kept, so extra epochs cost
+only time). Time grows linearly with it."""
 
 
 @dataclass
 class TrainConfig:
-    """Every option of a run; saved in config.json and in every checkpoint. Each field's metadata is its command-line
+    """Every option of a run; saved in the run folder and in every checkpoint. Each field's metadata is its command-line
     option (`equinet train` and `equinet cv` are generated from them)."""
 
     data: str = option("data/parquet", "Store written by `equinet ingest`.")
@@ -80,7 +80,7 @@ class TrainConfig:
     device: str = option("auto", "auto (cuda, then mps, then cpu), cuda, mps or cpu.")
     precision: str = option("auto", "auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16 or fp32.")
     compile: bool = option(False, "Use torch.compile for the training step.", flag="--compile")
-    select: str = option("logloss", "best.pt by validation logloss, score or accuracy.")
+    select: str = option("logloss", "The best checkpoint by validation logloss, score or accuracy.")
     head: str = option("dist", "dist: a Student-t anchored on the volatility baseline's sigma (location and scale "
                        "correction; answers for any thresholds); softmax: 3 logits.")
     batch_days: int = option(4, "Whole-day batches: every stock of this many random decision days per step (0: "

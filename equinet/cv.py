@@ -89,7 +89,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
                    resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000,
                    on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
                    on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print) -> dict:
-    """Every fold, then the figures per fold and pooled over all folds; written to out/cv-<name>/cv.json."""
+    """Every fold, then the figures per fold and pooled over all folds; written to the cv folder out/cv-<name>."""
     cfg.check()
     store = open_store(cfg.data)
     plan = make_folds(store.meta["dates"], cfg.horizon, folds, fold_days, cfg.min_context)

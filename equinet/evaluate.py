@@ -10,7 +10,7 @@ import torch
 from equinet.features import limit_flags
 from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
 from equinet.labels import CLASSES, DOWN, UP
-from equinet.sampler import Pool, make_pool, room
+from equinet.sampler import Pool, make_pool, labelled_context
 from equinet.scoring import Rows, no_nan, score_rows
 
 
@@ -42,7 +42,7 @@ def overlap_warning(app: Applied, days: np.ndarray) -> str | None:
 
 def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
     """Every valid window in mask, in (day, stock) order; an empty selection is an error."""
-    pool = make_pool(room(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
+    pool = make_pool(labelled_context(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
     if len(pool) == 0:
         raise MismatchError(f"no valid window of {app.context} days (+{app.rule.horizon}-day horizon) in the "
                             "selection; widen --from/--to, choose another --split or lower --context")

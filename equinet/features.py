@@ -37,7 +37,7 @@ class Prepared:
     """Everything windows need, per stock and day, before it moves to the device."""
 
     inputs: np.ndarray  # float32 [stocks, days, len(FEATURES)]
-    run: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
+    clean_days: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
     labels: np.ndarray  # int64 [stocks, days]: UP/DOWN/FLAT, -1 where the horizon leaves the data
     forward_return: np.ndarray  # float64 [stocks, days]: close[t+h]/close[t]-1, NaN where unknown
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day

@@ -90,7 +90,7 @@ def read_json(path: Path) -> dict:
 
 
 def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
-    """metrics.jsonl (none: []), keeping only epochs <= upto (lines past the last checkpoint are dropped on
+    """A run's metrics lines (no file: []), keeping only epochs <= upto (lines past the last checkpoint are dropped on
     resume)."""
     if not path.is_file():
         return []

@@ -17,8 +17,7 @@ import torch
 
 from equinet.baselines import DOF, SIGMA_FLOOR
 from equinet.distribution import class_probabilities, t_scale
-from equinet.labels import LabelRule
-from equinet.labels import PAYOFF
+from equinet.labels import PAYOFF, LabelRule
 from equinet.sampler import Batch, DeviceData
 
 MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale
@@ -58,7 +57,13 @@ class Head:
     demean: bool = False  # the location's mean over each day is removed (dist)
     return_weight: float = 0.0  # dist: weight of the realised log return's NLL
     shrink: float = 0.0  # dist: penalty on the squared outputs, pulling them to the volatility baseline
-    own = 3
+    own = 3  # outputs of the head's own (auxiliary targets come after them)
+    any_thresholds = False  # answers for thresholds other than the training ones
+    can_demean = False  # its rank score is a location that whole-day batches can demean
+    terms: tuple[str, ...] = ()  # the TrainConfig weights of its own objective terms
+    score_name = "up - down"  # what its rank score is, in a table header
+    score_meaning = "P(涨) - P(跌)"  # and in words
+    score_is_return = False  # the rank score is a log return (shown as a percentage)
 
     @property
     def n_out(self) -> int:
@@ -124,6 +129,13 @@ class DistHead(Head):
     """Location and log-scale correction of a Student-t anchored on the volatility baseline's sigma."""
 
     own = 2
+    any_thresholds = True
+    can_demean = True
+    terms = ("return_weight", "shrink")
+    score_name = "median 3-day return"
+    score_meaning = ("the model's median 3-day return, relative to the day's other stocks (higher: expected to do "
+                     "better than the others)")
+    score_is_return = True
 
     def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int):
         """Location and scale [M, N] of the horizon log return."""

@@ -16,10 +16,10 @@ from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import FEATURES, Prepared, prepare
 from equinet.labels import LabelRule
-from equinet.heads import Forecast, Head, make_head
+from equinet.heads import HEADS, Forecast, Head, make_head
 from equinet.metrics import class_shares
 from equinet.model import EquiNet, ModelConfig
-from equinet.sampler import DeviceData, room, to_device, windows
+from equinet.sampler import DeviceData, labelled_context, to_device, windows
 from equinet.splits import Splits
 from equinet.store import Store, open_store
 
@@ -35,7 +35,7 @@ def universe(data: DeviceData, days: torch.Tensor, context: int) -> tuple[torch.
     """Every stock with a clean window of `context` days on each of the days, in (day, stock) order: the set a
     day's location mean and attention run over (it needs no label, so it knows nothing of the future)."""
     days = days.sort().values
-    slot, stock = torch.nonzero((data.run[:, days] >= context).T, as_tuple=True)
+    slot, stock = torch.nonzero((data.clean_days[:, days] >= context).T, as_tuple=True)
     return stock, days[slot]
 
 
@@ -81,7 +81,7 @@ def day_outputs(model: EquiNet, data: DeviceData, days: torch.Tensor, context: i
     out = outputs(model, data, stock, day, context, precision, progress)
     if world > 1:
         stock, day, out = gather_rows(stock, day, out.transpose(0, 1))  # out [N, members, n_out] while gathered
-        order = torch.argsort(day * data.run.shape[0] + stock)
+        order = torch.argsort(day * data.clean_days.shape[0] + stock)
         stock, day, out = stock[order], day[order], out[order].transpose(0, 1)
     _, group = torch.unique_consecutive(day, return_inverse=True)
     return stock, day, group, int(group[-1]) + 1 if len(group) else 0, out
@@ -113,7 +113,7 @@ def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head
     """The model shape and head a config asks for (one place, for training and for loading)."""
     head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
                      score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
-                     demean=cfg.demean and cfg.batch_days > 0 and cfg.head == "dist",
+                     demean=cfg.demean and cfg.batch_days > 0 and HEADS[cfg.head].can_demean,
                      return_weight=cfg.return_weight, shrink=cfg.shrink)
     shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
                         members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [])
@@ -154,8 +154,8 @@ class Applied:
 
 
 def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) -> Path:
-    """--checkpoint as given, else RUN/best.pt, else the newest run's best.pt: a run that stopped before its last
-    epoch is used only when named."""
+    """--checkpoint as given, else the run's best checkpoint, else the newest run's: a run that stopped before its
+    last epoch is used only when named."""
     if checkpoint is not None:
         return checkpoint
     if run is not None:
@@ -163,7 +163,7 @@ def resolve(run: Path | None, checkpoint: Path | None, out: Path = Path("out")) 
     newest = rundir.newest_run(out)
     status = rundir.status(newest) if rundir.Folder(newest).config.is_file() else None
     if status is not None and not status.finished:
-        raise MismatchError(f"the newest run, {newest}, was {status.text} (its best.pt is from epoch "
+        raise MismatchError(f"the newest run, {newest}, was {status.text} (its best checkpoint is from epoch "
                             f"{status.best_epoch}); name it with --run {newest} to use it as it is, or finish it with "
                             f"`equinet train --resume {newest}`")
     return rundir.Folder(newest).best
@@ -206,7 +206,7 @@ def training_prior(state: dict, rule: LabelRule, checkpoint: Path) -> np.ndarray
                             "training store")
     prep = prepare(store, rule)
     train = Splits.from_json(state["splits"]).masks(store.codes, store.meta["dates"])["train"]
-    return class_shares(prep.labels[train & (room(prep, rule.horizon) >= state["config"]["min_context"])])
+    return class_shares(prep.labels[train & (labelled_context(prep, rule.horizon) >= state["config"]["min_context"])])
 
 
 def apply(checkpoint: Path, data: str | Path | None = None, context: int | None = None,
@@ -225,7 +225,7 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     trained = LabelRule(**state["label_rule"])
     rule = LabelRule(trained.horizon, trained.up if up is None else up, trained.down if down is None else down)
     check_rule(rule.up, rule.down)
-    if rule != trained and cfg.head != "dist":
+    if rule != trained and not HEADS[cfg.head].any_thresholds:
         raise MismatchError(f"{checkpoint}: a {cfg.head} head answers only for its training thresholds (up "
                             f"{trained.up:g}, down {trained.down:g}); a model trained with --head dist answers for any")
     store = open_store(data or trained_store(state, checkpoint))

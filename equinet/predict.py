@@ -27,7 +27,7 @@ def zh(p: np.ndarray) -> str:
 def _skip_reason(app: Applied, s: int, t: int, date: str) -> str:
     if np.isnan(app.store.close[s, t]):
         return f"no bar on {date} (suspended or not listed)"
-    return f"only {int(app.prep.run[s, t])} consecutive clean days up to {date}; the window needs {app.context}"
+    return f"only {int(app.prep.clean_days[s, t])} consecutive clean days up to {date}; the window needs {app.context}"
 
 
 def _row(code: str, q: np.ndarray, score: float | None = None) -> dict:
@@ -73,7 +73,7 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
     wanted = store_codes(app, codes) if codes else app.store.codes
     row = {c: i for i, c in enumerate(app.store.codes)}
     idx = np.array([row[c] for c in wanted])
-    ok = app.prep.run[idx, t] >= app.context
+    ok = app.prep.clean_days[idx, t] >= app.context
     stock = torch.as_tensor(idx[ok], device=app.data.device)
     day = torch.full_like(stock, t)
     all_stock, all_day, fc = app.forecast(torch.tensor([t], device=app.data.device))

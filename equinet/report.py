@@ -51,7 +51,8 @@ class Section:
 
 
 def train_section(run: Path, cfg: dict, split: str, device: str) -> Section:
-    """A train run: its best.pt applied to every valid window of the split."""
+    """A train run: its best checkpoint applied to every valid window of the split (or the rows its evaluation of
+    the whole split kept)."""
     from equinet.evaluate import collect, selection_mask
     from equinet.infer import apply
 

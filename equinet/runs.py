@@ -39,11 +39,12 @@ def _figures(block: dict | None, prefix: str, line: bool = False) -> dict:
 
 
 def _train_row(path: Path) -> dict:
-    cfg = read_json(path / "config.json")
-    history = read_metrics(path / "metrics.jsonl")
+    folder = rundir.Folder(path)
+    cfg = read_json(folder.config)
+    history = read_metrics(folder.metrics)
     best = best_line(history, cfg.get("select", "logloss"))
-    test = read_json(path / "eval-test.json").get("model") if (path / "eval-test.json").is_file() else None
-    return {"kind": "train", "status": rundir.status(path).text, "date": _date(path / "metrics.jsonl", path / "config.json"),
+    test = read_json(folder.eval_file("test")).get("model") if folder.eval_file("test").is_file() else None
+    return {"kind": "train", "status": rundir.status(path).text, "date": _date(folder.metrics, folder.config),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS}, "parameters": cfg.get("parameters"),
             "seconds": sum(r.get("seconds", 0.0) for r in history) or None,
             "best_epoch": best["epoch"] if best else None, **_figures(best, "val", line=True),
@@ -51,15 +52,15 @@ def _train_row(path: Path) -> dict:
 
 
 def _cv_row(path: Path) -> dict:
-    folds = sorted(path.glob("fold-*/fold.json"))
-    if not (path / "cv.json").is_file():
-        planned = len(list(path.glob("fold-*")))
-        return {"kind": "cv", "status": f"interrupted: {len(folds)} of {planned} folds finished",
-                "date": _date(*folds, path)}
-    cv = read_json(path / "cv.json")
+    folder = rundir.Folder(path)
+    done = [f.fold_file for f in folder.folds() if f.fold_file.is_file()]
+    if not folder.cv.is_file():
+        return {"kind": "cv", "status": f"interrupted: {len(done)} of {len(folder.folds())} folds finished",
+                "date": _date(*done, path)}
+    cv = read_json(folder.cv)
     cfg = cv.get("config", {})
-    first = path / "fold-1" / "config.json"
-    return {"kind": "cv", "status": "finished", "date": _date(path / "cv.json"),
+    first = folder.fold(1).config
+    return {"kind": "cv", "status": "finished", "date": _date(folder.cv),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS},
             "parameters": read_json(first).get("parameters") if first.is_file() else None, "seconds": cv.get("seconds"),
             **_figures(cv["pooled"]["model"], "val")}
@@ -69,11 +70,10 @@ def row(path: Path) -> dict:
     """One run directory as a row of COLUMNS; anything unreadable is a row whose status says why."""
     out = dict.fromkeys(COLUMNS) | {"name": path.name}
     try:
-        if (path / "cv.json").is_file() or any(path.glob("fold-*/config.json")):
-            return out | _cv_row(path)
-        if (path / "config.json").is_file():
-            return out | _train_row(path)
-        return out | {"kind": "?", "status": "not a run: no config.json or cv.json"}
+        kind = rundir.Folder(path).kind
+        if kind is None:
+            return out | {"kind": "?", "status": f"not a run: no {rundir.CONFIG} or {rundir.CV}"}
+        return out | (_cv_row(path) if kind == "cv" else _train_row(path))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return out | {"kind": "?", "status": f"unreadable: {type(exc).__name__}: {exc}".splitlines()[0]}
 

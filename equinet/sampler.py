@@ -15,24 +15,24 @@ VOLUME, MARKET_LOGS, KNOWN = 4, slice(7, 9), 9
 
 @dataclass
 class Pool:
-    """Decision points of one split, ascending by room (the longest valid context at each)."""
+    """Decision points of one split, ascending by the longest valid context at each."""
 
     stock: torch.Tensor  # long [N]
     day: torch.Tensor  # long [N]
-    room: torch.Tensor  # long [N], ascending
+    longest: torch.Tensor  # long [N], ascending
 
     def __len__(self) -> int:
         return len(self.day)
 
     def count(self, length: int) -> int:
         """How many points admit a window of `length` days (they are the last ones)."""
-        return len(self) - int(torch.searchsorted(self.room, torch.tensor(length, device=self.room.device)))
+        return len(self) - int(torch.searchsorted(self.longest, torch.tensor(length, device=self.longest.device)))
 
     def at_least(self, length: int) -> "Pool":
         """The points that admit `length`, ordered by (day, stock): a deterministic evaluation order."""
         keep = slice(len(self) - self.count(length), None)
         order = torch.argsort(self.day[keep] * (int(self.stock.max()) + 1 if len(self) else 1) + self.stock[keep])
-        return Pool(self.stock[keep][order], self.day[keep][order], self.room[keep][order])
+        return Pool(self.stock[keep][order], self.day[keep][order], self.longest[keep][order])
 
 
 @dataclass
@@ -40,15 +40,15 @@ class DeviceData:
     """Inputs, labels and baselines of every stock and day, on one device, plus the decision points per split."""
 
     inputs: torch.Tensor  # float32 [stocks, days, features]
-    run: torch.Tensor  # long [stocks, days]: clean days ending here; a window of L days fits where run >= L
-    room: torch.Tensor  # long [stocks, days]: the longest context whose window and horizon are clean (0: no label)
+    clean_days: torch.Tensor  # long [stocks, days]: clean days ending here; a window of L days fits where >= L
+    labelled_context: torch.Tensor  # long [stocks, days]: longest context with a clean window and horizon (0: none)
     labels: torch.Tensor  # long [stocks, days], -1 = no label
     forward_return: torch.Tensor  # float32 [stocks, days], NaN = unknown
     sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
     reversal: torch.Tensor  # float32 [stocks, days]: the reversal baseline's rank score
     future_vol: torch.Tensor  # float32 [stocks, days]: the auxiliary volatility target, NaN = unknown
     pools: dict[str, Pool]
-    masks: dict[str, torch.Tensor]  # bool [stocks, days]: decision points of each split with room >= the minimum
+    masks: dict[str, torch.Tensor]  # bool [stocks, days]: decision points of each split with a labelled context >= the minimum
     device: torch.device
 
 
@@ -64,10 +64,10 @@ class Batch:
     groups: int
 
 
-def room(prep: Prepared, horizon: int) -> np.ndarray:
+def labelled_context(prep: Prepared, horizon: int) -> np.ndarray:
     """Longest context whose window and horizon both lie in clean history (0 where there is no label)."""
-    out = np.zeros_like(prep.run)
-    out[:, :-horizon] = prep.run[:, horizon:] - horizon
+    out = np.zeros_like(prep.clean_days)
+    out[:, :-horizon] = prep.clean_days[:, horizon:] - horizon
     return np.where(prep.labels >= 0, out, 0)
 
 
@@ -83,9 +83,9 @@ def make_pool(space: np.ndarray, mask: np.ndarray, minimum: int, device: torch.d
 def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimum: int,
               device: torch.device) -> DeviceData:
     """One copy of everything to the device; after this nothing reads the store again."""
-    space = room(prep, horizon)
+    space = labelled_context(prep, horizon)
     t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    return DeviceData(t(prep.inputs), t(prep.run.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
+    return DeviceData(t(prep.inputs), t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
                       t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)
@@ -143,10 +143,10 @@ def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batc
         stock, day = pool.stock[pick], pool.day[pick]
         rows = torch.arange(len(pick), device=data.device)
         return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, len(pick))
-    labelled = data.masks[split] & (data.room >= length)  # [S, D]
+    labelled = data.masks[split] & (data.labelled_context >= length)  # [S, D]
     eligible = torch.nonzero(labelled.any(0))[:, 0]  # days with at least one labelled point
     chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values
     chosen = chosen[rank::world]  # [G]
-    slot, stock = torch.nonzero((data.run[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
+    slot, stock = torch.nonzero((data.clean_days[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
     day = chosen[slot]
     return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen))

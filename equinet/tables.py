@@ -75,10 +75,13 @@ def print_findings(console: Console, findings: list[Finding], levels: tuple[str,
 
 def objective(cfg) -> str:
     """The training objective's name, so that it is never read as the validation log loss."""
+    from equinet.heads import HEADS
+
     parts = ["focal loss" if cfg.loss == "focal" else "log loss"]
-    if cfg.head == "dist" and cfg.return_weight:
+    terms = HEADS[cfg.head].terms
+    if "return_weight" in terms and cfg.return_weight:
         parts.append(f"{cfg.return_weight:g} return NLL")
-    if cfg.head == "dist" and cfg.shrink:
+    if "shrink" in terms and cfg.shrink:
         parts.append(f"{cfg.shrink:g} shrink")
     if cfg.score_weight:
         parts.append(f"{cfg.score_weight:g} score")
@@ -159,9 +162,6 @@ def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], nam
     return table
 
 
-SCORE_NAMES = {"dist": "median 3-day return", "softmax": "up - down"}
-
-
 def eval_tables(r: dict) -> list:
     """The eval report: the model beside every baseline on the same rows, then the details."""
     shares = " / ".join(f"{100 * v:.1f} %" for v in r["class_share"].values())
@@ -172,7 +172,9 @@ def eval_tables(r: dict) -> list:
                          ("class share up/down/flat", shares)]:
         head.add_row(label, str(value))
     ci = r["ci"]
-    score = SCORE_NAMES[r["head"]]
+    from equinet.heads import HEADS
+
+    score = HEADS[r["head"]].score_name
     main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: each day's top "
                          f"{r['topk']['pct']:g} % by rank score, the model's {score}; limit-up closes skipped)", r,
                          EVAL_ROWS, ci=ci)
@@ -229,11 +231,6 @@ def cv_table(result: dict) -> Table:
     return table
 
 
-SCORE_MEANINGS = {"dist": "the model's median 3-day return, relative to the day's other stocks (higher: "
-                           "expected to do better than the others)",
-                  "softmax": "P(涨) - P(跌)"}
-
-
 def forecast_days(result: dict) -> str:
     """'2024-10-08, 2024-10-09, 2024-10-10' (with a caveat when holidays were not known that far)."""
     days = ", ".join(result["days"])
@@ -242,16 +239,17 @@ def forecast_days(result: dict) -> str:
 
 def predict_table(result: dict) -> Table:
     """Probabilities per stock in the order asked for (and the volatility baseline's, when asked)."""
+    from equinet.heads import HEADS
     from equinet.predict import SORTS
 
     table = Table(title=f"EquiNet forecast made after the close of {result['date']} (the {result['context']}-day "
                         f"window ending then) for the next {len(result['days'])} trading days: "
                         f"{forecast_days(result)}")
     order = SORTS[result["sort"]][1]
-    table.caption = (f"Sorted by {order}, highest first; rank score = {SCORE_MEANINGS[result['head']]}. "
+    table.caption = (f"Sorted by {order}, highest first; rank score = {HEADS[result['head']].score_meaning}. "
                      "'still': the close did not move in the whole window, so the forecast says nothing; listed last.")
     baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
-    dist = result["head"] == "dist"
+    dist = HEADS[result["head"]].score_is_return
     named = any(r["name"] for r in result["rows"])
     columns = ["#", "code", *(["name"] if named else []), "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)",
                "up - down", *(["median 3-day return"] if dist else []), "flag"]

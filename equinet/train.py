@@ -24,7 +24,7 @@ from equinet.heads import Head
 from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
-from equinet.sampler import Batch, DeviceData, room, sample, to_device
+from equinet.sampler import Batch, DeviceData, labelled_context, sample, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
@@ -52,7 +52,7 @@ class Run:
     world: World = World()
     ema: AveragedModel | None = None  # the weight average that validates and is saved, with --ema
     epoch: int = 0
-    saved: int = 0  # the epoch last.pt holds (what --resume continues from)
+    saved: int = 0  # the epoch the last checkpoint holds (what --resume continues from)
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
 
@@ -91,7 +91,7 @@ def schedule(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
 def _feature_scales(data: DeviceData, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std of each input over training windows only (a separate generator: no effect on the run)."""
     gen = torch.Generator(device=data.device).manual_seed(cfg.seed + 1)
-    length = min(cfg.context, int(data.pools["train"].room[-1]))
+    length = min(cfg.context, int(data.pools["train"].longest[-1]))
     flat = sample(data, "train", length, gen, batch=NORM_SAMPLES).x.reshape(-1, len(FEATURES))
     std = flat.std(0)
     return flat.mean(0), torch.where(std < 1e-6, torch.ones_like(std), std)
@@ -102,7 +102,7 @@ def longest_history(cfg: TrainConfig, store: Store, val_from: str) -> int:
     prep = prepare(store, cfg.rule)
     train_days = by_date(store.meta["dates"], cfg.horizon, val_from, store.meta["dates"][-1]).masks(
         store.codes, store.meta["dates"])["train"]
-    return int(room(prep, cfg.horizon)[train_days].max(initial=0))
+    return int(labelled_context(prep, cfg.horizon)[train_days].max(initial=0))
 
 
 def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = None):
@@ -115,7 +115,7 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
         if len(data.pools[name]) == 0:
             raise ValueError(f"{cfg.data}: no valid {name} window of {cfg.min_context}+{cfg.horizon} days; "
                              "the store is too short for this split")
-    longest = int(data.pools["train"].room[-1])
+    longest = int(data.pools["train"].longest[-1])
     if longest < cfg.max_context:
         raise ValueError(f"{cfg.data}: the longest clean training history is {longest} days, shorter than "
                          f"--max-context {cfg.max_context}; lower --max-context to {longest} or less")
@@ -136,7 +136,7 @@ def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
 
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
           overwrite: bool = False, timeout: float = distributed.TIMEOUT) -> Run:
-    """A new run, or one restored from RUN/last.pt exactly as it stopped (config from the checkpoint).
+    """A new run, or one restored from the run's last checkpoint exactly as it stopped (config from the checkpoint).
 
     Under torchrun every rank calls this: each holds the whole dataset on its own device and the same initial
     weights; rank 0 alone claims and writes the run directory. The run directory is locked for this process

@@ -28,7 +28,7 @@ import torch
 from benchdata import default_run, emit, parser
 from equinet.baselines import SIGMA_FLOOR
 from equinet.features import IN_SIGMAS, prepare
-from equinet.sampler import room, sample, windows
+from equinet.sampler import labelled_context, sample, windows
 from equinet.store import open_store
 from equinet.train import TrainConfig, backward, draw, start, train_step
 
@@ -154,7 +154,7 @@ def main() -> None:
         run.close()
         prep = prepare(open_store(store), run.cfg.rule)
     data, cfg, device = run.data, run.cfg, run.data.device
-    points = np.argwhere(data.masks["train"].cpu().numpy() & (room(prep, cfg.horizon) >= CONTEXT))
+    points = np.argwhere(data.masks["train"].cpu().numpy() & (labelled_context(prep, cfg.horizon) >= CONTEXT))
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
 

@@ -20,7 +20,7 @@ from equinet.heads import make_head
 from equinet.infer import apply, day_outputs
 from equinet.labels import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
-from equinet.sampler import Batch, room, sample, to_device, windows
+from equinet.sampler import Batch, labelled_context, sample, to_device, windows
 from equinet.splits import by_date
 from equinet.train import TrainConfig, fit, start
 
@@ -121,11 +121,11 @@ def test_whole_day_batch_holds_every_stock_of_its_days(store: Path) -> None:
     batch = sample(data, "train", 30, gen, days=3)
     days = torch.unique(batch.day)
     assert len(days) == 3 == batch.groups and masks["train"][:, days.numpy()].any(0).all()
-    space = room(prep, 3)
+    space = labelled_context(prep, 3)
     for g, d in enumerate(days.tolist()):
         mine = batch.group == g
         assert torch.equal(batch.day[mine], torch.full((int(mine.sum()),), d))
-        assert sorted(batch.stock[mine].tolist()) == np.nonzero(prep.run[:, d] >= 30)[0].tolist()
+        assert sorted(batch.stock[mine].tolist()) == np.nonzero(prep.clean_days[:, d] >= 30)[0].tolist()
         for s, label in zip(batch.stock[mine].tolist(), batch.y[mine].tolist()):
             labelled = masks["train"][s, d] and space[s, d] >= 30
             assert label == (prep.labels[s, d] if labelled else -1)

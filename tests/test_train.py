@@ -15,7 +15,7 @@ from equinet import ingest, open_store
 from equinet.baselines import ewma_sigma
 from equinet.features import FEATURES, cross_rank, limit_flags, prepare
 from equinet.labels import DOWN, FLAT, UP, LabelRule
-from equinet.sampler import room, to_device, windows
+from equinet.sampler import labelled_context, to_device, windows
 from equinet.splits import by_date
 from equinet.synth import simulate
 from equinet.train import TrainConfig, TrainingDiverged, fit, start
@@ -79,14 +79,14 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
     assert np.abs(across * prep.sigma[s_event, e + 2]).max() < 0.12
 
     # validity: every pooled point's window and horizon are clean, and one more day would not be
-    space = room(prep, rule.horizon)
+    space = labelled_context(prep, rule.horizon)
     for name, pool in data.pools.items():
-        for s, t, r in zip(pool.stock.tolist(), pool.day.tolist(), pool.room.tolist()):
+        for s, t, r in zip(pool.stock.tolist(), pool.day.tolist(), pool.longest.tolist()):
             assert not np.isnan(store.close[s, t - r + 1:t + rule.horizon + 1]).any()
             assert t - r < 0 or np.isnan(store.close[s, t - r])
             assert space[s, t] == r
     pool = data.pools["train"]
-    assert not ((pool.stock == s_susp) & (pool.day - pool.room < d_susp) & (pool.day + 3 >= d_susp)).any()
+    assert not ((pool.stock == s_susp) & (pool.day - pool.longest < d_susp) & (pool.day + 3 >= d_susp)).any()
     assert int(space[s_susp, d_back + 20]) == 21  # the first day back has no previous bar: return 0, room 21
 
 
@@ -100,10 +100,10 @@ def test_windows_use_nothing_after_their_day(stores, tmp_path: Path) -> None:
     rule = LabelRule()
     full, short = (prepare(open_store(p), rule) for p in (stores["adjusted"], tmp_path / "cut"))
     data = {k: to_device(p, {}, 3, 20, torch.device("cpu")) for k, p in (("full", full), ("short", short))}
-    s, t = np.nonzero(short.run[:, :110] >= 30)
+    s, t = np.nonzero(short.clean_days[:, :110] >= 30)
     s, t = torch.as_tensor(s), torch.as_tensor(t)
     torch.testing.assert_close(windows(data["full"], s, t, 30), windows(data["short"], s, t, 30), rtol=1e-5, atol=1e-4)
-    np.testing.assert_array_equal(full.run[:, :110], short.run)
+    np.testing.assert_array_equal(full.clean_days[:, :110], short.clean_days)
     np.testing.assert_allclose(full.sigma[:, :110], short.sigma, rtol=1e-6)
 
 
@@ -123,7 +123,7 @@ def test_unadjusted_events_cut_windows(stores) -> None:
     event = store.meta["events"][0]
     assert event["adjusted"] is False
     s, e = store.codes.index(event["code"]), store.meta["dates"].index(event["date"])
-    space = room(prep, 3)
+    space = labelled_context(prep, 3)
     starts = np.arange(space.shape[1]) - space[s] + 1
     spans = (space[s] > 0) & (starts < e) & (np.arange(space.shape[1]) + 3 >= e)
     assert not spans.any()  # no window or horizon reaches across the raw gap
