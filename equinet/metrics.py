@@ -2,11 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from equinet.labels import CLASSES, DOWN, FLAT, PAYOFF, UP
 
 EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure, as every table, JSON file and page names and shows it: its key in an eval/cv block, its label
+    (long and short), how it is formatted (tables.formatted), its key in an epoch's validation line and its column
+    in `equinet runs` (None: not there)."""
+
+    key: str
+    label: str
+    short: str
+    kind: str  # num | signed | pct | int | ic | ret
+    line: str | bool = True  # its key in a validation line: True = val_<key>, False = not in the line
+    column: str | None = None  # its `equinet runs` column (val_/test_ + this): default the key
+
+    @property
+    def line_key(self) -> str | None:
+        return f"val_{self.key}" if self.line is True else self.line or None
+
+    @property
+    def run_column(self) -> str:
+        return self.column or self.key
+
+
+METRICS = {m.key: m for m in (  # the one registry: a new metric is its function and one line here
+    Metric("log_loss", "log loss", "log loss", "num"),
+    Metric("log_loss_skill", "log-loss skill over the prior", "skill vs prior", "signed", column="skill_prior"),
+    Metric("log_loss_skill_vs_volatility", "log-loss skill over volatility", "skill vs volatility", "signed",
+           line="val_skill_vs_volatility", column="skill_volatility"),
+    Metric("brier", "Brier", "Brier", "num"),
+    Metric("auc_up", "AUC up", "AUC up", "num"),
+    Metric("auc_down", "AUC down", "AUC down", "num"),
+    Metric("accuracy", "accuracy", "accuracy", "pct"),
+    Metric("macro_f1", "macro-F1", "F1", "num"),
+    Metric("mcc", "MCC", "MCC", "num"),
+    Metric("score_per_1000", "score/1000 (argmax)", "score/1000", "int"),
+    Metric("score_per_1000_expected", "score/1000 (expected)", "score/1000 exp.", "int"),
+    Metric("up_recall", "up recall", "up recall", "pct"),
+    Metric("down_to_up_rate", "down->up rate", "down->up", "pct"),
+    Metric("extreme_up_capture", "extreme-up capture", "extreme up", "pct"),
+    Metric("rank_ic", "rank IC (mean daily)", "rank IC", "ic"),
+    Metric("rank_icir", "ICIR", "ICIR", "num"),
+    Metric("ic_positive_days", "days with IC > 0", "IC > 0", "pct"),
+    Metric("topk_excess", "top-k excess / 3 days", "top-k excess", "ret", line=False),
+    Metric("top_decile_excess", "top-decile excess / 3 days", "top-decile excess", "ret", line=False),
+)}
 FORECASTERS = ("model", "volatility", "prior", "majority", "reversal")  # every report names them in this order
 PROBABILISTIC = FORECASTERS[:4]  # reversal only ranks: it has no probabilities
 
@@ -50,14 +98,14 @@ def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.n
     pred = p.argmax(1)
     ll, ll_vol = log_loss(p, y), log_loss(p_vol, y)
     ll_prior = log_loss(np.broadcast_to(prior, p.shape), y)
-    return {
-        "val_loss": loss, "val_rows": int(len(y)), "val_accuracy": accuracy(pred, y), "val_log_loss": ll,
-        "val_log_loss_skill": skill(ll, ll_prior), "val_log_loss_volatility": ll_vol,
-        "val_skill_vs_volatility": skill(ll, ll_vol), "val_auc_up": auc(p[:, UP], y == UP),
-        "val_auc_down": auc(p[:, DOWN], y == DOWN),
-        "val_rank_ic": rank_metrics(daily_rank_ic(score, forward_return, day))["rank_ic"],
-        "val_score_per_1000": score_per_1000(pred, y), **{f"val_recall_{k}": v for k, v in recall(pred, y).items()},
-    }
+    figures = {"accuracy": accuracy(pred, y), "log_loss": ll, "log_loss_skill": skill(ll, ll_prior),
+               "log_loss_skill_vs_volatility": skill(ll, ll_vol), "auc_up": auc(p[:, UP], y == UP),
+               "auc_down": auc(p[:, DOWN], y == DOWN),
+               "rank_ic": rank_metrics(daily_rank_ic(score, forward_return, day))["rank_ic"],
+               "score_per_1000": score_per_1000(pred, y)}
+    return {"val_loss": loss, "val_rows": int(len(y)), "val_log_loss_volatility": ll_vol,
+            **{METRICS[k].line_key: v for k, v in figures.items()},
+            **{f"val_recall_{k}": v for k, v in recall(pred, y).items()}}
 
 
 def confusion(pred: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from equinet import figures, rundir
 from equinet.files import read_json, read_metrics, replace_file
 from equinet.config import best_line
 from equinet.scoring import Rows, concat, load_dates, load_rows, no_nan, score_rows
+from equinet.metrics import METRICS
 from equinet.store import read_meta
 from equinet.tables import formatted
 
@@ -30,10 +31,8 @@ CAPTIONS = {
     "class_shares.png": "Class shares per day: the realised share of 涨 and 跌 (solid) against the model's mean "
                         "predicted probabilities (dashed). Gaps show regime shifts the model did not expect.",
 }
-SUMMARY = (("log loss", "log_loss", "num"), ("skill over prior", "log_loss_skill", "signed"),
-           ("skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
-           ("AUC 涨", "auc_up", "num"), ("AUC 跌", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
-           ("top-decile excess", "top_decile_excess", "ret"))  # (label, key, kind of report.formatted)
+SUMMARY = ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down", "rank_ic",
+           "top_decile_excess")  # the page's table: keys of the metric registry
 
 
 @dataclass
@@ -102,10 +101,11 @@ def draw(section: Section, folder: Path, top_pct: float) -> list[Path]:
 def _summary(rows: Rows, top_pct: float) -> str:
     """The model beside every baseline on the section's rows, as an HTML table."""
     scored = no_nan(score_rows(rows, top_pct, n_bootstrap=0))
-    head = "".join(f"<th>{html.escape(label)}</th>" for label, _, _ in SUMMARY)
+    shown = [METRICS[k] for k in SUMMARY]
+    head = "".join(f"<th>{html.escape(m.short)}</th>" for m in shown)
     body = ""
     for name in ("model", "volatility", "reversal", "prior"):
-        cells = "".join(f"<td>{formatted(scored[name].get(key), kind)}</td>" for _, key, kind in SUMMARY)
+        cells = "".join(f"<td>{formatted(scored[name].get(m.key), m.kind)}</td>" for m in shown)
         body += f"<tr><th>{name}</th>{cells}</tr>"
     return (f"<p>{scored['rows']:,} windows, {scored['days']} decision days, {scored['stocks']} stocks.</p>"
             f"<table><tr><th>forecaster</th>{head}</tr>{body}</table>")

@@ -9,16 +9,14 @@ from pathlib import Path
 from equinet import rundir
 from equinet.files import read_json, read_metrics
 from equinet.config import best_line
+from equinet.metrics import METRICS
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 # (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test
-FIGURES = (("log_loss", "val_log_loss", "log_loss"), ("skill_prior", "val_log_loss_skill", "log_loss_skill"),
-           ("skill_volatility", "val_skill_vs_volatility", "log_loss_skill_vs_volatility"),
-           ("accuracy", "val_accuracy", "accuracy"), ("auc_up", "val_auc_up", "auc_up"),
-           ("auc_down", "val_auc_down", "auc_down"), ("rank_ic", "val_rank_ic", "rank_ic"),
-           ("score_per_1000", "val_score_per_1000", "score_per_1000"), ("topk_excess", None, "topk_excess"))
+FIGURES = tuple(METRICS[k] for k in ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up",
+                                     "auc_down", "rank_ic", "score_per_1000", "topk_excess"))  # the registry's
 COLUMNS = ("name", "kind", "status", "date", "store", *OPTIONS, "parameters", "seconds", "best_epoch",
-           *[f"val_{c}" for c, _, _ in FIGURES], *[f"test_{c}" for c, _, _ in FIGURES])
+           *[f"val_{m.run_column}" for m in FIGURES], *[f"test_{m.run_column}" for m in FIGURES])
 TEXT = ("name", "kind", "status", "date", "store", "head", "loss")
 INTEGER = ("d_model", "layers", "epochs", "ensemble", "parameters", "best_epoch")
 
@@ -32,9 +30,9 @@ def _date(*paths: Path) -> str:
 def _figures(block: dict | None, prefix: str, line: bool = False) -> dict:
     """The figure columns from a validation line (line=True) or a model block of eval/cv."""
     out = {}
-    for column, val_key, block_key in FIGURES:
-        key = val_key if line else block_key
-        out[f"{prefix}_{column}"] = (block or {}).get(key) if key else None
+    for m in FIGURES:
+        key = m.line_key if line else m.key
+        out[f"{prefix}_{m.run_column}"] = (block or {}).get(key) if key else None
     return out
 
 

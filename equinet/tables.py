@@ -14,7 +14,7 @@ from rich import box
 from rich.table import Table
 
 from equinet.labels import CLASSES
-from equinet.metrics import FORECASTERS, PROBABILISTIC
+from equinet.metrics import FORECASTERS, METRICS, PROBABILISTIC
 from equinet.findings import Finding
 
 
@@ -90,13 +90,21 @@ def objective(cfg) -> str:
     return " + ".join(parts)
 
 
+EPOCH_FIGURES = ("log_loss_skill", "log_loss_skill_vs_volatility", "auc_up", "auc_down", "rank_ic", "accuracy",
+                 "score_per_1000")  # after the log loss, in each epoch's line and table
+EVAL_FIGURES = tuple(METRICS)  # every figure, in the registry's order
+CV_FIGURES = ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down",
+              "rank_ic", "topk_excess", "top_decile_excess")
+RUN_FIGURES = ("log_loss", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down", "rank_ic",
+               "topk_excess")  # the validation (or pooled cv) figures `equinet runs` shows in the terminal
+
+
 def epoch_row(row: dict, objective: str) -> str:
     """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
+    figures = "  ".join(f"{METRICS[k].short} {formatted(row[METRICS[k].line_key], METRICS[k].kind)}"
+                        for k in EPOCH_FIGURES)
     return (f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
-            f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  "
-            f"skill vs prior {row['val_log_loss_skill']:+.4f} vs volatility {row['val_skill_vs_volatility']:+.4f}  "
-            f"AUC up/down {row['val_auc_up']:.3f}/{row['val_auc_down']:.3f}  rank IC {row['val_rank_ic']:+.3f}  "
-            f"acc {100 * row['val_accuracy']:.1f} %  score {row['val_score_per_1000']:+.0f}/1000  "
+            f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  {figures}  "
             f"({row['seconds']:.1f} s)")
 
 
@@ -104,29 +112,14 @@ def epochs_table(history: list[dict], best: dict) -> Table:
     """Validation per epoch, beside the volatility baseline; the best epoch is marked."""
     table = Table(title=f"Validation ({history[-1]['val_rows']:,} windows per epoch; volatility baseline log loss "
                         f"{history[-1]['val_log_loss_volatility']:.4f})")
-    for col in ("epoch", "train loss (objective)", "val log loss", "skill vs prior", "skill vs volatility", "AUC up",
-                "AUC down", "rank IC", "accuracy", "score/1000"):
+    shown = [METRICS[k] for k in ("log_loss", *EPOCH_FIGURES)]
+    for col in ("epoch", "train loss (objective)", *[m.short for m in shown]):
         table.add_column(col, justify="right")
     for r in history:
         mark = " *" if r["epoch"] == best.get("epoch") else ""
-        table.add_row(f"{r['epoch']}{mark}", f"{r['train_loss']:.4f}", f"{r['val_log_loss']:.4f}",
-                      f"{r['val_log_loss_skill']:+.4f}", f"{r['val_skill_vs_volatility']:+.4f}",
-                      f"{r['val_auc_up']:.3f}", f"{r['val_auc_down']:.3f}", f"{r['val_rank_ic']:+.3f}",
-                      f"{100 * r['val_accuracy']:.1f} %", f"{r['val_score_per_1000']:+.0f}")
+        table.add_row(f"{r['epoch']}{mark}", f"{r['train_loss']:.4f}",
+                      *[formatted(r[m.line_key], m.kind) for m in shown])
     return table
-
-
-EVAL_ROWS = [
-    ("log loss", "log_loss", "num"), ("log-loss skill over the prior", "log_loss_skill", "signed"),
-    ("log-loss skill over volatility", "log_loss_skill_vs_volatility", "signed"), ("Brier", "brier", "num"),
-    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"),
-    ("accuracy", "accuracy", "pct"), ("macro-F1", "macro_f1", "num"), ("MCC", "mcc", "num"),
-    ("score/1000 (argmax)", "score_per_1000", "int"), ("score/1000 (expected)", "score_per_1000_expected", "int"),
-    ("up recall", "up_recall", "pct"), ("down->up rate", "down_to_up_rate", "pct"),
-    ("extreme-up capture", "extreme_up_capture", "pct"),
-    ("rank IC (mean daily)", "rank_ic", "ic"), ("ICIR", "rank_icir", "num"), ("days with IC > 0", "ic_positive_days", "pct"),
-    ("top-k excess / 3 days", "topk_excess", "ret"), ("top-decile excess / 3 days", "top_decile_excess", "ret"),
-]
 
 
 def formatted(value: float | None, kind: str) -> str:
@@ -141,7 +134,7 @@ def _ci(ci: dict, key: str, kind: str) -> str:
     return f"{formatted(ci[key][0], kind)} .. {formatted(ci[key][1], kind)}" if key in ci else ""
 
 
-def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], names: tuple[str, ...] = FORECASTERS,
+def metrics_table(title: str, block: dict, keys: tuple[str, ...], names: tuple[str, ...] = FORECASTERS,
                   ci: dict | None = None) -> Table:
     """Metrics down, forecasters across (— where a forecaster has no such figure); the model's bootstrap interval
     beside it where there is one."""
@@ -151,7 +144,8 @@ def metrics_table(title: str, block: dict, rows: list[tuple[str, str, str]], nam
         table.add_column(name, justify="right")
         if name == "model" and ci:
             table.add_column("model 95 % CI", justify="right")
-    for label, key, kind in rows:
+    for key in keys:
+        label, kind = METRICS[key].label, METRICS[key].kind
         if key in block[names[0]]:
             cells = []
             for name in names:
@@ -177,7 +171,7 @@ def eval_tables(r: dict) -> list:
     score = HEADS[r["head"]].score_name
     main = metrics_table(f"Model and baselines on the same {r['rows']:,} rows (top-k: each day's top "
                          f"{r['topk']['pct']:g} % by rank score, the model's {score}; limit-up closes skipped)", r,
-                         EVAL_ROWS, ci=ci)
+                         EVAL_FIGURES, ci=ci)
     per_class = Table(title="Precision / recall per class")
     per_class.add_column("forecaster")
     for c in CLASSES:
@@ -200,24 +194,17 @@ def eval_tables(r: dict) -> list:
     tables = [head, main, per_class, cm, top]
     if "gate" in r:
         g = r["gate"]
-        tables.append(metrics_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_ROWS,
+        tables.append(metrics_table(f"With the confidence gate up={g['up']:g}, down={g['down']:g}", g, EVAL_FIGURES,
                                     PROBABILISTIC))
     return tables
-
-
-CV_COLUMNS = [
-    ("log loss", "log_loss", "num"), ("skill vs prior", "log_loss_skill", "signed"),
-    ("skill vs volatility", "log_loss_skill_vs_volatility", "signed"), ("accuracy", "accuracy", "pct"),
-    ("AUC up", "auc_up", "num"), ("AUC down", "auc_down", "num"), ("rank IC", "rank_ic", "ic"),
-    ("top-k excess", "topk_excess", "ret"), ("top-decile excess", "top_decile_excess", "ret"),
-]
 
 
 def cv_table(result: dict) -> Table:
     """Per fold and pooled, every forecaster on the same rows; the pooled figures with their 95 % intervals."""
     table = Table(title=f"Walk-forward cv: {result['folds']} folds of {result['fold_days']} decision days "
                         f"({result['cv']})")
-    for col in ("block", "forecaster", "rows") + tuple(label for label, _, _ in CV_COLUMNS):
+    columns = [METRICS[k] for k in CV_FIGURES]
+    for col in ("block", "forecaster", "rows") + tuple(m.short for m in columns):
         table.add_column(col, justify="left" if col in ("block", "forecaster") else "right")
     blocks = [([f"fold {f['k']}", f"{f['test_from']} ..", f"  {f['test_to']}"], f) for f in result["per_fold"]]
     for label, block in blocks + [(["pooled", f"{len(blocks)} folds"], result["pooled"])]:
@@ -225,9 +212,9 @@ def cv_table(result: dict) -> Table:
         for i, name in enumerate(FORECASTERS):
             f = block[name]
             table.add_row(label[i] if i < len(label) else "", name, f"{block['rows']:,}" if i == 0 else "",
-                          *[formatted(f.get(key), kind) for _, key, kind in CV_COLUMNS])
+                          *[formatted(f.get(m.key), m.kind) for m in columns])
             if block is result["pooled"] and f.get("ci"):
-                table.add_row("", "  95 % CI", "", *[_ci(f["ci"], key, kind) for _, key, kind in CV_COLUMNS])
+                table.add_row("", "  95 % CI", "", *[_ci(f["ci"], m.key, m.kind) for m in columns])
     return table
 
 
@@ -267,13 +254,12 @@ def predict_table(result: dict) -> Table:
     return table
 
 
-RUN_COLUMNS = (("name", "name", "text"), ("status", "status", "status"), ("date", "date", "day"),
-               ("d", "d_model", "count"), ("L", "layers", "count"), ("head", "head", "text"),
-               ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"),
-               ("val LL", "val_log_loss", "num"), ("skill vol", "val_skill_volatility", "signed"),
-               ("acc", "val_accuracy", "pct"), ("AUC 涨", "val_auc_up", "num"), ("AUC 跌", "val_auc_down", "num"),
-               ("IC", "val_rank_ic", "ic"), ("top-k", "val_topk_excess", "ret"),
-               ("test skill vol", "test_skill_volatility", "signed"), ("test IC", "test_rank_ic", "ic"))
+RUN_COLUMNS = ((("name", "name", "text"), ("status", "status", "status"), ("date", "date", "day"),
+                ("d", "d_model", "count"), ("L", "layers", "count"), ("head", "head", "text"),
+                ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"))
+               + tuple((METRICS[k].short, f"val_{METRICS[k].run_column}", METRICS[k].kind) for k in RUN_FIGURES)
+               + tuple((f"test {METRICS[k].short}", f"test_{METRICS[k].run_column}", METRICS[k].kind)
+                       for k in ("log_loss_skill_vs_volatility", "rank_ic")))
 
 
 def runs_table(rows: list[dict], out) -> Table:
@@ -283,11 +269,11 @@ def runs_table(rows: list[dict], out) -> Table:
                         "skill over the prior too: --format csv/json/xlsx)", box=box.SIMPLE_HEAD, pad_edge=False)
     cells = [[_cell(r[key], kind) for _, key, kind in RUN_COLUMNS] for r in rows]
     for i, (header, _, kind) in enumerate(RUN_COLUMNS):
-        widest = max([len(c[i]) for c in cells] + [len(header)])
+        widest = max([len(c[i]) for c in cells] + [len(w) for w in header.split()])  # a header may wrap, no number
         if kind in ("text", "status"):
             table.add_column(header, overflow="fold")
         else:
-            table.add_column(header, justify="right", no_wrap=True, min_width=widest)
+            table.add_column(header, justify="right", min_width=widest)
     for c in cells:
         table.add_row(*c)
     return table
