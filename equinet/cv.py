@@ -18,6 +18,7 @@ from equinet import files, rundir
 from equinet.config import TrainConfig
 from equinet.evaluate import collect, selection_mask
 from equinet.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
+from equinet.features import Prepared, prepared
 from equinet.infer import apply
 from equinet.store import open_store
 from equinet.train import Run, fit, longest_history, start
@@ -53,8 +54,9 @@ def fold_config(cfg: TrainConfig, fold: Fold, root: Path, longest: int) -> Train
 
 
 def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start: Callable[[Run], None] | None,
-             on_epoch: Callable[[dict], None] | None, note: Callable[[str], None]) -> Rows:
-    """Train (or resume) one fold, score its best epoch on its block, and keep the rows."""
+             on_epoch: Callable[[dict], None] | None, note: Callable[[str], None], prep: Prepared) -> Rows:
+    """Train (or resume) one fold, score its best epoch on its block, and keep the rows (the store prepared once
+    for every fold)."""
     folder = rundir.Folder(root).fold(fold.k)
     run_dir = folder.path
     if folder.rows.is_file():
@@ -62,22 +64,21 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
         return load_rows(folder.rows)
     t = time.perf_counter()
     if folder.last.is_file():
-        run = start(cfg, resume=run_dir)
+        run = start(cfg, resume=run_dir, reuse=prep)
     else:
-        store = open_store(cfg.data)
-        longest = longest_history(cfg, store, fold.val_from)
+        longest = longest_history(cfg, open_store(cfg.data), fold.val_from, prep)
         fcfg = fold_config(cfg, fold, root, longest)
         if fcfg.max_context < cfg.max_context:
             note(f"fold {fold.k}: --max-context {cfg.max_context} lowered to {fcfg.max_context}, the longest clean "
                  "training history before its inner validation block")
-        run = start(fcfg, overwrite=run_dir.exists())
+        run = start(fcfg, overwrite=run_dir.exists(), reuse=prep)
     try:
         if on_start:
             on_start(run)
         fit(run, on_epoch=on_epoch)
     finally:
         run.close()
-    app = apply(folder.best, device=cfg.device)
+    app = apply(folder.best, device=cfg.device, reuse=prep)
     rows = collect(app, selection_mask(app, "test", fold.test_from, fold.test_to))
     save_rows(rows, folder.rows)
     files.write_json({"fold": asdict(fold), "best": run.best, "seconds": time.perf_counter() - t,
@@ -92,6 +93,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
     """Every fold, then the figures per fold and pooled over all folds; written to the cv folder out/cv-<name>."""
     cfg.check()
     store = open_store(cfg.data)
+    prep = prepared(store, cfg.rule)
     plan = make_folds(store.meta["dates"], cfg.horizon, folds, fold_days, cfg.min_context)
     root = Path(cfg.out) / f"cv-{name or time.strftime('%Y%m%d-%H%M%S')}"
     if root.exists() and not resume:
@@ -104,7 +106,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
     for fold in plan:
         if on_fold:
             on_fold(fold)
-        rows = run_fold(cfg, fold, root, top_pct, on_start, on_epoch, note)
+        rows = run_fold(cfg, fold, root, top_pct, on_start, on_epoch, note, prep)
         parts.append(rows)
         per_fold.append({**asdict(fold), **score_rows(rows, top_pct, n_bootstrap=0)})
     result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,

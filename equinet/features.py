@@ -43,6 +43,21 @@ class Prepared:
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
     reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
     future_vol: np.ndarray  # float32 [stocks, days]: log(realised daily sigma over the horizon / sigma), NaN unknown
+    rule: LabelRule  # the labels' rule
+    build: str  # the store build it was prepared from
+
+
+def store_build(store: Store) -> str:
+    """What tells one build of a store from another (its build id; older stores: fingerprint and time)."""
+    return store.meta.get("build") or f"{store.meta['fingerprint']}@{store.meta['created']}"
+
+
+def prepared(store: Store, rule: LabelRule, reuse: Prepared | None = None) -> Prepared:
+    """prepare(store, rule), or reuse when it was prepared from the same build of the store with the same rule (a
+    cv prepares once for all its folds)."""
+    if reuse is not None and reuse.rule == rule and reuse.build == store_build(store):
+        return reuse
+    return prepare(store, rule)
 
 
 def clean_run(present: np.ndarray, breaks: np.ndarray) -> np.ndarray:
@@ -133,4 +148,5 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     inputs[~present] = 0.0
     y, r = labels(close, rule)
     return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r, sigma.astype(np.float32),
-                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32))
+                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32), rule,
+                    store_build(store))

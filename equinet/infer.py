@@ -14,7 +14,7 @@ from equinet.device import autocast, pick_precision
 from equinet import distributed, rundir
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
-from equinet.features import FEATURES, Prepared, prepare
+from equinet.features import FEATURES, Prepared, prepared
 from equinet.labels import LabelRule
 from equinet.heads import HEADS, Forecast, Head, make_head
 from equinet.metrics import class_shares
@@ -195,25 +195,25 @@ def trained_store(state: dict, checkpoint: Path) -> Path:
                         f"{state['store_fingerprint'][:12]}), which is not there; point --data at that store")
 
 
-def training_prior(state: dict, rule: LabelRule, checkpoint: Path) -> np.ndarray:
+def training_prior(state: dict, rule: LabelRule, checkpoint: Path, reuse: Prepared | None = None) -> np.ndarray:
     """The training split's class shares: saved in the checkpoint, or, at other thresholds, recounted on the
-    training days of the store the checkpoint was trained on."""
+    training days of the store the checkpoint was trained on (reusing what was prepared from it)."""
     if rule == LabelRule(**state["label_rule"]):
         return np.array(state["prior"])
     store = open_store(trained_store(state, checkpoint))
     if store.meta["fingerprint"] != state["store_fingerprint"]:
         raise MismatchError(f"{store.path}: changed since training; the prior at other thresholds is counted on the "
                             "training store")
-    prep = prepare(store, rule)
+    prep = prepared(store, rule, reuse)
     train = Splits.from_json(state["splits"]).masks(store.codes, store.meta["dates"])["train"]
     return class_shares(prep.labels[train & (labelled_context(prep, rule.horizon) >= state["config"]["min_context"])])
 
 
 def apply(checkpoint: Path, data: str | Path | None = None, context: int | None = None,
           device: str = "auto", precision: str = "auto", up: float | None = None,
-          down: float | None = None) -> Applied:
+          down: float | None = None, reuse: Prepared | None = None) -> Applied:
     """Load a checkpoint and the store it should run on (default: the one it was trained on), checking they fit;
-    up/down ask about other thresholds of the same horizon (dist head only)."""
+    up/down ask about other thresholds of the same horizon (dist head only); reuse: the store already prepared."""
     state = load(checkpoint)
     if state.get("format") != FORMAT:
         raise MismatchError(f"{checkpoint}: written by an earlier EquiNet (checkpoint format {state.get('format')}, "
@@ -243,7 +243,7 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     model = EquiNet(ModelConfig(**state["model_config"])).to(dev)
     model.load_state_dict(state["model"])
     model.eval()
-    prep = prepare(store, rule)
+    prep = prepared(store, rule, reuse)
     splits = Splits.from_json(state["splits"])
     return Applied(state, model, head, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule,
-                   training_prior(state, rule, checkpoint), context, pick_precision(precision, dev), checkpoint, world)
+                   training_prior(state, rule, checkpoint, prep), context, pick_precision(precision, dev), checkpoint, world)

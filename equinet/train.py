@@ -19,7 +19,7 @@ from equinet.config import SELECT, TrainConfig
 from equinet.device import attention_kernels, autocast, pick_precision
 from equinet.distributed import World
 from equinet.errors import TrainingDiverged
-from equinet.features import FEATURES, prepare
+from equinet.features import FEATURES, Prepared, prepared
 from equinet.heads import Head
 from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
@@ -97,19 +97,19 @@ def _feature_scales(data: DeviceData, cfg: TrainConfig) -> tuple[torch.Tensor, t
     return flat.mean(0), torch.where(std < 1e-6, torch.ones_like(std), std)
 
 
-def longest_history(cfg: TrainConfig, store: Store, val_from: str) -> int:
+def longest_history(cfg: TrainConfig, store: Store, val_from: str, reuse: Prepared | None = None) -> int:
     """The longest clean history (days) of a training decision point when validation starts at val_from."""
-    prep = prepare(store, cfg.rule)
+    prep = prepared(store, cfg.rule, reuse)
     train_days = by_date(store.meta["dates"], cfg.horizon, val_from, store.meta["dates"][-1]).masks(
         store.codes, store.meta["dates"])["train"]
     return int(labelled_context(prep, cfg.horizon)[train_days].max(initial=0))
 
 
-def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = None):
-    """Read the store once (memory-mapped), prepare on the host, move to the device."""
+def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = None, reuse: Prepared | None = None):
+    """Read the store once (memory-mapped), prepare on the host (or reuse what was prepared), move to the device."""
     store = open_store(cfg.data)
     splits = splits or make_splits(cfg, store.codes, store.meta["dates"])
-    prep = prepare(store, cfg.rule)
+    prep = prepared(store, cfg.rule, reuse)
     data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), cfg.horizon, cfg.min_context, device)
     for name in ("train", "val"):
         if len(data.pools[name]) == 0:
@@ -135,7 +135,7 @@ def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
 
 
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
-          overwrite: bool = False, timeout: float = distributed.TIMEOUT) -> Run:
+          overwrite: bool = False, timeout: float = distributed.TIMEOUT, reuse: Prepared | None = None) -> Run:
     """A new run, or one restored from the run's last checkpoint exactly as it stopped (config from the checkpoint).
 
     Under torchrun every rank calls this: each holds the whole dataset on its own device and the same initial
@@ -156,7 +156,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     if state is None:
         distributed.on_main(lambda: rundir.check_new(run_dir, overwrite))
     splits = Splits.from_json(state["splits"]) if state else None
-    meta, splits, data = load_data(cfg, device, splits)
+    meta, splits, data = load_data(cfg, device, splits, reuse)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
     distributed.on_main(lambda: rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite))

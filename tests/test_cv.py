@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +88,17 @@ def test_cv_refuses_what_it_sets_and_existing_names(store: Path, tmp_path: Path)
     assert result.exit_code == 2 and "a cv of this name exists" in result.output
     result = run_cli("cv", "--data", store, "--out", tmp_path, "--name", "c", *CV, "--no-such-option")
     assert result.exit_code == 2 and "no-such-option" in result.output
+
+
+def test_a_store_is_prepared_once_and_reused_only_for_the_same_build_and_rule(store: Path, tmp_path: Path) -> None:
+    from equinet.features import prepared
+    from equinet.labels import LabelRule
+
+    opened = open_store(store)
+    prep = prepared(opened, LabelRule())
+    assert prepared(open_store(store), LabelRule(), prep) is prep  # a cv's folds: one preparation
+    assert prepared(opened, LabelRule(up=0.05), prep) is not prep  # other thresholds: other labels
+    shutil.copytree(store, tmp_path / "copy")
+    meta = json.loads((tmp_path / "copy" / "meta.json").read_text())
+    (tmp_path / "copy" / "meta.json").write_text(json.dumps({**meta, "build": "another"}))
+    assert prepared(open_store(tmp_path / "copy"), LabelRule(), prep) is not prep  # another build of the store
