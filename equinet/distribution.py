@@ -10,6 +10,16 @@ from equinet.baselines import DOF, SIGMA_FLOOR
 from equinet.labels import LabelRule
 
 
+def floored(sigma: torch.Tensor) -> torch.Tensor:
+    """A daily sigma as every forecast uses it: unknown or below the floor (a price that never moved) is the floor."""
+    return sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)
+
+
+def horizon_std(sigma: torch.Tensor, horizon: int) -> torch.Tensor:
+    """The horizon log return's standard deviation under a daily sigma: sqrt(horizon) x the floored sigma."""
+    return math.sqrt(horizon) * floored(sigma)
+
+
 def t_cdf(x: torch.Tensor, dof: int = DOF) -> torch.Tensor:
     """Student-t CDF for odd dof, in closed form: 1/2 + (theta + sin cos (1 + 2/3 cos^2 + 8/15 cos^4 ...)) / pi."""
     theta = torch.atan(x / math.sqrt(dof))
@@ -36,5 +46,5 @@ def class_probabilities(loc: torch.Tensor, scale: torch.Tensor, rule: LabelRule)
 
 def volatility_probabilities(sigma: torch.Tensor, rule: LabelRule) -> torch.Tensor:
     """The volatility baseline's P(up, down, flat) [N, 3] from the daily sigma [N] of each row."""
-    std = math.sqrt(rule.horizon) * sigma.clamp_min(SIGMA_FLOOR)
+    std = horizon_std(sigma, rule.horizon)
     return class_probabilities(torch.zeros_like(std), t_scale(std), rule)

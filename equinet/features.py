@@ -26,9 +26,11 @@ FEATURES = (
     # the stock's rank among all stocks with a bar that day, in [-0.5, 0.5]
     "rank_return_5", "rank_return_20", "rank_sigma", "rank_volume_surprise", "rank_amount", "rank_range",
 )
-PRICE_LOGS = slice(0, 4)
-DECISION_CLOSE = 3
-IN_SIGMAS = (0, 1, 2, 3, 5, 10)  # price-like features a window expresses in its decision day's sigmas
+# positions by name: the log prices a window shifts to its decision day's close, and the price-like features it
+# expresses in that day's sigmas
+PRICE_LOGS = slice(FEATURES.index("log_open"), FEATURES.index("log_close") + 1)
+DECISION_CLOSE = FEATURES.index("log_close")
+IN_SIGMAS = tuple(FEATURES.index(f) for f in ("log_open", "log_high", "log_low", "log_close", "return", "log_range"))
 SHORT_HALF_LIFE, LONG_HALF_LIFE, VOLUME_HALF_LIFE = 3, 60, 20
 
 

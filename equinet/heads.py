@@ -9,14 +9,13 @@ horizon log return). Auxiliary targets (realised volatility, momentum) take the 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from equinet.baselines import DOF, SIGMA_FLOOR
-from equinet.distribution import class_probabilities, t_scale
+from equinet.baselines import DOF
+from equinet.distribution import class_probabilities, horizon_std, t_scale
 from equinet.labels import PAYOFF, LabelRule
 from equinet.sampler import Batch, DeviceData
 
@@ -106,7 +105,7 @@ class Head:
             target = data.future_vol[batch.stock, batch.day]
         else:
             r = torch.log1p(data.forward_return[batch.stock, batch.day].nan_to_num(0.0))
-            target = r / (math.sqrt(self.rule.horizon) * sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR))
+            target = r / horizon_std(sigma, self.rule.horizon)
             if batch.groups < len(batch.y):
                 target = target - group_mean(target.nan_to_num(0.0), batch.group, batch.groups, batch.y >= 0)
         return target.nan_to_num(0.0).clamp(-5.0, 5.0)
@@ -139,7 +138,7 @@ class DistHead(Head):
 
     def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int):
         """Location and scale [M, N] of the horizon log return."""
-        std = math.sqrt(self.rule.horizon) * sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)  # [N]
+        std = horizon_std(sigma, self.rule.horizon)  # [N]
         mu = out[..., 0].clamp(-MAX_LOC, MAX_LOC)
         if self.demean:
             mu = mu - group_mean(mu, group, groups)

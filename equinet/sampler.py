@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from equinet.baselines import SIGMA_FLOOR
+from equinet.distribution import floored
 from equinet.features import DECISION_CLOSE, IN_SIGMAS, PRICE_LOGS, Prepared
 
 VOLUME, MARKET_LOGS, KNOWN = 4, slice(7, 9), 9
@@ -104,7 +104,7 @@ def windows(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: in
     per_known = torch.zeros_like(total)  # subtracted on the days the market series is known
     per_known[:, MARKET_LOGS] = total[:, MARKET_LOGS] / total[:, KNOWN:KNOWN + 1].clamp(min=1)
     scale = torch.ones_like(total)  # multiplies every day of the window
-    scale[:, IN_SIGMAS] = 1 / torch.nan_to_num(data.sigma[stock, day], nan=SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)[:, None]
+    scale[:, IN_SIGMAS] = 1 / floored(data.sigma[stock, day])[:, None]
     return (x - torch.addcmul(shift[:, None], per_known[:, None], x[..., KNOWN:KNOWN + 1])) * scale[:, None]
 
 
