@@ -17,7 +17,7 @@ import torch
 from equinet.baselines import DOF
 from equinet.distribution import class_probabilities, horizon_std, t_scale
 from equinet.labels import PAYOFF, LabelRule
-from equinet.sampler import Batch, DeviceData
+from equinet.sampler import Targets
 
 MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale
 
@@ -78,36 +78,34 @@ class Head:
         p, score = self.members(out.float(), sigma, group, groups, rule)
         return Forecast(p.mean(0), score.mean(0))
 
-    def extra(self, out: torch.Tensor, batch: Batch, data: DeviceData, rows: torch.Tensor) -> torch.Tensor:
+    def extra(self, out: torch.Tensor, t: Targets, rows: torch.Tensor) -> torch.Tensor:
         """The head's own terms beyond the class loss, per member [M]."""
         return out.new_zeros(out.shape[0])
 
-    def loss(self, out: torch.Tensor, batch: Batch, data: DeviceData) -> torch.Tensor:
-        """The training objective, summed over members (each member learns on its own)."""
+    def loss(self, out: torch.Tensor, t: Targets) -> torch.Tensor:
+        """The training objective on rows with their targets, summed over members (each member learns on its own)."""
         out = out.float()
-        sigma = data.sigma[batch.stock, batch.day]
-        p, _ = self.members(out, sigma, batch.group, batch.groups)
-        rows = batch.y >= 0
-        y, p = batch.y[rows], p[:, rows]  # [n], [M, n, 3]
-        total = class_loss(p.clamp_min(1e-12).log(), y, self.weights, self.gamma) + self.extra(out, batch, data, rows)
+        p, _ = self.members(out, t.sigma, t.group, t.groups)
+        rows = t.y >= 0
+        y, p = t.y[rows], p[:, rows]  # [n], [M, n, 3]
+        total = class_loss(p.clamp_min(1e-12).log(), y, self.weights, self.gamma) + self.extra(out, t, rows)
         if self.score_weight:
             payoff = torch.as_tensor(PAYOFF, dtype=p.dtype, device=p.device)[y]  # [n, 3]
             total = total - self.score_weight * (p * payoff).sum(-1).mean(-1)
         for i, name in enumerate(self.aux):
-            pred, target = out[:, rows, self.own + i], self._aux_target(name, batch, data, sigma)[rows]
+            pred, target = out[:, rows, self.own + i], self._aux_target(name, t)[rows]
             total = total + self.aux_weight * ((pred - target) ** 2).mean(-1)
         return total.sum()
 
-    def _aux_target(self, name: str, batch: Batch, data: DeviceData, sigma: torch.Tensor) -> torch.Tensor:
+    def _aux_target(self, name: str, t: Targets) -> torch.Tensor:
         """vol: log(realised sigma over the horizon / sigma); momentum: the horizon log return in sqrt(h) sigmas,
         relative to its day's mean in whole-day batches; both clipped to +-5."""
         if name == "vol":
-            target = data.future_vol[batch.stock, batch.day]
+            target = t.future_vol
         else:
-            r = torch.log1p(data.forward_return[batch.stock, batch.day].nan_to_num(0.0))
-            target = r / horizon_std(sigma, self.rule.horizon)
-            if batch.groups < len(batch.y):
-                target = target - group_mean(target.nan_to_num(0.0), batch.group, batch.groups, batch.y >= 0)
+            target = torch.log1p(t.forward_return.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon)
+            if t.groups < len(t.y):
+                target = target - group_mean(target.nan_to_num(0.0), t.group, t.groups, t.y >= 0)
         return target.nan_to_num(0.0).clamp(-5.0, 5.0)
 
 
@@ -148,12 +146,11 @@ class DistHead(Head):
         loc, scale = self.params(out, sigma, group, groups)
         return class_probabilities(loc, scale, rule or self.rule), loc
 
-    def extra(self, out, batch, data, rows):
-        sigma = data.sigma[batch.stock, batch.day]
+    def extra(self, out, t, rows):
         total = self.shrink * (out[:, rows, :2] ** 2).sum(-1).mean(-1)
         if self.return_weight:
-            loc, scale = self.params(out, sigma, batch.group, batch.groups)
-            r = torch.log1p(data.forward_return[batch.stock, batch.day][rows])
+            loc, scale = self.params(out, t.sigma, t.group, t.groups)
+            r = torch.log1p(t.forward_return[rows])
             z = (r - loc[:, rows]) / scale[:, rows]
             nll = scale[:, rows].log() + (DOF + 1) / 2 * torch.log1p(z * z / DOF)  # up to a constant
             total = total + self.return_weight * nll.mean(-1)

@@ -53,15 +53,31 @@ class DeviceData:
 
 
 @dataclass
-class Batch:
-    """Windows and what a loss needs about them; rows of one group (a decision day) are contiguous."""
+class Targets:
+    """What a loss needs about N rows, without their windows; rows of one group (a decision day) are contiguous."""
 
-    x: torch.Tensor  # float32 [N, L, F]
     stock: torch.Tensor  # long [N]
     day: torch.Tensor  # long [N]
     y: torch.Tensor  # long [N]: the label, or -1 where the row is context only (no label in the split)
     group: torch.Tensor  # long [N]: 0..groups-1; a whole-day batch's day, else every row its own group
     groups: int
+    sigma: torch.Tensor  # float32 [N]: the volatility baseline's daily sigma
+    forward_return: torch.Tensor  # float32 [N]: what happened over the horizon (NaN unknown)
+    future_vol: torch.Tensor  # float32 [N]: the auxiliary volatility target (NaN unknown)
+
+
+def targets(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, y: torch.Tensor, group: torch.Tensor,
+            groups: int) -> Targets:
+    """The targets of rows (stock, day) with labels y (-1: context only)."""
+    return Targets(stock, day, y, group, groups, data.sigma[stock, day], data.forward_return[stock, day],
+                   data.future_vol[stock, day])
+
+
+@dataclass
+class Batch(Targets):
+    """Windows and their targets."""
+
+    x: torch.Tensor  # float32 [N, L, F]
 
 
 def labelled_context(prep: Prepared, horizon: int) -> np.ndarray:
@@ -112,7 +128,7 @@ def batch_of(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: i
              group: torch.Tensor, groups: int) -> Batch:
     """The windows at (stock, day) with their labels where target holds."""
     y = torch.where(target, data.labels[stock, day], torch.full_like(stock, -1))
-    return Batch(windows(data, stock, day, length), stock, day, y, group, groups)
+    return Batch(**vars(targets(data, stock, day, y, group, groups)), x=windows(data, stock, day, length))
 
 
 def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:

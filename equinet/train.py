@@ -24,7 +24,7 @@ from equinet.heads import Head
 from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
-from equinet.sampler import Batch, DeviceData, labelled_context, sample, to_device
+from equinet.sampler import Batch, DeviceData, labelled_context, sample, targets, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
@@ -253,7 +253,7 @@ def validate(run: Run) -> dict:
     rows = rows_of(stock, day, pool.stock, pool.day)
     y = torch.full_like(stock, -1).index_put((rows,), data.labels[pool.stock, pool.day])
     with torch.no_grad():
-        loss = float(run.head.loss(out, Batch(None, stock, day, y, group, groups), data)) / len(out)
+        loss = float(run.head.loss(out, targets(data, stock, day, y, group, groups))) / len(out)
     fc = run.head.forecast(out, data.sigma[stock, day], group, groups)
     host = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
     return validation_line(host(fc.p[rows]), host(baseline_probabilities(data, pool.stock, pool.day, run.cfg.rule)),
@@ -266,7 +266,7 @@ def train_step(run: Run, batch: Batch, model: torch.nn.Module | None = None) -> 
     """The objective on one batch, per member (so it reads the same whatever --ensemble), with gradients."""
     with autocast(run.data.device, run.precision), attention_kernels(run.data.device):
         out = (model or run.step_model)(batch.x, batch.group, batch.groups)
-    return run.head.loss(out, batch, run.data) / run.model.cfg.members
+    return run.head.loss(out, batch) / run.model.cfg.members
 
 
 def draw(run: Run) -> Batch:

@@ -20,7 +20,7 @@ from equinet.heads import make_head
 from equinet.infer import apply, day_outputs
 from equinet.labels import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
-from equinet.sampler import Batch, labelled_context, sample, to_device, windows
+from equinet.sampler import Batch, labelled_context, sample, targets, to_device, windows
 from equinet.splits import by_date
 from equinet.train import TrainConfig, fit, start
 
@@ -83,7 +83,7 @@ def test_loss_terms_by_hand(store: Path) -> None:
     prep, _, data = _data(store)
     stock, day = torch.tensor([0, 1, 2]), torch.tensor([60, 60, 60])
     y = torch.tensor([0, 1, -1])  # the third row is context only
-    batch = Batch(windows(data, stock, day, 20), stock, day, y, torch.zeros(3, dtype=torch.long), 1)
+    batch = targets(data, stock, day, y, torch.zeros(3, dtype=torch.long), 1)
     out = torch.tensor([[[0.3, 0.1], [-0.2, -0.1], [0.5, 0.0]]], dtype=torch.float32)
     head = make_head("dist", RULE, np.ones(3), demean=True, shrink=0.5, return_weight=0.2, score_weight=0.3)
     sigma = data.sigma[stock, day]
@@ -97,7 +97,7 @@ def test_loss_terms_by_hand(store: Path) -> None:
     want += 0.2 * (scale[0, rows].log() + 3 * torch.log1p(z * z / 5)).mean()
     want -= 0.3 * (p[0] @ torch.tensor(PAYOFF[0], dtype=torch.float32) + p[1] @ torch.tensor(PAYOFF[1],
                                                                                              dtype=torch.float32)) / 2
-    torch.testing.assert_close(head.loss(out, batch, data), want)
+    torch.testing.assert_close(head.loss(out, batch), want)
 
 
 def test_clean_run_by_hand() -> None:
