@@ -21,8 +21,8 @@ from equinet.findings import Finding, IngestError
 from equinet.market import consensus_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
-from equinet.sources import DEFAULT_INDEX, LAYOUTS, READERS, Read, Source, detect, index_market, relabel
-from equinet.tdx import MAX_FILE_BYTES, parse
+from equinet.sources import DEFAULT_INDEX, KINDS, Read, Source, detect, index_market, relabel
+from equinet.sources.rows import MAX_FILE_BYTES, parse
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
 
@@ -134,7 +134,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     names, codes = every_name[:len(source.files)], source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, every_name, READERS[source.kind], workers or os.cpu_count() or 1, progress)
+    read = _read_all(files, every_name, KINDS[source.kind].read, workers or os.cpu_count() or 1, progress)
     hashes = [sha for sha, _ in read]
     stamp = fingerprint(hashes, every_name, options)
     old = read_meta(out)
@@ -151,7 +151,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     del read
     bars = pl.DataFrame()
     if frames:
-        bars, cell_findings = parse(frames, names, *LAYOUTS[source.kind])
+        bars, cell_findings = parse(frames, names, KINDS[source.kind].first_row, KINDS[source.kind].columns)
         del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
@@ -248,7 +248,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
 
 def read_actions(path: Path) -> tuple[dict[str, list[dict]], list[Finding]]:
     """The ex-rights actions of a gbbq file by code, or the finding that it cannot be read."""
-    from equinet.gbbq import actions, read_gbbq
+    from equinet.sources.gbbq import actions, read_gbbq
 
     if not path.is_file():
         return {}, [Finding("error", str(path), "no such gbbq file (--gbbq)")]
@@ -267,6 +267,6 @@ def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None
     name = str(source.index.relative_to(source.root))
     if index.frame is None:
         return None, index.findings
-    parsed, problems = parse({0: index.frame}, [name], *LAYOUTS[source.kind])
+    parsed, problems = parse({0: index.frame}, [name], KINDS[source.kind].first_row, KINDS[source.kind].columns)
     problems += check_values(parsed, [name], min_rows=2)
     return (None if any(f.level == "error" for f in problems) else parsed), index.findings + problems

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 
 from equinet.board import daily_limits
-from equinet.tdx import COLUMNS
-from equinet import gbbq
-from equinet.vipdoc import write_day
+from equinet.sources import gbbq
+from equinet.sources.rows import COLUMNS
+from equinet.sources.vipdoc import write_day
 
 FORMATS = ("xlsx", "csv", "txt", "vipdoc")
 GBBQ = Path("T0002") / "hq_cache" / "gbbq"  # under a TDX root

@@ -1,47 +1,22 @@
-"""Reading one TDX export (.xlsx or .csv) into a typed frame, with the per-cell findings."""
+"""The common row layout every source reader produces (the export's nine columns), and the one parser that types
+all files' rows at once and names every bad cell by file, row and column."""
 
 from __future__ import annotations
 
-import io
-import logging
-import re
-from pathlib import Path
-
-import fastexcel
 import numpy as np
 import polars as pl
 
-from equinet import xlsx
 from equinet.findings import Finding
+from equinet.sources import xlsx
 
 COLUMNS = ("time", "start", "max", "min", "end", "volume", "marketvolume", "marketlimit", "marketrange")
 NUMERIC = COLUMNS[1:]
 DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d")
 TIME_OF_DAY = r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$"  # ' 2023/06/26 15:00:00': a daily bar's close time
 FOOTER_PREFIX = "数据来源"  # TDX text exports end with a "数据来源:通达信" line
-SUFFIXES = (".xlsx", ".csv")
 MAX_FILE_BYTES = 64 * 2**20  # what one file may cost: checked before it is read
-logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its dtype guesses are not the user's business: we name cells
 
 
-def stock_code(path: Path) -> str:
-    """The digits of the file name (processed_000008.xlsx -> 000008), else the stem."""
-    digits = re.findall(r"\d+", path.stem)
-    return max(digits, key=len) if digits else path.stem
-
-
-def is_source(path: Path) -> bool:
-    """A data file ingest reads (Excel's ~$ lock files are not)."""
-    return path.suffix.lower() in SUFFIXES and not path.name.startswith(("~$", "."))
-
-
-def screen(path: Path) -> str | None:
-    """Why a file cannot be an export, judged before it is read whole (size, then the format's own signs)."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        return (f"the file is {size / 2**20:,.0f} MiB; ingest reads files up to {MAX_FILE_BYTES // 2**20} MiB "
-                "(one stock's daily bars take well under 1 MiB)")
-    return xlsx.screen(path) if path.suffix.lower() == ".xlsx" else None
 
 
 def decode(data: bytes) -> str:
@@ -57,46 +32,6 @@ def decode(data: bytes) -> str:
             break
         return text
     raise ValueError("not a text file in UTF-8, UTF-16 or GBK/GB18030")
-
-
-def _sheet_index(reader: fastexcel.ExcelReader) -> tuple[int, list[Finding]]:
-    """The first sheet whose header has every export column (sheet 1 when none has: its header is reported)."""
-    for i, sheet_name in enumerate(reader.sheet_names):
-        header = reader.load_sheet(i, n_rows=0).to_polars().columns
-        if all(c in {h.strip() for h in header} for c in COLUMNS):
-            notes = [] if i == 0 else [f"read sheet {sheet_name!r}: the export columns are not on the first sheet"]
-            return i, notes
-    return 0, []
-
-
-def _read_xlsx(path: Path) -> tuple[pl.DataFrame, list[str]]:
-    """The export's sheet, typed; where the typed read left a cell empty, the text it could not use, the Excel
-    error or the formula with no saved value. Notes say which sheet was read when it is not the first."""
-    reader = fastexcel.read_excel(str(path))
-    index, notes = _sheet_index(reader) if len(reader.sheet_names) > 1 else (0, [])
-    sheet = reader.load_sheet(index, schema_sample_rows=None)
-    frame = sheet.to_polars()
-    holed = [c for c in frame.columns if frame[c].null_count()]
-    if not holed:
-        return frame, notes
-    text = reader.load_sheet(index, dtypes="string").to_polars()  # the slow path: files with empty-looking cells
-    unread = xlsx.unread_cells(path, index)
-    at = {info.name: info.absolute_index for info in sheet.available_columns()}
-    for c in holed:
-        col = frame[c]
-        values = (col.dt.strftime(DATE_FORMATS[0]) if col.dtype.is_temporal() else col.cast(pl.String))
-        values = values.fill_null(text[c]).to_list()
-        for (row, column), value in unread.items():
-            if column == at[c] and row - 2 < len(values):
-                values[row - 2] = value
-        frame = frame.with_columns(pl.Series(c, values, dtype=pl.String))
-    return frame, notes
-
-
-def _read_raw(path: Path) -> tuple[pl.DataFrame, list[str]]:
-    if path.suffix.lower() == ".csv":
-        return pl.read_csv(io.BytesIO(decode(path.read_bytes()).encode()), infer_schema=False), []
-    return _read_xlsx(path)
 
 
 def drop_blank_rows(raw: pl.DataFrame, name: str, first_row: int) -> tuple[pl.DataFrame, list[Finding]]:
@@ -153,34 +88,6 @@ def _cell_findings(raw: pl.DataFrame, parsed: pl.DataFrame, name: str, columns: 
                 findings.append(Finding("error", name, describe(str(raw[c].filter(mask)[0])), row=int(rows[0]),
                                         column=c, count=len(rows)))
     return findings
-
-
-def read_raw(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]]:
-    """One file's nine columns as the reader typed them (header whitespace stripped, TDX footer dropped)."""
-    problem = screen(path)
-    if problem:
-        return None, [Finding("error", name, problem)]
-    try:
-        raw, notes = _read_raw(path)
-    except Exception as exc:  # calamine/polars name the cause; we name the file
-        return None, [Finding("error", name, f"cannot read the file: {exc}".splitlines()[0])]
-    findings = [Finding("note", name, note) for note in notes]
-    raw = raw.rename({c: c.strip() for c in raw.columns})
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        sheets = "" if path.suffix.lower() == ".csv" else " (of the first sheet; no sheet of the workbook has them)"
-        return None, [Finding("error", name, f"missing column(s) in the header{sheets}", row=1,
-                              column=", ".join(missing))]
-    raw, blank = drop_blank_rows(raw.select(COLUMNS), name, first_row=2)
-    findings += blank
-    if raw.height and raw["time"].dtype == pl.String:
-        last = raw["time"][-1]
-        if last is not None and last.strip().lstrip("#").strip().startswith(FOOTER_PREFIX):
-            findings.append(Finding("note", name, f"footer line {last.strip()!r} ignored", row=int(raw["row"][-1])))
-            raw = raw.head(-1)
-    if raw.height == 0:
-        return None, findings + [Finding("error", name, "the file has no data rows")]
-    return numbers(raw, NUMERIC), findings
 
 
 def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:

@@ -1,5 +1,6 @@
-"""What `equinet ingest SRC` reads: which kind of source SRC is, its stock files, its market index, and one
-reader per kind that turns a file into rows of the common layout."""
+"""What `equinet ingest SRC` reads: which kind of source SRC is, its stock files, its market index, and the one
+registry of source kinds (KINDS), each with its detector, its reader into the common row layout (sources.rows),
+where its rows start and which columns it has."""
 
 from __future__ import annotations
 
@@ -11,20 +12,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet import board, tdx, tdx_text, vipdoc
+from equinet import board
 from equinet.findings import Finding
+from equinet.sources import export, text, vipdoc
+from equinet.sources.rows import NUMERIC
 
 DEFAULT_INDEX = "sh000001"  # 上证指数
-# how findings name a column in each kind of source (the ingest layout's names are the xlsx header's)
-COLUMN_LABELS = {"export": {}, "text": {v: k for k, v in tdx_text.HEADER.items()},
-                 "vipdoc": {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}}
-# per kind: the row number findings give a file's first data row, and the numeric columns the kind has
-LAYOUTS = {"export": (2, tdx.NUMERIC), "text": (3, tdx.NUMERIC[:5]), "vipdoc": (1, tdx.NUMERIC[:5])}
 UNREADABLE_SHEETS = {".xls": "Excel 97-2003 workbook (.xls)", ".xlsm": "macro-enabled workbook (.xlsm)",
                      ".xlsb": "binary Excel workbook (.xlsb)", ".et": "WPS spreadsheet (.et)",
                      ".ods": "OpenDocument spreadsheet (.ods)"}  # look like exports, but only .xlsx/.csv are read
-KIND_NAMES = {"export": ".xlsx/.csv exports", "text": "TDX text exports (SH#600519.txt)",
-              "vipdoc": "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)"}
 
 
 @dataclass
@@ -54,7 +50,7 @@ class Source:
 
 def relabel(findings: list[Finding], kind: str) -> list[Finding]:
     """Findings that name columns as the source's own files do (收盘, close), not as the ingest layout."""
-    labels = COLUMN_LABELS[kind]
+    labels = KINDS[kind].labels
     return [replace(f, column=labels.get(f.column, f.column)) for f in findings]
 
 
@@ -67,11 +63,8 @@ def vipdoc_root(src: Path) -> Path | None:
 
 
 def _kind_of(path: Path) -> str | None:
-    if tdx.is_source(path):
-        return "export"
-    if tdx_text.exchange_code(path):
-        return "text"
-    return None
+    """The kind whose files look like this one (vipdoc is a tree, found by vipdoc_root)."""
+    return next((k.name for k in KINDS.values() if k.detect and k.detect(path)), None)
 
 
 def _pick(exchange_codes: list[tuple[str, str]], universe: str, market_index: str) -> tuple[list[int], int | None,
@@ -134,7 +127,7 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     found = [k for k, files in by_kind.items() if files]
     if len(found) > 1:
         raise ValueError("holds more than one kind of source ("
-                         + "; ".join(f"{len(by_kind[k])} file(s) of {KIND_NAMES[k]}" for k in found)
+                         + "; ".join(f"{len(by_kind[k])} file(s) of {KINDS[k].description}" for k in found)
                          + "); point ingest at a folder of one kind")
     unreadable = [n for n in notes if n.level == "error"]
     if not found and unreadable:
@@ -146,9 +139,9 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     kind = found[0]
     files = by_kind[kind]
     if kind == "export":
-        codes = [tdx.stock_code(p) for p in files]
+        codes = [export.stock_code(p) for p in files]
         return Source(kind, src, files, codes, [board.a_share_exchange(c) for c in codes], notes=notes)
-    exchange_codes = ([tdx_text.exchange_code(p) for p in files] if kind == "text"
+    exchange_codes = ([text.exchange_code(p) for p in files] if kind == "text"
                       else [vipdoc.NAME.match(p.name).group(1, 2) for p in files])
     exchange_codes = [(ex.lower(), code) for ex, code in exchange_codes]
     stocks, index, unknown = _pick(exchange_codes, universe, market_index)
@@ -163,12 +156,12 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
 
 
 def read_export(path: Path, name: str) -> Read:
-    frame, findings = tdx.read_raw(path, name)
+    frame, findings = export.read_raw(path, name)
     return Read(frame, findings)
 
 
 def read_text(path: Path, name: str) -> Read:
-    frame, findings, declared = tdx_text.read_text(path, name)
+    frame, findings, declared = text.read_text(path, name)
     return Read(frame, findings, adjustment=declared.get("adjustment", "none"), name=declared.get("name") or None)
 
 
@@ -183,7 +176,26 @@ def read_vipdoc(path: Path, name: str) -> Read:
     return Read(frame, findings)
 
 
-READERS: dict[str, Callable[[Path, str], Read]] = {"export": read_export, "text": read_text, "vipdoc": read_vipdoc}
+@dataclass(frozen=True)
+class Kind:
+    """One kind of source: a new layout is one more entry in KINDS."""
+
+    name: str
+    description: str  # in messages: "3 file(s) of <description>"
+    detect: Callable[[Path], bool] | None  # whether a file is one of its files (None: a folder tree)
+    read: Callable[[Path, str], Read]  # one file -> rows of the common layout
+    first_row: int  # the row number findings give a file's first data row
+    columns: tuple[str, ...]  # the numeric columns of the common layout it has
+    labels: dict[str, str] = field(default_factory=dict)  # how its own files name the layout's columns
+
+
+KINDS = {k.name: k for k in (
+    Kind("export", ".xlsx/.csv exports", export.is_source, read_export, 2, NUMERIC),
+    Kind("text", "TDX text exports (SH#600519.txt)", lambda p: text.exchange_code(p) is not None, read_text, 3,
+         NUMERIC[:5], {v: k for k, v in text.HEADER.items()}),
+    Kind("vipdoc", "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)", None, read_vipdoc, 1, NUMERIC[:5],
+         {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}),
+)}
 
 
 def index_market(bars: pl.DataFrame | None, calendar: np.ndarray, n: int = 3) -> np.ndarray:

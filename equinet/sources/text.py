@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from equinet.findings import Finding
-from equinet.tdx import FOOTER_PREFIX, MAX_FILE_BYTES, TIME_OF_DAY, decode, drop_blank_rows
+from equinet.sources.rows import FOOTER_PREFIX, MAX_FILE_BYTES, TIME_OF_DAY, decode, drop_blank_rows
 
 NAME = re.compile(r"^(SH|SZ|BJ)#(\d{6})\.txt$", re.IGNORECASE)
 HEADER = {"日期": "time", "开盘": "start", "最高": "max", "最低": "min", "收盘": "end", "成交量": "volume",
