@@ -1,15 +1,27 @@
-"""Checkpoints: written whole (serialised in memory, then one atomic file write), loaded weights-only."""
+"""The checkpoint format: its version, what it holds, saving (serialised in memory, then one atomic file write),
+loading (weights-only, checked), and the model/head factory that training and inference share."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from equinet.config import MULTISCALE, TrainConfig
 from equinet.files import write_bytes
+from equinet.labels import LabelRule
+from equinet.splits import Splits
 
 if TYPE_CHECKING:
     import torch
+
+    from equinet.heads import Head
+    from equinet.model import EquiNet, ModelConfig
+
+FORMAT = 3  # 3: every rank's dropout stream and the store's absolute path; 2: ensembles and the head's kind
 
 
 def save(obj: dict, path: Path) -> None:
@@ -39,4 +51,58 @@ def load(path: Path, device: torch.device | str = "cpu") -> dict:
                          "checkpoint") from None
     if not isinstance(state, dict) or any(k not in state for k in KEYS):
         raise ValueError(f"{path}: not an EquiNet checkpoint (it lacks {', '.join(KEYS)})")
+    from equinet.features import FEATURES
+
+    if state["format"] != FORMAT:
+        raise ValueError(f"{path}: written by an earlier EquiNet (checkpoint format {state['format']}, this version "
+                         f"reads {FORMAT}); retrain")
+    if state["features"] != list(FEATURES):
+        raise ValueError(f"{path}: trained on features {state['features']}, but this version computes "
+                         f"{list(FEATURES)}; retrain")
     return state
+
+
+def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head]:
+    """The model shape and head a config asks for (one place, for training and for loading)."""
+    from equinet.features import FEATURES
+    from equinet.heads import HEADS, make_head
+    from equinet.model import ModelConfig
+
+    head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
+                     score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
+                     demean=cfg.demean and cfg.batch_days > 0 and HEADS[cfg.head].can_demean,
+                     return_weight=cfg.return_weight, shrink=cfg.shrink)
+    shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
+                        members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [])
+    return shape, head
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint as inference reads it: the run's options, its label rule, splits, prior and store, and the
+    model with its head (never the raw dict)."""
+
+    path: Path
+    config: TrainConfig
+    rule: LabelRule  # the training thresholds
+    splits: Splits
+    prior: np.ndarray  # the training split's class shares under rule
+    store_path: Path  # the store's absolute path at training time
+    store_fingerprint: str
+    model: EquiNet
+    head: Head
+
+
+def read(path: Path, device: torch.device | str = "cpu") -> Checkpoint:
+    """A checkpoint for eval and predict: loaded, checked, its model built and on the device, in eval mode."""
+    from equinet.model import EquiNet, ModelConfig
+
+    state = load(path)
+    cfg = TrainConfig.from_json(state["config"])
+    rule = LabelRule(**state["label_rule"])
+    _, head = build(cfg, rule, np.ones(3))
+    model = EquiNet(ModelConfig(**state["model_config"])).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    return Checkpoint(Path(path), cfg, rule, Splits.from_json(state["splits"]), np.array(state["prior"]),
+                      Path(state["store_path"]), state["store_fingerprint"], model, head)

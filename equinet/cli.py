@@ -83,12 +83,13 @@ def ingest(src: Path = Arg(Path("data/raw"), help="Folder of TDX exports (*.xlsx
 def info(store: Path = Arg(Path("data/parquet"), help="Store directory written by `equinet ingest`."),
          as_json: bool = JSON) -> None:
     """Summarise a store (read back from its meta.json)."""
-    from equinet.store import read_meta
+    from equinet.store import check_format, read_meta
     from equinet.tables import print_store
 
     meta = read_meta(store)
     if meta is None:
         fail(f"{store}: no EquiNet store here (no meta.json); run `equinet ingest` first")
+    check_format(meta, store)
     print_store(console, meta, store, as_json)
 
 

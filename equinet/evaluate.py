@@ -95,8 +95,8 @@ def evaluate_rows(app: Applied, split: str = "test", date_from: str | None = Non
     dates = np.array(app.store.meta["dates"])
     report = {
         "checkpoint": str(app.checkpoint), "store": str(app.store.path), "split": split,
-        "context": app.context, "label_rule": asdict(app.rule), "trained_label_rule": app.state["label_rule"],
-        "thresholds_note": app.thresholds_note, "head": app.state["config"]["head"],
+        "context": app.context, "label_rule": asdict(app.rule), "trained_label_rule": asdict(app.saved.rule),
+        "thresholds_note": app.thresholds_note, "head": app.saved.config.head,
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
         "train_prior": dict(zip(CLASSES, app.prior.tolist())),
         "warning": overlap_warning(app, rows.day),

@@ -8,23 +8,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from equinet.checkpoint import load
-from equinet.config import MULTISCALE, TrainConfig, check_rule
+from equinet import checkpoint, distributed, rundir
+from equinet.checkpoint import Checkpoint
+from equinet.config import check_rule
 from equinet.device import autocast, pick_precision
-from equinet import distributed, rundir
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
-from equinet.features import FEATURES, Prepared, prepared
+from equinet.features import Prepared, prepared
+from equinet.heads import Forecast, Head
 from equinet.labels import LabelRule
-from equinet.heads import HEADS, Forecast, Head, make_head
 from equinet.metrics import class_shares
-from equinet.model import EquiNet, ModelConfig
+from equinet.model import EquiNet
 from equinet.sampler import DeviceData, labelled_context, to_device, windows
 from equinet.splits import Splits
 from equinet.store import Store, open_store
 
 EVAL_BATCH = 512  # fastest on a 2-core CPU; larger batches fall out of cache
-FORMAT = 2  # checkpoints hold an ensemble of members and the head's kind
 
 
 class MismatchError(ValueError):
@@ -109,22 +108,11 @@ def baseline_probabilities(data: DeviceData, stock: torch.Tensor, day: torch.Ten
     return volatility_probabilities(data.sigma[stock, day], rule)
 
 
-def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head]:
-    """The model shape and head a config asks for (one place, for training and for loading)."""
-    head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
-                     score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
-                     demean=cfg.demean and cfg.batch_days > 0 and HEADS[cfg.head].can_demean,
-                     return_weight=cfg.return_weight, shrink=cfg.shrink)
-    shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
-                        members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [])
-    return shape, head
-
-
 @dataclass
 class Applied:
     """A checkpoint applied to a store: the model and head, the store's inputs on the device and where windows fit."""
 
-    state: dict
+    saved: Checkpoint  # the run's options, rule, splits and store as the checkpoint holds them
     model: EquiNet
     head: Head
     store: Store
@@ -141,7 +129,7 @@ class Applied:
     @property
     def thresholds_note(self) -> str | None:
         """Said in every output when the thresholds are not the ones the model was trained on."""
-        trained = LabelRule(**self.state["label_rule"])
+        trained = self.saved.rule
         if self.rule == trained:
             return None
         return (f"thresholds up {self.rule.up:+g} / down {self.rule.down:+g}, not the training ones (up "
@@ -179,56 +167,50 @@ def describe(checkpoint: Path) -> str:
     return f"using {checkpoint} (run {run_dir.name}: {status.text}, {kept} of {status.epochs})"
 
 
-def trained_store(state: dict, checkpoint: Path) -> Path:
+def trained_store(saved: Checkpoint) -> Path:
     """The store a checkpoint was trained on, found from anywhere: its absolute path at training time, else its
     --data as given, from here or from where the training ran relative to the run (a moved project folder)."""
-    cfg = state["config"]
-    given = Path(cfg["data"])
-    candidates = [Path(state.get("store_path", given)), given]
-    run_dir, out = Path(checkpoint).resolve().parent, Path(cfg["out"]) / cfg["name"]
+    cfg = saved.config
+    given = Path(cfg.data)
+    candidates = [saved.store_path, given]
+    run_dir, out = saved.path.resolve().parent, Path(cfg.out) / cfg.name
     if not given.is_absolute() and not out.is_absolute() and run_dir.parts[-len(out.parts):] == out.parts:
         candidates.append(Path(*run_dir.parts[:-len(out.parts)]) / given)
     for path in candidates:
         if (path / "meta.json").is_file():
             return path
-    raise MismatchError(f"{checkpoint}: trained on the store {candidates[0]} (fingerprint "
-                        f"{state['store_fingerprint'][:12]}), which is not there; point --data at that store")
+    raise MismatchError(f"{saved.path}: trained on the store {candidates[0]} (fingerprint "
+                        f"{saved.store_fingerprint[:12]}), which is not there; point --data at that store")
 
 
-def training_prior(state: dict, rule: LabelRule, checkpoint: Path, reuse: Prepared | None = None) -> np.ndarray:
+def training_prior(saved: Checkpoint, rule: LabelRule, reuse: Prepared | None = None) -> np.ndarray:
     """The training split's class shares: saved in the checkpoint, or, at other thresholds, recounted on the
     training days of the store the checkpoint was trained on (reusing what was prepared from it)."""
-    if rule == LabelRule(**state["label_rule"]):
-        return np.array(state["prior"])
-    store = open_store(trained_store(state, checkpoint))
-    if store.meta["fingerprint"] != state["store_fingerprint"]:
+    if rule == saved.rule:
+        return saved.prior
+    store = open_store(trained_store(saved))
+    if store.meta["fingerprint"] != saved.store_fingerprint:
         raise MismatchError(f"{store.path}: changed since training; the prior at other thresholds is counted on the "
                             "training store")
     prep = prepared(store, rule, reuse)
-    train = Splits.from_json(state["splits"]).masks(store.codes, store.meta["dates"])["train"]
-    return class_shares(prep.labels[train & (labelled_context(prep, rule.horizon) >= state["config"]["min_context"])])
+    train = saved.splits.masks(store.codes, store.meta["dates"])["train"]
+    return class_shares(prep.labels[train & (labelled_context(prep, rule.horizon) >= saved.config.min_context)])
 
 
-def apply(checkpoint: Path, data: str | Path | None = None, context: int | None = None,
+def apply(path: Path, data: str | Path | None = None, context: int | None = None,
           device: str = "auto", precision: str = "auto", up: float | None = None,
           down: float | None = None, reuse: Prepared | None = None) -> Applied:
     """Load a checkpoint and the store it should run on (default: the one it was trained on), checking they fit;
     up/down ask about other thresholds of the same horizon (dist head only); reuse: the store already prepared."""
-    state = load(checkpoint)
-    if state.get("format") != FORMAT:
-        raise MismatchError(f"{checkpoint}: written by an earlier EquiNet (checkpoint format {state.get('format')}, "
-                            f"this version reads {FORMAT}); retrain")
-    if state.get("features") != list(FEATURES):
-        raise MismatchError(f"{checkpoint}: trained on features {state.get('features')}, but this version computes "
-                            f"{list(FEATURES)}; retrain")
-    cfg = TrainConfig.from_json(state["config"])
-    trained = LabelRule(**state["label_rule"])
+    world, dev = distributed.join(device)
+    saved = checkpoint.read(path, dev)
+    cfg, trained = saved.config, saved.rule
     rule = LabelRule(trained.horizon, trained.up if up is None else up, trained.down if down is None else down)
     check_rule(rule.up, rule.down)
-    if rule != trained and not HEADS[cfg.head].any_thresholds:
-        raise MismatchError(f"{checkpoint}: a {cfg.head} head answers only for its training thresholds (up "
+    if rule != trained and not saved.head.any_thresholds:
+        raise MismatchError(f"{path}: a {cfg.head} head answers only for its training thresholds (up "
                             f"{trained.up:g}, down {trained.down:g}); a model trained with --head dist answers for any")
-    store = open_store(data or trained_store(state, checkpoint))
+    store = open_store(data or trained_store(saved))
     names = [f["name"] for f in store.meta["features"]]
     if names != ["open", "high", "low", "close", "volume"]:
         raise MismatchError(f"{store.path}: store features {names} are not the open/high/low/close/volume the "
@@ -238,12 +220,7 @@ def apply(checkpoint: Path, data: str | Path | None = None, context: int | None 
     if context + rule.horizon > days:
         raise MismatchError(f"{store.path}: {days} days cannot hold a window of {context} days plus the "
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
-    world, dev = distributed.join(device)
-    _, head = build(cfg, trained, np.ones(3))
-    model = EquiNet(ModelConfig(**state["model_config"])).to(dev)
-    model.load_state_dict(state["model"])
-    model.eval()
     prep = prepared(store, rule, reuse)
-    splits = Splits.from_json(state["splits"])
-    return Applied(state, model, head, store, prep, to_device(prep, {}, rule.horizon, context, dev), splits, rule,
-                   training_prior(state, rule, checkpoint, prep), context, pick_precision(precision, dev), checkpoint, world)
+    return Applied(saved, saved.model, saved.head, store, prep, to_device(prep, {}, rule.horizon, context, dev),
+                   saved.splits, rule, training_prior(saved, rule, prep), context, pick_precision(precision, dev),
+                   path, world)

@@ -96,5 +96,5 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
     stale = (f"the decision day {date} is {behind} trading days before today: the store is old, so this is no "
              "forecast for the coming days (ingest newer exports first)") if behind > STALE_DAYS else None
     return {"date": date, "days": days, "days_sure": sure, "stale": stale, "context": app.context,
-            "checkpoint": str(app.checkpoint), "head": app.state["config"]["head"], "sort": sort,
+            "checkpoint": str(app.checkpoint), "head": app.saved.config.head, "sort": sort,
             "label_rule": asdict(app.rule), "thresholds_note": app.thresholds_note, "rows": rows, "skipped": skipped}

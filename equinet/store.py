@@ -14,7 +14,7 @@ import polars as pl
 from equinet import lock
 from equinet.files import WriteError, reason, replace_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every corporate action names its source; a build id, exchanges and names
 FEATURES = [
     {"name": "open", "unit": "CNY, back-adjusted"},
     {"name": "high", "unit": "CNY, back-adjusted"},
@@ -84,8 +84,16 @@ def read_meta(path: Path) -> dict | None:
         waited += 0.01
 
 
+def check_format(meta: dict, path: Path) -> None:
+    """A store of another format version is read by no command: one line says to ingest again."""
+    if meta["format_version"] != FORMAT_VERSION:
+        raise StoreError(f"{path}: store format {meta['format_version']} is not {FORMAT_VERSION} (written by another "
+                         "EquiNet version); ingest again to rebuild it")
+
+
 def store_files(meta: dict) -> list[str]:
-    """The files a store wrote (stores of format 1 written before the list was recorded: STORE_FILES)."""
+    """The files a store wrote, so that replacing it deletes nothing else (the first stores, which did not list
+    them, wrote STORE_FILES)."""
     return meta.get("files", list(STORE_FILES))
 
 
@@ -97,8 +105,7 @@ def open_store(path: str | Path) -> Store:
         meta = read_meta(path)
         if meta is None:
             raise FileNotFoundError(f"{path}: no EquiNet store here (no meta.json); run `equinet ingest` first")
-        if meta["format_version"] != FORMAT_VERSION:
-            raise StoreError(f"{path}: store format {meta['format_version']} is not {FORMAT_VERSION}; re-ingest")
+        check_format(meta, path)
         try:
             load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
             store = Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), meta)

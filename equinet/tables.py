@@ -44,7 +44,7 @@ def events_table(events: list[dict], limit: int = 40) -> Table:
     for col in ("code", "date", "source", "prev close", "open", "factor", "detail", "treated as"):
         table.add_column(col, justify="left" if col in ("code", "date", "source", "detail", "treated as") else "right")
     for e in events[:limit]:
-        source = e.get("source", "gap")  # stores written before gbbq support have only gap events
+        source = e["source"]
         detail = (f"gap {100 * e['gap']:+.1f} %, limit ±{100 * e['limit']:.0f} %" if source == "gap" else
                   f"per 10: cash {e['cash']:g}, bonus {e['bonus']:g}, rights {e['rights']:g} at {e['rights_price']:g}")
         table.add_row(e["code"], e["date"], source, f"{e['prev_close']:.2f}", f"{e['open']:.2f}",

@@ -21,7 +21,8 @@ from equinet.distributed import World
 from equinet.errors import TrainingDiverged
 from equinet.features import FEATURES, Prepared, prepared
 from equinet.heads import Head
-from equinet.infer import EVAL_BATCH, FORMAT, baseline_probabilities, build, day_outputs, rows_of
+from equinet.checkpoint import FORMAT, build
+from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
 from equinet.sampler import Batch, DeviceData, labelled_context, sample, targets, to_device
@@ -203,7 +204,7 @@ def _restore(run: Run, state: dict) -> None:
     run.opt.load_state_dict(state["optimizer"])
     run.sched.load_state_dict(state["scheduler"])
     run.gen.set_state(state["rng"]["sampler"])
-    ranks = state["rng"].get("ranks") or [{"torch": state["rng"]["torch"], "cuda": state["rng"].get("cuda")}]
+    ranks = state["rng"]["ranks"]
     if run.world.rank < len(ranks):
         torch.set_rng_state(ranks[run.world.rank]["torch"])
         if run.data.device.type == "cuda" and ranks[run.world.rank]["cuda"] is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -296,3 +297,12 @@ def test_a_closed_pipe_ends_quietly_with_0(trained) -> None:
         os.close(write_end)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+
+
+def test_a_store_of_another_format_version_says_to_ingest_again(trained, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(trained["store"], old)
+    meta = json.loads((old / "meta.json").read_text())
+    (old / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
+    for args in (["info", old], ["train", "--data", old, "--out", tmp_path, "--epochs", "1", *TINY_CLI]):
+        one_line_error(run_cli(*args), str(old), "store format 1 is not 2", "ingest again")
