@@ -8,9 +8,11 @@ import numpy as np
 import torch
 
 from equinet.distribution import floored
-from equinet.features import DECISION_CLOSE, IN_SIGMAS, PRICE_LOGS, Prepared
+from equinet.features import DECISION_CLOSE, FEATURES, IN_SIGMAS, PRICE_LOGS, Prepared
 
-VOLUME, MARKET_LOGS, KNOWN = 4, slice(7, 9), 9
+VOLUME = FEATURES.index("log_volume")  # relative to the window's mean
+MARKET_LOGS = slice(FEATURES.index("log_market_volume"), FEATURES.index("log_market_range") + 1)  # to known days' mean
+KNOWN = FEATURES.index("market_known")
 
 
 @dataclass

@@ -34,14 +34,66 @@ def stores(tmp_path_factory) -> dict[str, Path]:
     return {"adjusted": root / "adjusted", "unadjusted": root / "unadjusted", "root": root}
 
 
-def by_hand(store, prep, s: int, t: int, length: int) -> np.ndarray:
+def hand_ewma(values: list[float], half_life: float) -> float:
+    """Exponentially weighted mean, the last value weighted 1, each earlier one half_life times less per step."""
+    weights = [0.5 ** ((len(values) - 1 - i) / half_life) for i in range(len(values))]
+    return sum(w * v for w, v in zip(weights, values)) / sum(weights)
+
+
+def hand_sigma(close: np.ndarray, s: int, d: int) -> float:
+    """The volatility baseline's sigma from the stock's own bars up to d: a suspension's return counts once."""
+    bars = [c for c in close[s, :d + 1] if not np.isnan(c)]
+    return float(np.sqrt(hand_ewma([np.log(b / a) ** 2 for a, b in zip(bars, bars[1:])], 10)))
+
+
+def hand_features(store, s: int, d: int) -> np.ndarray:
+    """Features 11-23 of (s, d) from the store's numbers, one stock and day at a time: log sigma, the EWMA sigmas
+    of half-life 3 and 60 and Parkinson's as log ratios to it, the volume surprise, the limit flags, and the six
+    ranks of the day among the stocks with a bar."""
+    close, panel = np.asarray(store.close), np.asarray(store.panel, dtype=np.float64)
+    own = [i for i in range(d + 1) if not np.isnan(close[s, i])]
+    bars = close[s, own]
+    r2 = [np.log(b / a) ** 2 for a, b in zip(bars, bars[1:])]
+    sigma = hand_sigma(close, s, d)
+    ranges = [np.log(panel[s, i, 1] / panel[s, i, 2]) ** 2 / (4 * np.log(2)) for i in own]
+    volumes = [np.log1p(panel[s, i, 4]) for i in own]
+    code = store.codes[s]
+    limit = 0.2 if code.startswith(("300", "301", "688", "689")) else 0.3 if code.startswith(("8", "4", "92")) else 0.1
+    prev = bars[-2] if len(bars) > 1 else np.nan
+    change = close[s, d] / prev - 1
+    features = [np.log(sigma), np.log(np.sqrt(hand_ewma(r2, 3)) / sigma), np.log(np.sqrt(hand_ewma(r2, 60)) / sigma),
+                np.log(np.sqrt(hand_ewma(ranges, 10)) / sigma), volumes[-1] - hand_ewma(volumes, 20),
+                float(change >= limit - 0.01 / prev), float(change <= -limit + 0.01 / prev)]
+
+    def day_return(k: int, i: int) -> float:  # the calendar day's log return; 0 after a day without a bar
+        a, b = close[k, i - 1] if i > 0 else np.nan, close[k, i]
+        return float(np.log(b / a)) if np.isfinite(a) and np.isfinite(b) else 0.0
+
+    def measures(k: int) -> list[float]:  # what the six ranks rank, for stock k on day d
+        kept = [i for i in range(d + 1) if not np.isnan(close[k, i])]
+        vols = [np.log1p(panel[k, i, 4]) for i in kept]
+        park = np.sqrt(hand_ewma([np.log(panel[k, i, 1] / panel[k, i, 2]) ** 2 / (4 * np.log(2)) for i in kept], 10))
+        return [sum(day_return(k, i) for i in range(max(0, d - 4), d + 1)),
+                sum(day_return(k, i) for i in range(max(0, d - 19), d + 1)), hand_sigma(close, k, d),
+                vols[-1] - hand_ewma(vols, 20), np.log(close[k, d]) + vols[-1], park]
+
+    trading = [k for k in range(close.shape[0]) if not np.isnan(close[k, d])]
+    table = {k: measures(k) for k in trading}
+    for j in range(6):  # rank = stocks below, ties broken by stock order; scaled to -0.5 .. 0.5
+        mine = table[s][j]
+        below = sum(1 for k in trading if table[k][j] < mine or (table[k][j] == mine and k < s))
+        features.append(below / max(len(trading) - 1, 1) - 0.5)
+    return np.array(features)
+
+
+def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
     """The window ending on day t, cut from the numpy arrays and normalised as documented: prices, returns and
-    ranges in the decision day's sigma; the per-day features after log_range as prepared for that day."""
+    ranges in the decision day's sigma; the per-day features after log_range computed day by day by hand."""
     days = slice(t - length + 1, t + 1)
     p = np.asarray(store.panel[s, days], dtype=np.float64)
     close = np.asarray(store.close[s])
     m = np.asarray(store.market[days], dtype=np.float64)
-    sigma = ewma_sigma(np.asarray(store.close), np.zeros(store.close.shape, dtype=bool))[s, t]
+    sigma = hand_sigma(np.asarray(store.close), s, t)
     prices = (np.log(p[:, :4]) - np.log(close[t])) / sigma
     volume = np.log1p(p[:, 4]) - np.log1p(p[:, 4]).mean()
     prev = close[t - length:t] if t - length >= 0 else np.concatenate([[np.nan], close[:t]])
@@ -52,7 +104,8 @@ def by_hand(store, prep, s: int, t: int, length: int) -> np.ndarray:
     logs = (logs - (logs * known[:, None]).sum(0) / max(known.sum(), 1)) * known[:, None]
     change = np.where(known > 0, m[:, 1], 0.0)
     log_range = np.log(p[:, 1] / p[:, 2]) / sigma
-    return np.column_stack([prices, volume, ret / sigma, change, logs, known, log_range, prep.inputs[s, days, 11:]])
+    per_day = np.nan_to_num(np.stack([hand_features(store, s, d) for d in range(t - length + 1, t + 1)]))
+    return np.column_stack([prices, volume, ret / sigma, change, logs, known, log_range, per_day])
 
 
 def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
@@ -70,7 +123,7 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
              (s_susp, d_susp - 5, 30)]
     for s, t, length in picks:
         got = windows(data, torch.tensor([s]), torch.tensor([t]), length)[0].numpy()
-        np.testing.assert_allclose(got, by_hand(store, prep, s, t, length), rtol=1e-5, atol=2e-4)
+        np.testing.assert_allclose(got, by_hand(store, s, t, length), rtol=1e-5, atol=2e-4)
         r = store.close[s, t + 3] / store.close[s, t] - 1
         want = UP if r >= 0.03 - 1e-9 else DOWN if r <= -0.02 + 1e-9 else FLAT
         assert int(data.labels[s, t]) == want
