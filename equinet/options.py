@@ -21,9 +21,10 @@ def _option(f, hidden: bool) -> inspect.Parameter:
     choices = f" One of {', '.join(CHOICES[f.name])}." if f.name in CHOICES else ""
     flag = meta.get("flag")
     single = bool(flag) and "/" not in flag  # --compile: off unless given
+    shown = "" if single or default is None else f" Default: {default}."
     opt = typer.Option(False if single else None, *([flag] if flag else [f"--{f.name.replace('_', '-')}"]),
-                       help=meta["help"] + choices, min=meta.get("min"), max=meta.get("max"), hidden=hidden,
-                       show_default=False if single or default is None else str(default))
+                       help=meta["help"] + choices + shown, min=meta.get("min"), max=meta.get("max"), hidden=hidden,
+                       show_default=False)
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt,
                              annotation=typing.Optional[kind])
 
