@@ -67,6 +67,19 @@ def action_events(panel: np.ndarray, codes: list[str], dates: list[str], actions
     return events
 
 
+def preclose_events(panel: np.ndarray, preclose: np.ndarray, codes: list[str], dates: list[str],
+                    tolerance: float = 1e-9) -> list[dict]:
+    """Ex-rights events from the exchange's previous close (前收盘价, pre_close): on every day whose previous close
+    is not the stock's last close, the exact factor previous close / last close (a listing day has no last close)."""
+    prev = previous_close(panel[:, :, CLOSE])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = preclose / prev
+    s_, d_ = np.nonzero(np.isfinite(factor) & (np.abs(factor - 1) > tolerance))
+    return [{"code": codes[s], "date": dates[d], "source": "preclose", "factor": float(factor[s, d]),
+             "prev_close": float(prev[s, d]), "open": float(panel[s, d, OPEN]), "preclose": float(preclose[s, d])}
+            for s, d in zip(s_, d_)]
+
+
 def disagreements(gaps: list[dict], declared: list[dict], tolerance: float = 0.03) -> list[dict]:
     """Gap-inferred events that the declared actions do not explain: no action that day, or a factor off by more
     than the tolerance (the gap also holds the day's opening move)."""

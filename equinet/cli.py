@@ -52,7 +52,7 @@ DEVICE = Opt("auto", help="auto, cuda, mps or cpu.")
 
 @app.command()
 def ingest(src: Path = Arg(Path("data/raw"), help="Folder of TDX exports (*.xlsx/*.csv with the market columns, or "
-                           "text exports SH#600519.txt), or a TDX root / its vipdoc folder."),
+                           "text exports SH#600519.txt), vendor CSVs (.csv/.csv.gz), or a TDX root / its vipdoc."),
            out: Path = Opt(Path("data/parquet"), "--out", "-o", help="Store directory to (re)write atomically."),
            workers: int = Opt(0, min=0, help="Files read in parallel (0 = one per CPU core)."),
            strict: bool = Opt(True, "--strict/--lenient", help="--strict: any error fails and writes nothing. "
@@ -63,7 +63,8 @@ def ingest(src: Path = Arg(Path("data/raw"), help="Folder of TDX exports (*.xlsx
            universe: str = Opt("a-shares", help="Text exports and vipdoc: a-shares (sh 60/68, sz 00/30, bj "
                                "43/83/87/92) or all (also funds, B shares, bonds)."),
            market_index: str = Opt("sh000001", help="Text exports and vipdoc: the index file whose volume, change "
-                                   "and range are the market series (e.g. sz399001, sh000300)."),
+                                   "and range are the market series (e.g. sz399001, sh000300); stocks: build the "
+                                   "series from the stocks (any source; a vendor archive without an index does)."),
            gbbq: Path = Opt(None, help="TDX's corporate-action file (default: T0002/hq_cache/gbbq under a TDX root): "
                             "exact ex-rights factors instead of inferring them from price gaps."),
            as_json: bool = JSON) -> None:

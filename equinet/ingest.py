@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.adjust import action_events, back_adjust, disagreements, find_events
+from equinet.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
 from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
-from equinet.market import consensus_market
+from equinet.market import consensus_market, stocks_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
 from equinet.sources import DEFAULT_INDEX, KINDS, Read, Source, detect, index_market, relabel
@@ -151,7 +151,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     del read
     bars = pl.DataFrame()
     if frames:
-        bars, cell_findings = parse(frames, names, KINDS[source.kind].first_row, KINDS[source.kind].columns)
+        kind = KINDS[source.kind]
+        bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional)
         del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
@@ -174,20 +175,31 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     row = {c: i for i, c in enumerate(store_codes)}
     calendar = np.unique(bars["date"].to_numpy())
     dates = [str(d) for d in calendar.astype("datetime64[D]")]
-    stock = np.array([row[code_of[f]] for f in bars["file_id"].to_list()])
+    to_row = np.full(len(names), -1)
+    to_row[list(code_of)] = [row[c] for c in code_of.values()]
+    stock = to_row[bars["file_id"].to_numpy()]
     day = np.searchsorted(calendar, bars["date"].to_numpy())
     panel = np.full((len(store_codes), len(calendar), len(PRICE_COLUMNS)), np.nan)
     panel[stock, day] = bars.select(PRICE_COLUMNS).to_numpy()
+    per_day = {}  # the optional per-(stock, day) fields the source has: previous close, float value
+    for c in ("preclose", "floatvalue"):
+        per_day[c] = np.full(panel.shape[:2], np.nan)
+        if c in bars.columns:
+            per_day[c][stock, day] = bars[c].to_numpy()
 
-    if source.kind == "export":
+    market_source = "the files' market columns (per-date consensus)" if source.kind == "export" else (
+        f"the index {source.index_code}" if index_bars is not None else None)
+    if source.kind == "export" and market_index != "stocks":
         market, disagree, market_findings = consensus_market(bars, calendar, names)
         findings += market_findings
     else:
         market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
-    unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"}
+    exact = {store_codes[s] for s in np.flatnonzero(np.isfinite(per_day["preclose"]).any(1))}
+    unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"} - exact
     gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted]
     declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted]
-    events = sorted(declared + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
+    events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
+                    + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
     unexplained = disagreements([g for g in gaps if g["code"] in actions], declared)
     if unexplained:
         first = unexplained[0]
@@ -198,6 +210,11 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         e["adjusted"] = adjust
     if adjust and events:
         panel = back_adjust(panel, events, store_codes, dates)
+    if market_source is None or market_index == "stocks":
+        market = stocks_market(panel, per_day["floatvalue"])
+        market_source = ("the stocks: float-value-weighted mean return and range, total amount" if
+                         np.isfinite(per_day["floatvalue"]).any() else "the stocks: equal-weighted mean return and "
+                         "range, total amount")
 
     skipped = sorted(bad)
     present = ~np.isnan(panel[:, :, 3])
@@ -223,6 +240,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             for fid in range(len(names))
         ],
         "events": events,
+        "factor_sources": {k: sum(e["source"] == k for e in events) for k in ("preclose", "gbbq", "gap")},
+        "market_source": market_source,
         "market_disagreements": disagree,
         "gbbq": str(gbbq_path.resolve()) if gbbq_path else None,
         "action_disagreements": unexplained,
@@ -242,7 +261,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             "notes": sum(f.level == "note" for f in findings),
         },
     }
-    write_store(out, panel, market, _bars_long(panel, market, store_codes, calendar), meta)
+    write_store(out, panel, market, per_day["floatvalue"], _bars_long(panel, market, store_codes, calendar), meta)
     return IngestResult("built", out, meta, findings)
 
 
@@ -259,11 +278,11 @@ def read_actions(path: Path) -> tuple[dict[str, list[dict]], list[Finding]]:
 def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None, list[Finding]]:
     """The market index's parsed and checked bars (None without one): a source without market columns takes the
     market series from it."""
-    if source.kind == "export":
+    if source.kind in ("export", "vendor") or source.index_code == "stocks":
         return None, []
     if index is None:
         return None, [Finding("note", str(source.root), f"no market index file {source.index_code} in the source "
-                              "(--market-index): the market features are unknown")]
+                              "(--market-index): the market series is built from the stocks")]
     name = str(source.index.relative_to(source.root))
     if index.frame is None:
         return None, index.findings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from equinet.adjust import previous_close
 from equinet.findings import Finding
 
 KEYS = ("marketvolume", "marketlimit", "marketrange")
@@ -28,6 +29,25 @@ def _disagreements(votes: pl.DataFrame, mode: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.len().alias("dates"), pl.col("date").min().alias("first_date"))
         .sort("file_id")
     )
+
+
+def stocks_market(panel: np.ndarray, float_value: np.ndarray) -> np.ndarray:
+    """market[days, 3] built from the stocks themselves, each day from that day's bars and the float values known
+    before it: the total traded amount (close x volume), the float-value-weighted mean daily return and high-low
+    range (over the previous close); equal weights where no float value is known. NaN on a day with no return."""
+    close, prev = panel[:, :, 3], previous_close(panel[:, :, 3])
+    weight = np.where(np.isfinite(float_value), float_value, np.nan)
+    weight = np.concatenate([np.full((len(weight), 1), np.nan), weight[:, :-1]], axis=1)  # the day before
+    has = np.isfinite(prev) & np.isfinite(close)
+    weight = np.where(has, np.where(np.isfinite(weight), weight, 0.0), 0.0)
+    equal = has.astype(float)
+    w = np.where((weight.sum(0) > 0)[None, :], weight, equal)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = lambda x: np.nansum(np.where(has, x, 0.0) * w, 0) / w.sum(0)  # noqa: E731
+        change, spread = mean(close / prev - 1), mean((panel[:, :, 1] - panel[:, :, 2]) / prev)
+    amount = np.nansum(np.where(np.isfinite(close), close * panel[:, :, 4], 0.0), 0)
+    known = w.sum(0) > 0
+    return np.where(known[:, None], np.column_stack([amount, change, spread]), np.nan).astype(np.float32)
 
 
 def consensus_market(

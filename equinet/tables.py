@@ -40,13 +40,16 @@ def summary_table(meta: dict, title: str) -> Table:
 
 
 def events_table(events: list[dict], limit: int = 40) -> Table:
-    table = Table(title="Corporate actions (gbbq: declared; gap: overnight gap beyond the daily limit)")
+    table = Table(title="Corporate actions (preclose: the exchange's previous close; gbbq: declared; gap: overnight gap "
+                        "beyond the daily limit)")
     for col in ("code", "date", "source", "prev close", "open", "factor", "detail", "treated as"):
         table.add_column(col, justify="left" if col in ("code", "date", "source", "detail", "treated as") else "right")
     for e in events[:limit]:
         source = e["source"]
-        detail = (f"gap {100 * e['gap']:+.1f} %, limit ±{100 * e['limit']:.0f} %" if source == "gap" else
-                  f"per 10: cash {e['cash']:g}, bonus {e['bonus']:g}, rights {e['rights']:g} at {e['rights_price']:g}")
+        detail = {"gap": lambda: f"gap {100 * e['gap']:+.1f} %, limit ±{100 * e['limit']:.0f} %",
+                  "preclose": lambda: f"exchange's previous close {e['preclose']:.2f}",
+                  "gbbq": lambda: f"per 10: cash {e['cash']:g}, bonus {e['bonus']:g}, rights {e['rights']:g} at "
+                                  f"{e['rights_price']:g}"}[source]()
         table.add_row(e["code"], e["date"], source, f"{e['prev_close']:.2f}", f"{e['open']:.2f}",
                       f"{e['factor']:.4f}", detail, "back-adjusted" if e["adjusted"] else "unusable day")
     if len(events) > limit:

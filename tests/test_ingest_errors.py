@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from conftest import run_cli, snapshot
+from equinet.store import open_store
 from equinet.synth import frame, write
 
 CODE = "002000"  # stock 2 of the synthetic set; its file is the one we break
@@ -37,7 +38,6 @@ CASES = {
     "low too high": (lambda df: set_cell(df, 22, "min", 999.0), 22, "min", "low above open or close"),
     "negative volume": (lambda df: set_cell(df, 23, "volume", -5), 23, "volume", "negative volume"),
     "empty file": (lambda df: df.head(0), None, None, "no data rows"),
-    "too few rows": (lambda df: df.head(22), None, None, "only 22 data rows"),
 }
 
 
@@ -103,3 +103,11 @@ def test_missing_source_folder_is_one_line_error(tmp_path: Path) -> None:
     result = run_cli("ingest", tmp_path / "nope", "--out", tmp_path / "store")
     assert result.exit_code == 2
     assert "no such directory" in result.output
+
+
+def test_a_short_history_is_kept_with_a_note_not_an_error(raw: Path, tmp_path: Path, sim: dict) -> None:
+    """A new listing (22 rows, fewer than a window needs) stays in the store in strict mode and is noted."""
+    write(frame(sim, 2).head(22), raw / "processed_002000.xlsx")
+    result = run_cli("ingest", raw, "--out", tmp_path / "s")
+    assert result.exit_code == 0 and "processed_002000.xlsx: only 22 data rows: kept in the store" in result.output
+    assert "002000" in open_store(tmp_path / "s").codes

@@ -60,9 +60,11 @@ def test_index_is_the_market_series(sim: dict, tmp_path: Path) -> None:
     assert np.isnan(market[0, 1])  # no bar before the first: its change is unknown, not 0
     np.testing.assert_allclose(market[:, 2], index["high"] - index["low"], rtol=1e-5)
     (tmp_path / "src" / "vipdoc" / "sh" / "lday" / "sh000001.day").unlink()
-    result = ingest(tmp_path / "src", tmp_path / "store2")
-    assert np.isnan(open_store(tmp_path / "store2").market).all()
-    assert any("no market index file sh000001" in f.message for f in result.findings)
+    result = ingest(tmp_path / "src", tmp_path / "store2")  # no index: the series is built from the stocks
+    built = open_store(tmp_path / "store2")
+    assert built.meta["market_source"].startswith("the stocks: equal-weighted") and np.isfinite(built.market[1:]).all()
+    assert any("no market index file sh000001" in f.message and "from the stocks" in f.message
+               for f in result.findings)
 
 
 def test_another_index_and_the_universe(sim: dict, tmp_path: Path) -> None:

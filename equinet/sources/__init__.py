@@ -14,7 +14,7 @@ import polars as pl
 
 from equinet import board
 from equinet.findings import Finding
-from equinet.sources import export, text, vipdoc
+from equinet.sources import export, text, vendor, vipdoc
 from equinet.sources.rows import NUMERIC
 
 DEFAULT_INDEX = "sh000001"  # 上证指数
@@ -30,7 +30,7 @@ class Read:
     frame: pl.DataFrame | None
     findings: list[Finding]
     adjustment: str = "none"  # none | front | back: what the source says about its prices
-    name: str | None = None  # the stock's name, where the file gives it (a text export's title line)
+    name: str | None = None  # the stock's name, where the file gives it (a text export's title, a vendor column)
 
 
 @dataclass
@@ -138,9 +138,11 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
                          + _in_subfolders(entries))
     kind = found[0]
     files = by_kind[kind]
-    if kind == "export":
-        codes = [export.stock_code(p) for p in files]
-        return Source(kind, src, files, codes, [board.a_share_exchange(c) for c in codes], notes=notes)
+    if kind in ("export", "vendor"):
+        codes = [(export if kind == "export" else vendor).stock_code(p) for p in files]
+        named = [p.name[:2].lower() if p.name[:2].lower() in vipdoc.EXCHANGES else None for p in files]
+        return Source(kind, src, files, codes, [ex or board.a_share_exchange(c) for ex, c in zip(named, codes)],
+                      notes=notes)
     exchange_codes = ([text.exchange_code(p) for p in files] if kind == "text"
                       else [vipdoc.NAME.match(p.name).group(1, 2) for p in files])
     exchange_codes = [(ex.lower(), code) for ex, code in exchange_codes]
@@ -158,6 +160,11 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
 def read_export(path: Path, name: str) -> Read:
     frame, findings = export.read_raw(path, name)
     return Read(frame, findings)
+
+
+def read_vendor(path: Path, name: str) -> Read:
+    frame, findings, declared = vendor.read_vendor(path, name)
+    return Read(frame, findings, name=declared.get("name") or None)
 
 
 def read_text(path: Path, name: str) -> Read:
@@ -187,9 +194,12 @@ class Kind:
     first_row: int  # the row number findings give a file's first data row
     columns: tuple[str, ...]  # the numeric columns of the common layout it has
     labels: dict[str, str] = field(default_factory=dict)  # how its own files name the layout's columns
+    optional: tuple[str, ...] = ()  # fields it may have per row: a previous close, a float value (NaN: absent)
 
 
-KINDS = {k.name: k for k in (
+KINDS = {k.name: k for k in (  # in the order a file is tried: a vendor CSV before an export CSV
+    Kind("vendor", "per-stock vendor CSV files (vendor archive, akshare, tushare, baostock; .csv or .csv.gz)",
+         vendor.is_vendor_file, read_vendor, 2, NUMERIC[:5], optional=vendor.COLUMNS[5:]),
     Kind("export", ".xlsx/.csv exports", export.is_source, read_export, 2, NUMERIC),
     Kind("text", "TDX text exports (SH#600519.txt)", lambda p: text.exchange_code(p) is not None, read_text, 3,
          NUMERIC[:5], {v: k for k, v in text.HEADER.items()}),

@@ -101,10 +101,11 @@ def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     return typed if converted else raw
 
 
-def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,
-          columns: tuple[str, ...] = NUMERIC) -> tuple[pl.DataFrame, list[Finding]]:
+def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, columns: tuple[str, ...] = NUMERIC,
+          optional: tuple[str, ...] = ()) -> tuple[pl.DataFrame, list[Finding]]:
     """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
-    schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2)."""
+    schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
+    Optional fields (a previous close, a float value) may be empty: NaN, never a finding."""
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
         groups.setdefault(tuple(raw.dtypes), []).append(fid)
@@ -119,8 +120,10 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2,
             pl.Series("row", (np.arange(heights.sum()) - starts + first_row).astype(np.int32)),
             _date_expr(dtypes[0]).alias("date"),
             *[pl.col(c).cast(pl.Float64, strict=False) for c in columns],
+            *[pl.col(c).cast(pl.Float64, strict=False).fill_null(np.nan) for c in optional],
         )
-        bad = pl.any_horizontal(pl.all().is_null(), *[~pl.col(c).is_finite() for c in columns])
+        bad = pl.any_horizontal(*[pl.col(c).is_null() for c in ("row", "date", *columns)],
+                                *[~pl.col(c).is_finite() for c in columns])
         if parsed.select(bad.any()).item():
             for f in parsed.filter(bad)["file_id"].unique().sort():
                 mine = parsed.filter(pl.col("file_id") == f)

@@ -1,0 +1,123 @@
+"""Per-stock CSV files as data vendors and libraries write them — the archive layout of ../a-share-market (邢不行),
+akshare `stock_zh_a_hist`, tushare `daily`, baostock `query_history_k_data_plus` — read through one mapping table
+into the common row layout, with the previous close, the float value and the stock's name where a layout has them."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+import polars as pl
+
+from equinet import board
+from equinet.findings import Finding
+from equinet.sources.rows import MAX_FILE_BYTES, decode, drop_blank_rows, numbers
+
+# the layout's column -> (the file's header, unit factor to the layout's unit); per vendor, in the order tried
+MAPPING: dict[str, dict[str, tuple[str, float]]] = {
+    "vendor archive (邢不行)": {"time": ("交易日期", 1), "code": ("股票代码", 1), "name": ("股票名称", 1),
+                                "start": ("开盘价", 1), "max": ("最高价", 1), "min": ("最低价", 1), "end": ("收盘价", 1),
+                                "preclose": ("前收盘价", 1), "volume": ("成交量", 1), "amount": ("成交额", 1),
+                                "floatvalue": ("流通市值", 1)},
+    "akshare stock_zh_a_hist": {"time": ("日期", 1), "code": ("股票代码", 1), "start": ("开盘", 1), "max": ("最高", 1),
+                                "min": ("最低", 1), "end": ("收盘", 1), "volume": ("成交量", 100),  # lots of 100
+                                "amount": ("成交额", 1)},
+    "tushare daily": {"time": ("trade_date", 1), "code": ("ts_code", 1), "start": ("open", 1), "max": ("high", 1),
+                      "min": ("low", 1), "end": ("close", 1), "preclose": ("pre_close", 1),
+                      "volume": ("vol", 100), "amount": ("amount", 1000)},  # vol in lots, amount in thousand CNY
+    "baostock query_history_k_data_plus": {"time": ("date", 1), "code": ("code", 1), "start": ("open", 1),
+                                           "max": ("high", 1), "min": ("low", 1), "end": ("close", 1),
+                                           "preclose": ("preclose", 1), "volume": ("volume", 1),
+                                           "amount": ("amount", 1)},
+}
+REQUIRED = ("time", "start", "max", "min", "end", "volume")
+COLUMNS = ("start", "max", "min", "end", "volume", "preclose", "floatvalue")  # numeric, as parse reads them
+SUFFIXES = (".csv", ".csv.gz")
+PEEK = 4096  # bytes read to recognise a header
+
+
+def is_compressed(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, a .gz decompressed (at most limit bytes; past MAX_FILE_BYTES unpacked is refused, as a
+    zip bomb); a damaged gzip is an OSError naming why."""
+    if not is_compressed(path):
+        with open(path, "rb") as f:
+            return f.read(limit) if limit else f.read()
+    with gzip.open(path, "rb") as f:
+        try:
+            data = f.read(limit or MAX_FILE_BYTES + 1)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise OSError(f"a damaged or truncated gzip file ({exc})") from None
+    if limit is None and len(data) > MAX_FILE_BYTES:
+        raise OSError(f"it unpacks to more than {MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well "
+                      "under 1 MiB)")
+    return data
+
+
+def _header(lines: list[str]) -> tuple[int, str] | None:
+    """(index of the header line, the vendor) among the first lines: a note line may stand before the header."""
+    for i, line in enumerate(lines[:2]):
+        cells = {c.strip().strip('"') for c in line.split(",")}
+        for vendor, columns in MAPPING.items():
+            if all(columns[k][0] in cells for k in REQUIRED):
+                return i, vendor
+    return None
+
+
+def is_vendor_file(path: Path) -> bool:
+    """A .csv or .csv.gz whose header (line 1 or 2) is one of MAPPING's layouts."""
+    if not path.name.lower().endswith(SUFFIXES) or path.name.startswith(("~$", ".")):
+        return False
+    try:
+        text = read_bytes(path, PEEK).decode("utf-8", errors="replace")
+    except OSError:
+        return path.name.lower().endswith(".csv.gz")  # a damaged .gz: read (and refused by name) as a vendor file
+    return _header(text.splitlines()) is not None
+
+
+def stock_code(path: Path) -> str:
+    """The six digits of the file name (sh600000.csv.gz, 600000.SH.csv)."""
+    stem = path.name.split(".")[0]
+    digits = "".join(ch for ch in stem if ch.isdigit())
+    return digits[-6:] if len(digits) >= 6 else stem
+
+
+def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
+    """One vendor file's rows in the common layout (volumes in shares, amounts in CNY), its findings, and what it
+    declares: the vendor, the exchange and code of its code column, the stock's latest name."""
+    try:
+        text = decode(read_bytes(path))
+    except (OSError, ValueError) as exc:
+        return None, [Finding("error", name, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")], {}
+    lines = text.splitlines()
+    found = _header(lines)
+    if found is None:
+        return None, [Finding("error", name, "no header of a known vendor layout in line 1 or 2", row=1)], {}
+    at, vendor = found
+    columns = MAPPING[vendor]
+    raw = pl.read_csv(io.StringIO("\n".join(lines[at:])), infer_schema=False, truncate_ragged_lines=True)
+    raw = raw.rename({c: c.strip() for c in raw.columns})
+    present = {k: h for k, (h, _) in columns.items() if h in raw.columns}
+    frame = raw.select([pl.col(h).alias(k) for k, h in present.items()])
+    frame, findings = drop_blank_rows(frame, name, first_row=at + 2)
+    if frame.height == 0:
+        return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
+    units = [(pl.col(k).str.strip_chars().cast(pl.Float64, strict=False) * columns[k][1]).alias(k)
+             for k in ("volume", "amount") if k in present and columns[k][1] != 1]
+    missing = [pl.lit(None, pl.String).alias(k) for k in COLUMNS if k not in present]
+    frame = frame.with_columns(*units, *missing)
+    declared = {"vendor": vendor}
+    if "code" in present and frame["code"][0]:
+        try:
+            declared["exchange"], declared["code"] = board.split_code(str(frame["code"][0]))
+        except ValueError:
+            pass
+    if "name" in present:
+        declared["name"] = frame["name"][-1]
+    frame = frame.select("time", *COLUMNS, "row").with_columns(pl.col(c).cast(pl.String) for c in COLUMNS)
+    return numbers(frame, COLUMNS[:5]), findings, declared

@@ -1,0 +1,161 @@
+"""Per-stock vendor CSV files (the archive layout, akshare, tushare, baostock), plain and gzip-compressed: the same
+bars after ingest, exact factors from the previous close, new listings kept, a market series from the stocks."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import run_cli
+
+from equinet.store import open_store
+from equinet.synth import bars, simulate
+
+SIM = simulate(stocks=4, days=60, seed=9)
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"
+
+
+def vendor_frame(b: dict, code: str, layout: str, ex_day: int | None = None, factor: float = 0.9) -> pl.DataFrame:
+    """Stock bars as a vendor writes them; on ex_day the exchange's previous close is the last close x factor."""
+    close = b["close"]
+    prev = np.concatenate([[close[0]], close[:-1]])
+    if ex_day is not None:
+        prev[ex_day] = round(prev[ex_day] * factor, 2)
+    day = [str(d) for d in b["date"].astype("datetime64[D]")]
+    ex = "sh" if code.startswith("6") else "sz"
+    if layout == "vendor":
+        return pl.DataFrame({"股票代码": f"{ex}{code}", "股票名称": "股票", "交易日期": day, "开盘价": b["open"],
+                             "最高价": b["high"], "最低价": b["low"], "收盘价": close, "前收盘价": prev,
+                             "成交量": b["volume"].astype(float), "成交额": b["amount"],
+                             "流通市值": close * 1e8, "总市值": close * 2e8})
+    if layout == "akshare":
+        return pl.DataFrame({"日期": day, "股票代码": code, "开盘": b["open"], "收盘": close, "最高": b["high"],
+                             "最低": b["low"], "成交量": b["volume"] / 100, "成交额": b["amount"]})
+    if layout == "tushare":
+        return pl.DataFrame({"ts_code": f"{code}.{ex.upper()}", "trade_date": [d.replace("-", "") for d in day],
+                             "open": b["open"], "high": b["high"], "low": b["low"], "close": close, "pre_close": prev,
+                             "vol": b["volume"] / 100, "amount": b["amount"] / 1000})
+    return pl.DataFrame({"date": day, "code": f"{ex}.{code}", "open": b["open"], "high": b["high"], "low": b["low"],
+                         "close": close, "preclose": prev, "volume": b["volume"], "amount": b["amount"]})
+
+
+def write(folder: Path, layout: str, gz: bool, ex: dict[int, int] | None = None, rows: dict[int, int] | None = None
+          ) -> Path:
+    """One file per stock in the layout; the archive layout with its note line; .gz when asked."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for s, code in enumerate(SIM["codes"]):
+        b = bars(SIM, s)
+        if rows and s in rows:
+            b = {k: v[-rows[s]:] for k, v in b.items()}
+        text = vendor_frame(b, code, layout, (ex or {}).get(s)).write_csv()
+        if layout == "vendor":
+            text = "数据由邢不行整理\n" + text
+        name = f"{'sh' if code.startswith('6') else 'sz'}{code}.csv"
+        if gz:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(text.encode()))
+        else:
+            (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("layout", ["vendor", "akshare", "tushare", "baostock"])
+def test_every_layout_plain_or_gzip_gives_the_same_bars(tmp_path: Path, layout: str, gz: bool) -> None:
+    result = run_cli("ingest", write(tmp_path / "raw", layout, gz), "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    store = open_store(tmp_path / "s")
+    assert store.codes == sorted(SIM["codes"]) and store.meta["source"]["kind"] == "vendor"
+    for s, code in enumerate(SIM["codes"]):
+        b, row = bars(SIM, s), store.codes.index(code)
+        days = np.searchsorted(store.dates, b["date"].astype("datetime64[D]"))
+        last = max([store.meta["dates"].index(e["date"]) for e in store.meta["events"] if e["code"] == code],
+                   default=0)  # back-adjusted: from the stock's last event on, the prices are the file's
+        after = days >= last
+        np.testing.assert_allclose(store.close[row, days[after]], b["close"][after], rtol=1e-9)
+        np.testing.assert_allclose(store.panel[row, days[after], 4], b["volume"][after], rtol=1e-6)  # shares
+    # without a previous close (akshare) the synthetic -30 % gap is inferred; with one, nothing is inferred
+    assert (store.meta["factor_sources"]["gap"] > 0) == (layout == "akshare")
+    assert store.meta["market_source"].startswith("the stocks")
+
+
+def test_the_previous_close_gives_exact_factors(tmp_path: Path) -> None:
+    raw = write(tmp_path / "raw", "vendor", gz=True, ex={0: 30, 2: 45})
+    assert run_cli("ingest", raw, "--out", tmp_path / "s").exit_code == 0
+    store = open_store(tmp_path / "s")
+    assert store.meta["factor_sources"] == {"preclose": 2, "gbbq": 0, "gap": 0}
+    for s, code in enumerate(SIM["codes"]):
+        f = vendor_frame(bars(SIM, s), code, "vendor", {0: 30, 2: 45}.get(s))
+        row, days = store.codes.index(code), np.searchsorted(store.dates, np.array(f["交易日期"], dtype="datetime64[D]"))
+        mine = store.close[row, days[1:]] / store.close[row, days[:-1]] - 1
+        np.testing.assert_allclose(mine, (f["收盘价"] / f["前收盘价"] - 1).to_numpy()[1:], atol=1e-6)
+
+
+def test_a_new_listing_with_three_rows_is_kept_in_strict_mode(tmp_path: Path) -> None:
+    result = run_cli("ingest", write(tmp_path / "raw", "tushare", gz=False, rows={1: 3}), "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    assert "only 3 data rows: kept in the store" in result.output
+    store = open_store(tmp_path / "s")
+    row = store.codes.index(SIM["codes"][1])
+    assert np.isfinite(store.close[row]).sum() == 3 and np.isnan(store.close[row, :-3]).all()
+
+
+def test_a_truncated_gzip_is_one_line_and_the_old_store_stays(tmp_path: Path) -> None:
+    raw = write(tmp_path / "raw", "vendor", gz=True)
+    assert run_cli("ingest", raw, "--out", tmp_path / "s").exit_code == 0
+    before = (tmp_path / "s" / "close.npy").read_bytes()
+    victim = sorted(raw.iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:200])
+    result = run_cli("ingest", raw, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = next(ln for ln in result.output.splitlines() if victim.name in ln)
+    assert "damaged or truncated gzip" in line
+    assert (tmp_path / "s" / "close.npy").read_bytes() == before
+
+
+def test_the_market_series_from_the_stocks_equals_a_hand_computation(tmp_path: Path) -> None:
+    """3 stocks x 4 days: float-value-weighted (the day before) mean return and range, total amount."""
+    close = np.array([[10.0, 11.0, 10.0, 10.5], [20.0, 19.0, 19.0, 20.0], [5.0, 5.5, 5.0, 5.0]])
+    high, low, volume = close * 1.02, close * 0.97, np.array([[100.0] * 4, [200.0] * 4, [300.0] * 4])
+    floats = np.array([[1e9] * 4, [3e9] * 4, [np.nan] * 4])  # the third stock has no float value
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for s, code in enumerate(("600000", "600001", "000002")):
+        prev = np.concatenate([[close[s, 0]], close[s, :-1]])
+        pl.DataFrame({"股票代码": code, "股票名称": "x", "交易日期": ["2024-01-02", "2024-01-03", "2024-01-04",
+                                                            "2024-01-05"], "开盘价": close[s], "最高价": high[s],
+                      "最低价": low[s], "收盘价": close[s], "前收盘价": prev, "成交量": volume[s],
+                      "成交额": volume[s] * close[s], "流通市值": floats[s]}).write_csv(folder / f"x{code}.csv")
+    assert run_cli("ingest", folder, "--out", tmp_path / "s").exit_code == 0
+    store = open_store(tmp_path / "s")
+    market = np.asarray(store.market)
+    for d in (1, 2, 3):
+        w = np.array([1e9, 3e9, 0.0])  # the day before's float values; none known counts 0
+        r = close[:, d] / close[:, d - 1] - 1
+        spread = (high[:, d] - low[:, d]) / close[:, d - 1]
+        np.testing.assert_allclose(market[d, 1], (w * r).sum() / w.sum(), rtol=1e-5)
+        np.testing.assert_allclose(market[d, 2], (w * spread).sum() / w.sum(), rtol=1e-5)
+        np.testing.assert_allclose(market[d, 0], (close[:, d] * volume[:, d]).sum(), rtol=1e-5)
+    assert np.isnan(market[0]).all()  # the first day has no previous close: no return, no market value
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="the whole-market archive is not here")
+def test_the_real_archive_factors_are_exact(tmp_path: Path) -> None:
+    files = sorted(SHARED.glob("*.csv.gz"))[:40]
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for f in files:
+        (folder / f.name).symlink_to(f)
+    assert run_cli("ingest", folder, "--out", tmp_path / "s").exit_code == 0
+    store = open_store(tmp_path / "s")
+    worst = 0.0
+    for f in files:
+        raw = pl.read_csv(f, skip_rows=1)
+        row = store.codes.index(f.name[2:8])
+        days = np.searchsorted(store.dates, np.array(raw["交易日期"], dtype="datetime64[D]"))
+        mine = store.close[row, days[1:]] / store.close[row, days[:-1]] - 1
+        theirs = (raw["收盘价"] / raw["前收盘价"] - 1).to_numpy()[1:]
+        worst = max(worst, float(np.abs(mine - theirs).max()))
+    assert worst < 1e-6
