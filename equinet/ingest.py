@@ -147,6 +147,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     heights = {fid: frame.height for fid, frame in frames.items()}  # rows per readable file
     adjustment = [r.adjustment for _, r in read]
     stock_names = [r.name for _, r in read]
+    units = {fid: r.units for fid, (_, r) in enumerate(read) if r.units}
     findings += [f for _, r in read for f in r.findings]
     del read
     bars = pl.DataFrame()
@@ -154,6 +155,10 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         kind = KINDS[source.kind]
         bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional)
         del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
+        for column in {c for u in units.values() for c in u}:  # lots of 100 -> shares, per file
+            factor = np.ones(len(names))
+            factor[list(units)] = [u.get(column, 1.0) for u in units.values()]
+            bars = bars.with_columns(pl.col(column) * factor[bars["file_id"].to_numpy()])
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
         findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
     index_bars, index_findings = _index_bars(source, index_read)

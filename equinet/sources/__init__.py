@@ -31,6 +31,7 @@ class Read:
     findings: list[Finding]
     adjustment: str = "none"  # none | front | back: what the source says about its prices
     name: str | None = None  # the stock's name, where the file gives it (a text export's title, a vendor column)
+    units: dict[str, float] = field(default_factory=dict)  # column -> factor to the layout's unit (lots -> shares)
 
 
 @dataclass
@@ -164,7 +165,7 @@ def read_export(path: Path, name: str) -> Read:
 
 def read_vendor(path: Path, name: str) -> Read:
     frame, findings, declared = vendor.read_vendor(path, name)
-    return Read(frame, findings, name=declared.get("name") or None)
+    return Read(frame, findings, name=declared.get("name") or None, units=declared.get("units", {}))
 
 
 def read_text(path: Path, name: str) -> Read:

@@ -37,13 +37,12 @@ def decode(data: bytes) -> str:
 def drop_blank_rows(raw: pl.DataFrame, name: str, first_row: int) -> tuple[pl.DataFrame, list[Finding]]:
     """The rows with at least one cell, each with the row number findings give it; rows that are entirely empty
     (a blank line, ',,,,', cells of spaces) are left out with a note. A partly empty row stays (and is an error)."""
+    blank = raw.select(pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
+                                         for c in raw.columns)).to_series()
     raw = raw.with_columns(pl.Series("row", np.arange(first_row, first_row + raw.height, dtype=np.int32)))
-    cells = [c for c in raw.columns if c != "row"]
-    blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "")
-                              for c in cells)
-    rows = raw.filter(blank)["row"]
-    if rows.is_empty():
+    if not blank.any():  # the common case costs one pass
         return raw, []
+    rows = raw["row"].filter(blank)
     return raw.filter(~blank), [Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows))]
 
 

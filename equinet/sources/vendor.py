@@ -13,7 +13,7 @@ import polars as pl
 
 from equinet import board
 from equinet.findings import Finding
-from equinet.sources.rows import MAX_FILE_BYTES, decode, drop_blank_rows, numbers
+from equinet.sources.rows import MAX_FILE_BYTES, decode
 
 # the layout's column -> (the file's header, unit factor to the layout's unit); per vendor, in the order tried
 MAPPING: dict[str, dict[str, tuple[str, float]]] = {
@@ -91,33 +91,44 @@ def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Findin
     """One vendor file's rows in the common layout (volumes in shares, amounts in CNY), its findings, and what it
     declares: the vendor, the exchange and code of its code column, the stock's latest name."""
     try:
-        text = decode(read_bytes(path))
+        data = read_bytes(path)
+        head = data[:PEEK]
+        found = _header(decode(head[:head.rfind(b"\n") + 1] or head).splitlines())  # whole lines only
     except (OSError, ValueError) as exc:
         return None, [Finding("error", name, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")], {}
-    lines = text.splitlines()
-    found = _header(lines)
     if found is None:
         return None, [Finding("error", name, "no header of a known vendor layout in line 1 or 2", row=1)], {}
     at, vendor = found
     columns = MAPPING[vendor]
-    raw = pl.read_csv(io.StringIO("\n".join(lines[at:])), infer_schema=False, truncate_ragged_lines=True)
-    raw = raw.rename({c: c.strip() for c in raw.columns})
-    present = {k: h for k, (h, _) in columns.items() if h in raw.columns}
-    frame = raw.select([pl.col(h).alias(k) for k, h in present.items()])
-    frame, findings = drop_blank_rows(frame, name, first_row=at + 2)
+    try:  # UTF-8 (as the vendors write it) goes to the CSV reader as bytes; GBK is decoded first
+        raw = pl.read_csv(data, skip_rows=at, infer_schema=False, truncate_ragged_lines=True)
+    except pl.exceptions.ComputeError:
+        raw = pl.read_csv(io.StringIO(decode(data)), skip_rows=at, infer_schema=False, truncate_ragged_lines=True)
+    by_header = {c.strip(): c for c in raw.columns}
+    present = {k: by_header[h] for k, (h, _) in columns.items() if h in by_header}
+    cells = [pl.col(present[k]).alias(k) for k in ("time", *COLUMNS) if k in present]
+    frame = raw.lazy().select(*cells, *[pl.lit(None, pl.String).alias(k) for k in COLUMNS if k not in present],
+                              pl.int_range(at + 2, at + 2 + pl.len(), dtype=pl.Int32).alias("row"),
+                              (pl.col(present["time"]).str.strip_chars().fill_null("") == "").alias("no_date")
+                              ).collect()  # one pass over the file's rows
+    findings = []
+    no_date = frame["no_date"]
+    if no_date.any():  # an empty row has no date: only then are all its cells looked at
+        blank = no_date & frame.select(pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String)
+                                                         .str.strip_chars() == "") for c in COLUMNS)).to_series()
+        if blank.any():
+            rows = frame["row"].filter(blank)
+            findings.append(Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows)))
+            frame = frame.filter(~blank)
     if frame.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
-    units = [(pl.col(k).str.strip_chars().cast(pl.Float64, strict=False) * columns[k][1]).alias(k)
-             for k in ("volume", "amount") if k in present and columns[k][1] != 1]
-    missing = [pl.lit(None, pl.String).alias(k) for k in COLUMNS if k not in present]
-    frame = frame.with_columns(*units, *missing)
-    declared = {"vendor": vendor}
-    if "code" in present and frame["code"][0]:
+    declared = {"vendor": vendor, "units": {k: columns[k][1] for k in ("volume",) if columns[k][1] != 1}}
+    first = raw[present["code"]][0] if "code" in present else None
+    if first:
         try:
-            declared["exchange"], declared["code"] = board.split_code(str(frame["code"][0]))
+            declared["exchange"], declared["code"] = board.split_code(str(first))
         except ValueError:
             pass
     if "name" in present:
-        declared["name"] = frame["name"][-1]
-    frame = frame.select("time", *COLUMNS, "row").with_columns(pl.col(c).cast(pl.String) for c in COLUMNS)
-    return numbers(frame, COLUMNS[:5]), findings, declared
+        declared["name"] = raw[present["name"]][-1]
+    return frame, findings, declared
