@@ -201,7 +201,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
     exact = {store_codes[s] for s in np.flatnonzero(np.isfinite(per_day["preclose"]).any(1))}
     unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"} - exact
-    gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted]
+    gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted] if unadjusted else []
     declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted]
     events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
                     + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))

@@ -1,11 +1,14 @@
 """Ingest speed, side by side in one run: `equinet.ingest` against a plain pandas.read_excel loop.
 
     python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale csv,vipdoc]
-                                   [--size 5000x2500] [--json]
+                                   [--size 5000x2500] [--market ../shared/data/a-share-market] [--json]
 
 It also times both as whole processes (interpreter start-up and imports included), as a user meets them.
 --scale ingests a synthetic market of --size in each named layout (csv: the export layout; vipdoc: a TDX tree of
-.day files with an index and a gbbq), each in a child process so that its peak memory is its own.
+.day files with an index and a gbbq), each in a child process so that its peak memory is its own. --market times,
+as whole processes in one run, `equinet ingest` of the whole-market vendor archive against a Python process that
+only reads the same files with pandas.read_csv, and one that only reads them with polars (peak memory of each from
+the kernel's rusage of the child; the load average beside the times).
 
 Needs the bench extra for the baseline: pip install -e '.[bench]'.
 """
@@ -79,6 +82,49 @@ def bench_processes(data: Path, repeat: int) -> dict:
             "speedup_min": pandas["min"] / ours["min"], "speedup_median": pandas["median"] / ours["median"]}
 
 
+MARKET_LOOP = """
+import sys
+from pathlib import Path
+import {lib} as lib
+frames = [lib.read_csv(f, {skip}) for f in sorted(Path(sys.argv[1]).glob("*.csv.gz"))]
+"""
+
+
+def child(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    import os
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[:4]} failed")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024
+
+
+def bench_market(data: Path, repeat: int) -> dict:
+    """The whole-market archive as whole processes: equinet ingest vs read-only pandas and polars loops."""
+    import os
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {
+            "equinet_ingest": [sys.executable, "-m", "equinet", "ingest", str(data), "--out", str(Path(tmp) / "s"),
+                               "--force", "--json"],
+            "pandas_read_csv_loop": [sys.executable, "-c", MARKET_LOOP.format(lib="pandas", skip="skiprows=1"),
+                                     str(data)],
+            "polars_read_csv_loop": [sys.executable, "-c", MARKET_LOOP.format(lib="polars", skip="skip_rows=1"),
+                                     str(data)],
+        }
+        out = {"load_before": os.getloadavg()[0]}
+        for name, cmd in runs.items():
+            measured = [child(cmd) for _ in range(repeat)]
+            out[name] = {"min": min(m[0] for m in measured), "median": statistics.median(m[0] for m in measured),
+                         "peak_mib": max(m[1] for m in measured)}
+        out["load_after"] = os.getloadavg()[0]
+    out["speedup_vs_pandas"] = out["pandas_read_csv_loop"]["min"] / out["equinet_ingest"]["min"]
+    return out
+
+
 def bench_scale(stocks: int, days: int, fmt: str) -> dict:
     """A synthetic market in one layout, ingested in a child process so its peak memory is its own."""
     from equinet.synth import synth
@@ -97,6 +143,8 @@ def main() -> None:
     options.add_argument("--repeat", type=int, default=5)
     options.add_argument("--scale", default="csv,vipdoc", help="layouts of the synthetic scale run, or 'none'")
     options.add_argument("--size", default="5000x2500", help="STOCKSxDAYS of the synthetic scale run")
+    options.add_argument("--market", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+                         / "a-share-market", help="the whole-market vendor archive ('none' skips it)")
     args = options.parse_args()
 
     result: dict = {}
@@ -105,6 +153,8 @@ def main() -> None:
         result["processes"] = bench_processes(args.data, args.repeat)
     else:
         result["shared"] = f"skipped: {args.data} not found"
+    if args.market.is_dir():
+        result["market"] = bench_market(args.market, min(args.repeat, 3))
     if args.scale != "none":
         stocks, days = map(int, args.size.lower().split("x"))
         result["scale"] = [bench_scale(stocks, days, fmt) for fmt in args.scale.split(",")]
@@ -127,6 +177,14 @@ def main() -> None:
         lines.append(f"scale, {s['format']}: {s['stocks']} stocks x {s['days']} days: ingest {s['seconds']:.1f} s, "
                      f"peak memory {s['peak_mib']:.0f} MiB (synth took {s['synth_seconds']:.1f} s); "
                      f"torch imported: {s['torch_imported']}")
+    if "market" in result:
+        m = result["market"]
+        lines.append(f"whole market ({args.market.name}), whole processes, min of {min(args.repeat, 3)} (load "
+                     f"{m['load_before']:.2f} -> {m['load_after']:.2f}):")
+        for name in ("equinet_ingest", "pandas_read_csv_loop", "polars_read_csv_loop"):
+            lines.append(f"  {name:22} min {m[name]['min']:.1f} s  median {m[name]['median']:.1f} s  peak "
+                         f"{m[name]['peak_mib']:.0f} MiB")
+        lines.append(f"  equinet ingest vs the pandas loop: {m['speedup_vs_pandas']:.2f}x")
     emit(result, args.json, lines)
 
 
