@@ -54,7 +54,8 @@ DEVICE = Opt("auto", help="auto, cuda, mps or cpu.")
 def ingest(src: Path = Arg(Path("data/raw"), help="Folder of TDX exports (*.xlsx/*.csv with the market columns, or "
                            "text exports SH#600519.txt), vendor CSVs (.csv/.csv.gz), or a TDX root / its vipdoc."),
            out: Path = Opt(Path("data/parquet"), "--out", "-o", help="Store directory to (re)write atomically."),
-           workers: int = Opt(0, min=0, help="Files read in parallel (0 = one per CPU core)."),
+           workers: int = Opt(0, min=0, help="Files read in parallel (0 = two per CPU core: reading waits on the disk "
+                              "and decompression as much as on the CPU)."),
            strict: bool = Opt(True, "--strict/--lenient", help="--strict: any error fails and writes nothing. "
                               "--lenient: skip bad files."),
            adjust: bool = Opt(True, "--adjust/--no-adjust", help="Back-adjust prices across ex-rights gaps; "

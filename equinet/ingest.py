@@ -134,7 +134,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     names, codes = every_name[:len(source.files)], source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, every_name, KINDS[source.kind].read, workers or os.cpu_count() or 1, progress)
+    read = _read_all(files, every_name, KINDS[source.kind].read, workers or 2 * (os.cpu_count() or 1), progress)
     hashes = [sha for sha, _ in read]
     stamp = fingerprint(hashes, every_name, options)
     old = read_meta(out)
@@ -202,7 +202,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     exact = {store_codes[s] for s in np.flatnonzero(np.isfinite(per_day["preclose"]).any(1))}
     unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"} - exact
     gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted] if unadjusted else []
-    declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted]
+    declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted] \
+        if actions else []
     events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
                     + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
     unexplained = disagreements([g for g in gaps if g["code"] in actions], declared)

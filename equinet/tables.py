@@ -296,13 +296,19 @@ def _cell(value, kind: str) -> str:
     return f"{value / 60:.1f}" if kind == "minutes" else formatted(value, kind)
 
 
+def print_json(console: Console, obj) -> None:
+    """JSON for programs: indented, written as it is (rich's highlighter takes seconds on a market's events)."""
+    if not console.quiet:
+        console.file.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
 def print_ingest(console: Console, result, as_json: bool) -> None:
     """What `equinet ingest` prints: findings, corporate actions, market disagreements and the summary (or JSON)."""
     meta = result.meta
     if as_json:
-        console.print_json(json.dumps({"status": result.status, "out": str(result.out), **meta["summary"],
-                                       "events": meta["events"], "market_disagreements": meta["market_disagreements"],
-                                       "skipped": meta["skipped"]}))
+        print_json(console, {"status": result.status, "out": str(result.out), **meta["summary"],
+                             "events": meta["events"], "market_disagreements": meta["market_disagreements"],
+                             "skipped": meta["skipped"]})
         return
     if result.status == "unchanged":
         console.print(f"{result.out}: sources unchanged since {meta['created']}; nothing to do (--force rebuilds)")
@@ -318,7 +324,7 @@ def print_ingest(console: Console, result, as_json: bool) -> None:
 def print_store(console: Console, meta: dict, store, as_json: bool) -> None:
     """What `equinet info` prints."""
     if as_json:
-        console.print_json(json.dumps({**meta["summary"], "created": meta["created"], "events": meta["events"]}))
+        print_json(console, {**meta["summary"], "created": meta["created"], "events": meta["events"]})
         return
     if meta["events"]:
         console.print(events_table(meta["events"]))
@@ -346,7 +352,7 @@ def print_eval(console: Console, err: Console, report: dict, saved, as_json: boo
     if report["warning"]:
         err.print(f"warning: {report['warning']}", style="yellow", markup=False)
     if as_json:
-        console.print_json(json.dumps(report))
+        print_json(console, report)
         return
     for table in eval_tables(report):
         console.print(table)
@@ -376,7 +382,7 @@ def print_forecast(console: Console, err: Console, result: dict, top: int | None
         err.print(f"warning: {result['stale']}", style="yellow", markup=False)
     rows = result["rows"][:top] if top else result["rows"]
     if fmt == "json":
-        console.print_json(json.dumps({**result, "rows": rows}, ensure_ascii=False))
+        print_json(console, {**result, "rows": rows})
     elif fmt == "csv":
         sys.stdout.write(forecast_csv(result, rows, baseline))
     else:

@@ -3,7 +3,6 @@ the commands print while the package's functions run)."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import fields
@@ -64,7 +63,7 @@ def train_live(resume: Path | None, options: dict, stop_after: int | None, overw
                timeout: float) -> None:
     """`equinet train` in this process: start or resume, a progress bar per epoch, one line per epoch, the table."""
     from equinet.splits import STOCK_SPLIT_WARNING
-    from equinet.tables import epoch_row, epochs_table, objective, run_start
+    from equinet.tables import epoch_row, epochs_table, objective, print_json, run_start
     from equinet.train import estimate_epoch_seconds, fit, start
 
     if resume is not None:
@@ -96,8 +95,7 @@ def train_live(resume: Path | None, options: dict, stop_after: int | None, overw
     finally:
         run.close()
     if as_json:
-        console.print_json(json.dumps({"run": str(run.dir), "epochs": run.epoch, "best": run.best,
-                                       "last": run.history[-1]}))
+        print_json(console, {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]})
         return
     console.print(epochs_table(run.history, run.best))
     folder = rundir.Folder(run.dir)
@@ -127,7 +125,7 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
             bootstrap: int, as_json: bool) -> None:
     """`equinet cv`: one bar over every fold-epoch, the time estimate after the first start, the table."""
     from equinet.cv import cross_validate
-    from equinet.tables import cv_table
+    from equinet.tables import cv_table, print_json
     from equinet.train import estimate_epoch_seconds
 
     bar = progress_bar(as_json)
@@ -148,7 +146,7 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
             on_start=on_start, on_epoch=lambda row: bar.advance(task),
             note=lambda text: as_json or bar.console.print(text, markup=False))
     if as_json:
-        console.print_json(json.dumps(result))
+        print_json(console, result)
         return
     console.print(cv_table(result))
     console.print(f"{rundir.Folder(Path(result['cv'])).cv} holds every figure ({result['seconds'] / 60:.1f} min).",
