@@ -159,3 +159,41 @@ def test_the_real_archive_factors_are_exact(tmp_path: Path) -> None:
         theirs = (raw["收盘价"] / raw["前收盘价"] - 1).to_numpy()[1:]
         worst = max(worst, float(np.abs(mine - theirs).max()))
     assert worst < 1e-6
+
+
+def test_a_zip_of_the_files_gives_the_same_arrays_as_the_folder(tmp_path: Path) -> None:
+    import zipfile
+
+    folder = write(tmp_path / "raw", "vendor", gz=True, ex={0: 30})
+    plain = write(tmp_path / "plain", "vendor", gz=False, ex={0: 30})
+    with zipfile.ZipFile(tmp_path / "archive.zip", "w") as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, f"daily/{p.name}")
+    stores = {}
+    for name, src in (("folder", folder), ("plain", plain), ("zip", tmp_path / "archive.zip")):
+        result = run_cli("ingest", src, "--out", tmp_path / f"store-{name}")
+        assert result.exit_code == 0, result.output
+        stores[name] = open_store(tmp_path / f"store-{name}")
+    for name in ("plain", "zip"):
+        np.testing.assert_array_equal(stores[name].panel, stores["folder"].panel)
+        np.testing.assert_array_equal(stores[name].market, stores["folder"].market)
+    assert [s["file"] for s in stores["zip"].meta["sources"]][0] == "archive.zip/daily/sh600000.csv.gz"
+
+
+def test_a_damaged_zip_and_a_zip_bomb_member_are_one_line(tmp_path: Path) -> None:
+    import zipfile
+
+    folder = write(tmp_path / "raw", "vendor", gz=False)
+    assert run_cli("ingest", folder, "--out", tmp_path / "s").exit_code == 0
+    before = (tmp_path / "s" / "close.npy").read_bytes()
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    result = run_cli("ingest", tmp_path / "bad.zip", "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "bad.zip" in result.output and "not a readable .zip archive" in result.output
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, p.name)
+        z.writestr("sh600999.csv", "数据由邢不行整理\n" + "交易日期,开盘价,最高价,最低价,收盘价,成交量\n" + "," * (70 * 2**20))
+    result = run_cli("ingest", tmp_path / "bomb.zip", "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "bomb.zip/sh600999.csv" in result.output and "MiB" in result.output
+    assert (tmp_path / "s" / "close.npy").read_bytes() == before

@@ -14,7 +14,7 @@ import polars as pl
 
 from equinet import board
 from equinet.findings import Finding
-from equinet.sources import export, text, vendor, vipdoc
+from equinet.sources import archive, export, text, vendor, vipdoc
 from equinet.sources.rows import NUMERIC
 
 DEFAULT_INDEX = "sh000001"  # 上证指数
@@ -100,12 +100,13 @@ def _in_subfolders(entries: list[Path]) -> str:
 def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFAULT_INDEX) -> Source:
     """The kind of source SRC is; a folder mixing kinds is a ValueError that names what it found."""
     src = Path(src)
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src}: no such directory")
+    zipped = src.is_file() and src.suffix.lower() == ".zip"
+    if not src.is_dir() and not zipped:
+        raise FileNotFoundError(f"{src}: no such directory (or .zip archive)")
     if universe not in board.UNIVERSES:
         raise ValueError(f"--universe must be one of {', '.join(board.UNIVERSES)}, not {universe!r}")
     try:
-        entries = sorted(src.iterdir())
+        entries = archive.members(src) if zipped else sorted(src.iterdir())
     except OSError as exc:
         raise FileNotFoundError(f"{src}: cannot list the folder: {exc.strerror or exc}") from None
     by_kind: dict[str, list[Path]] = {}
@@ -122,7 +123,13 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
                                  "does not read: save it as .xlsx (Excel: File > Save As) or .csv"))
         elif not path.name.startswith(".") and not (path.is_dir() and path.name.lower() in ("vipdoc", "t0002")):
             notes.append(Finding("note", path.name, "not an .xlsx/.csv/TDX export data file; ignored"))
-    root = vipdoc_root(src)
+    if zipped:  # workbooks and .day trees are read from folders; an archive holds text files
+        for kind in ("export", "vipdoc"):
+            for path in [p for p in by_kind.get(kind, []) if not p.name.lower().endswith((".csv", ".csv.gz"))]:
+                by_kind[kind].remove(path)
+                notes.append(Finding("error", str(path.relative_to(src)), "an .xlsx inside a .zip is not read: "
+                                     "unpack the archive and ingest the folder"))
+    root = None if zipped else vipdoc_root(src)
     if root is not None:
         by_kind["vipdoc"] = vipdoc.lday_files(root)
     found = [k for k, files in by_kind.items() if files]

@@ -13,9 +13,9 @@ import polars as pl
 from equinet.findings import Finding
 from equinet.sources import xlsx
 from equinet.sources.rows import COLUMNS, DATE_FORMATS, FOOTER_PREFIX, MAX_FILE_BYTES, NUMERIC, decode, \
-    drop_blank_rows, numbers
+    drop_blank_rows, numbers, read_bytes
 
-SUFFIXES = (".xlsx", ".csv")
+SUFFIXES = (".xlsx", ".csv", ".csv.gz")
 logging.getLogger("fastexcel").setLevel(logging.ERROR)  # its dtype guesses are not the user's business: we name cells
 
 
@@ -27,7 +27,7 @@ def stock_code(path: Path) -> str:
 
 def is_source(path: Path) -> bool:
     """A data file ingest reads (Excel's ~$ lock files are not)."""
-    return path.suffix.lower() in SUFFIXES and not path.name.startswith(("~$", "."))
+    return path.name.lower().endswith(SUFFIXES) and not path.name.startswith(("~$", "."))
 
 
 def screen(path: Path) -> str | None:
@@ -74,8 +74,8 @@ def _read_xlsx(path: Path) -> tuple[pl.DataFrame, list[str]]:
 
 
 def _read_raw(path: Path) -> tuple[pl.DataFrame, list[str]]:
-    if path.suffix.lower() == ".csv":
-        return pl.read_csv(io.BytesIO(decode(path.read_bytes()).encode()), infer_schema=False), []
+    if not path.name.lower().endswith(".xlsx"):  # .csv, .csv.gz
+        return pl.read_csv(io.BytesIO(decode(read_bytes(path)).encode()), infer_schema=False), []
     return _read_xlsx(path)
 
 

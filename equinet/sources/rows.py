@@ -3,6 +3,11 @@ all files' rows at once and names every bad cell by file, row and column."""
 
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
@@ -17,6 +22,33 @@ FOOTER_PREFIX = "数据来源"  # TDX text exports end with a "数据来源:通�
 MAX_FILE_BYTES = 64 * 2**20  # what one file may cost: checked before it is read
 
 
+
+
+def is_compressed(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, a .gz decompressed (at most limit bytes; past MAX_FILE_BYTES unpacked is refused, as a
+    zip bomb); a damaged gzip is an OSError naming why."""
+    if limit is None and path.stat().st_size > MAX_FILE_BYTES:  # a zip member's size is its unpacked size
+        raise OSError(f"it is {path.stat().st_size / 2**20:,.0f} MiB; ingest reads files up to "
+                      f"{MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well under 1 MiB)")
+    if not is_compressed(path):
+        if not isinstance(path, Path):  # a member of a .zip SRC
+            return path.read_bytes()[:limit] if limit else path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read(limit) if limit else f.read()
+    opened = gzip.open(path, "rb") if isinstance(path, Path) else gzip.GzipFile(fileobj=io.BytesIO(path.read_bytes()))
+    with opened as f:
+        try:
+            data = f.read(limit or MAX_FILE_BYTES + 1)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise OSError(f"a damaged or truncated gzip file ({exc})") from None
+    if limit is None and len(data) > MAX_FILE_BYTES:
+        raise OSError(f"it unpacks to more than {MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well "
+                      "under 1 MiB)")
+    return data
 
 
 def decode(data: bytes) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 
 from equinet.findings import Finding
-from equinet.sources.rows import FOOTER_PREFIX, MAX_FILE_BYTES, TIME_OF_DAY, decode, drop_blank_rows
+from equinet.sources.rows import FOOTER_PREFIX, MAX_FILE_BYTES, TIME_OF_DAY, decode, drop_blank_rows, read_bytes
 
-NAME = re.compile(r"^(SH|SZ|BJ)#(\d{6})\.txt$", re.IGNORECASE)
+NAME = re.compile(r"^(SH|SZ|BJ)#(\d{6})\.txt(?:\.gz)?$", re.IGNORECASE)  # plain or gzip-compressed
 HEADER = {"日期": "time", "开盘": "start", "最高": "max", "最低": "min", "收盘": "end", "成交量": "volume",
           "成交额": "amount"}
 ADJUSTMENTS = {"不复权": "none", "前复权": "front", "后复权": "back"}
@@ -36,9 +36,9 @@ def read_text(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding]
     if path.stat().st_size > MAX_FILE_BYTES:
         return None, [Finding("error", name, f"the file is over {MAX_FILE_BYTES // 2**20} MiB")], {}
     try:
-        lines = decode(path.read_bytes()).splitlines()
-    except ValueError as exc:
-        return None, [Finding("error", name, str(exc))], {}
+        lines = decode(read_bytes(path)).splitlines()
+    except (OSError, ValueError) as exc:
+        return None, [Finding("error", name, getattr(exc, "strerror", None) or str(exc))], {}
     while lines and not lines[-1].strip():
         lines.pop()
     if len(lines) < 2:

@@ -4,16 +4,14 @@ into the common row layout, with the previous close, the float value and the sto
 
 from __future__ import annotations
 
-import gzip
 import io
-import zlib
 from pathlib import Path
 
 import polars as pl
 
 from equinet import board
 from equinet.findings import Finding
-from equinet.sources.rows import MAX_FILE_BYTES, decode
+from equinet.sources.rows import decode, read_bytes
 
 # the layout's column -> (the file's header, unit factor to the layout's unit); per vendor, in the order tried
 MAPPING: dict[str, dict[str, tuple[str, float]]] = {
@@ -36,27 +34,6 @@ REQUIRED = ("time", "start", "max", "min", "end", "volume")
 COLUMNS = ("start", "max", "min", "end", "volume", "preclose", "floatvalue")  # numeric, as parse reads them
 SUFFIXES = (".csv", ".csv.gz")
 PEEK = 4096  # bytes read to recognise a header
-
-
-def is_compressed(path: Path) -> bool:
-    return path.name.lower().endswith(".gz")
-
-
-def read_bytes(path: Path, limit: int | None = None) -> bytes:
-    """The file's bytes, a .gz decompressed (at most limit bytes; past MAX_FILE_BYTES unpacked is refused, as a
-    zip bomb); a damaged gzip is an OSError naming why."""
-    if not is_compressed(path):
-        with open(path, "rb") as f:
-            return f.read(limit) if limit else f.read()
-    with gzip.open(path, "rb") as f:
-        try:
-            data = f.read(limit or MAX_FILE_BYTES + 1)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise OSError(f"a damaged or truncated gzip file ({exc})") from None
-    if limit is None and len(data) > MAX_FILE_BYTES:
-        raise OSError(f"it unpacks to more than {MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well "
-                      "under 1 MiB)")
-    return data
 
 
 def _header(lines: list[str]) -> tuple[int, str] | None:
