@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.board import daily_limits
+from equinet.board import limit_prices, limit_rates
 
 OPEN, CLOSE, VOLUME = 0, 3, 4  # panel features: open, high, low, close, volume
 TICK = 0.01  # A-share prices move in fen; limit prices are rounded to it
@@ -19,12 +19,16 @@ def previous_close(close: np.ndarray) -> np.ndarray:
     return np.where(before >= 0, prev, np.nan)
 
 
-def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[dict]:
-    """Days whose open lies beyond the limit price (rounded to the tick) by more than one tick."""
+def find_events(panel: np.ndarray, codes: list[str], dates: list[str], st: np.ndarray | None = None,
+                listed: np.ndarray | None = None) -> list[dict]:
+    """Days whose open lies beyond that day's limit price (board, name, date, listing day) by more than one tick."""
     prev = previous_close(panel[:, :, CLOSE])
-    limit = daily_limits(codes)
-    up = np.round(prev * (1 + limit), 2) + TICK + 1e-9
-    down = np.round(prev * (1 - limit), 2) - TICK - 1e-9
+    shape = panel.shape[:2]
+    up_rate, down_rate = limit_rates(codes, dates, np.zeros(shape, bool) if st is None else st,
+                                     np.full(shape, 10_000) if listed is None else listed)
+    up, down = limit_prices(prev, up_rate, down_rate)
+    up, down = up + TICK + 1e-9, down - TICK - 1e-9
+    limit = up_rate
     opened = panel[:, :, OPEN]
     with np.errstate(invalid="ignore"):
         hit = (opened > up) | (opened < down)
@@ -33,7 +37,7 @@ def find_events(panel: np.ndarray, codes: list[str], dates: list[str]) -> list[d
         factor = float(opened[s, d] / prev[s, d])
         events.append({
             "code": codes[s], "date": dates[d], "source": "gap", "gap": round(factor - 1, 6), "factor": factor,
-            "limit": float(limit[s, 0]), "prev_close": float(prev[s, d]), "open": float(opened[s, d]),
+            "limit": float(limit[s, d]), "prev_close": float(prev[s, d]), "open": float(opened[s, d]),
         })
     return events
 

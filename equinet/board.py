@@ -53,6 +53,56 @@ def daily_limits(codes: list[str]) -> np.ndarray:
     return np.array([daily_limit(c) for c in codes])[:, None]
 
 
+CHINEXT_20 = np.datetime64("2020-08-24")  # ChiNext's registration reform: ±20 %, no limit in the first 5 days
+FIRST_DAY = (0.44, 0.36)  # a main-board listing's first day: within +44 % / -36 % of the issue price
+NO_LIMIT = np.inf
+
+
+def limit_rates(codes: list[str], dates: list[str], st: np.ndarray, listed: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The daily limit up and down (fractions of the previous close) of each stock ON EACH DAY [stocks, days]: by
+    its board, the date, its name that day (st: ST / *ST) and its listing day (listed: 0 on the first bar):
+    main board ±10 % (ST ±5 %; first day +44 % / -36 %); ChiNext the same until 2020-08-21, ±20 % from
+    2020-08-24 whatever the name, unlimited in the first 5 days; STAR ±20 % whatever the name, unlimited in the
+    first 5 days; Beijing ±30 %. NO_LIMIT where there is none."""
+    day = np.array(dates, dtype="datetime64[D]")[None, :]
+    kind = np.array([2 if c.startswith(("688", "689")) else 1 if c.startswith(("300", "301")) else
+                     3 if c.startswith(("8", "4", "92")) else 0 for c in codes])[:, None]  # main, ChiNext, STAR, BJ
+    reformed = (kind == 1) & (day >= CHINEXT_20)
+    rate = np.where(kind == 3, 0.30, np.where((kind == 2) | reformed, 0.20, np.where(st, 0.05, 0.10)))
+    up, down = rate.astype(float), rate.astype(float)
+    unlimited = ((kind == 2) | reformed) & (listed < 5)
+    first = ((kind == 0) | ((kind == 1) & ~reformed)) & (listed == 0)
+    up, down = np.where(first, FIRST_DAY[0], up), np.where(first, FIRST_DAY[1], down)
+    return np.where(unlimited, NO_LIMIT, up), np.where(unlimited, NO_LIMIT, down)
+
+
+def listing_age(names: np.ndarray) -> np.ndarray:
+    """Trading days since each stock's listing [stocks, days]: 0 on the day its name starts with N (the exchange's
+    first-day mark), counted in the stock's own bars; a large number where no listing day is in the data."""
+    marked = np.char.startswith(names.astype(str), "N")
+    bar = np.cumsum(names != "", axis=1) - 1  # the stock's bar count up to each day
+    first = np.where(marked.any(1), np.argmax(marked, axis=1), -1)
+    at = np.take_along_axis(bar, np.maximum(first, 0)[:, None], axis=1)
+    return np.where((first[:, None] >= 0) & (bar >= at), bar - at, 10_000)
+
+
+def limit_prices(prev_close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The limit-up and limit-down prices: previous close x (1 ± rate), rounded half up to the fen (a 1.95 CNY ST
+    stock may so move 5.1 %); infinite bounds where there is no limit."""
+    half_up = lambda x: np.floor(x * 100 + 0.5 + 1e-7) / 100  # noqa: E731  (1e-7: 2.205 stored as 2.20499...)
+    with np.errstate(invalid="ignore"):
+        return (np.where(np.isinf(up), np.inf, half_up(prev_close * (1 + np.where(np.isinf(up), 0, up)))),
+                np.where(np.isinf(down), -np.inf, half_up(prev_close * (1 - np.where(np.isinf(down), 0, down)))))
+
+
+def is_st(names: np.ndarray) -> np.ndarray:
+    """A name that marks special treatment that day: ST, *ST, SST, S*ST (not a plain name containing 'ST')."""
+    text = np.char.upper(np.char.strip(names.astype(str)))
+    return np.char.startswith(text, "ST") | np.char.startswith(text, "*ST") | np.char.startswith(text, "SST") | \
+        np.char.startswith(text, "S*ST")
+
+
 CODE = re.compile(r"^\s*(?:(sh|sz|bj)[.#]?)?(\d{6})(?:\.(sh|sz|bj|ss))?\s*$", re.IGNORECASE)
 
 

@@ -18,6 +18,7 @@ import polars as pl
 from equinet.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
 from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
+from equinet.board import is_st, listing_age
 from equinet.market import consensus_market, stocks_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
@@ -84,9 +85,11 @@ def _read_all(files: list[Path], names: list[str], reader: Callable[[Path, str],
         return list(pool.map(one, range(len(files))))
 
 
-def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray) -> pl.DataFrame:
+def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray,
+               day_names: np.ndarray) -> pl.DataFrame:
     s, d = np.nonzero(~np.isnan(panel[:, :, 3]))
-    columns = {"code": pl.Series(np.array(codes)[s]), "date": pl.Series(calendar[d])}
+    columns = {"code": pl.Series(np.array(codes)[s]), "date": pl.Series(calendar[d]),
+               "name": pl.Series(day_names[s, d].astype(str))}  # the stock's name that day ("" where unknown)
     columns |= {f["name"]: panel[s, d, i].astype(np.float32) for i, f in enumerate(FEATURES)}
     columns |= {f["name"]: market[d, i] for i, f in enumerate(MARKET_FEATURES)}
     return pl.DataFrame(columns)
@@ -155,7 +158,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     bars = pl.DataFrame()
     if frames:
         kind = KINDS[source.kind]
-        bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional)
+        bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional, kind.texts)
         del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
         for column in {c for u in units.values() for c in u}:  # lots of 100 -> shares, per file
             factor = np.ones(len(names))
@@ -194,6 +197,10 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         if c in bars.columns:
             per_day[c][stock, day] = bars[c].to_numpy()
 
+    day_names = np.full(panel.shape[:2], "", dtype=object)  # the stock's name each day, where the source says
+    if "name" in bars.columns:
+        day_names[stock, day] = bars["name"].fill_null("").to_numpy()
+    st, listed = is_st(day_names), listing_age(day_names)
     market_source = "the files' market columns (per-date consensus)" if source.kind == "export" else (
         f"the index {source.index_code}" if index_bars is not None else None)
     if source.kind == "export" and market_index != "stocks":
@@ -203,7 +210,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
     exact = {store_codes[s] for s in np.flatnonzero(np.isfinite(per_day["preclose"]).any(1))}
     unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"} - exact
-    gaps = [e for e in find_events(panel, store_codes, dates) if e["code"] in unadjusted] if unadjusted else []
+    gaps = [e for e in find_events(panel, store_codes, dates, st, listed) if e["code"] in unadjusted] \
+        if unadjusted else []
     declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted] \
         if actions else []
     events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
@@ -269,7 +277,9 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             "notes": sum(f.level == "note" for f in findings),
         },
     }
-    write_store(out, panel, market, per_day["floatvalue"], _bars_long(panel, market, store_codes, calendar), meta)
+    meta["summary"]["st_days"] = int(st.sum())
+    write_store(out, panel, market, per_day["floatvalue"], st, _bars_long(panel, market, store_codes, calendar, day_names),
+                meta)
     return IngestResult("built", out, meta, findings)
 
 

@@ -38,6 +38,7 @@ class Store:
     market: np.ndarray  # float32 [days, 3]: market volume, change, range; NaN = unknown
     close: np.ndarray  # float64 [stocks, days]: adjusted close at full precision, for labels
     float_value: np.ndarray  # float64 [stocks, days]: float market value, CNY; NaN where the source has none
+    st: np.ndarray  # bool [stocks, days]: the stock's name that day marks special treatment (ST, *ST)
     meta: dict
 
     @property
@@ -49,7 +50,7 @@ class Store:
         return np.array(self.meta["dates"], dtype="datetime64[D]")
 
 
-STORE_FILES = ("panel.npy", "market.npy", "close.npy", "float_value.npy", "bars.parquet", "meta.json")
+STORE_FILES = ("panel.npy", "market.npy", "close.npy", "float_value.npy", "st.npy", "bars.parquet", "meta.json")
 
 
 class StoreError(ValueError):
@@ -109,7 +110,8 @@ def open_store(path: str | Path) -> Store:
         check_format(meta, path)
         try:
             load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
-            store = Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), load("float_value.npy"), meta)
+            store = Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), load("float_value.npy"),
+                          load("st.npy"), meta)
             problem = None
         except (OSError, ValueError) as exc:
             problem = exc
@@ -192,8 +194,8 @@ def release_store(out: Path) -> None:
     lock.release(writing_lock(out))
 
 
-def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: np.ndarray, bars: pl.DataFrame,
-                meta: dict) -> None:
+def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: np.ndarray, st: np.ndarray,
+                bars: pl.DataFrame, meta: dict) -> None:
     """Build every file in a temporary sibling directory, then swap it in for out (the caller holds lock_store:
     leftovers beside out are then of dead processes, and are dropped)."""
     out = Path(out)
@@ -204,6 +206,7 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: n
         np.save(tmp / "market.npy", market.astype(np.float32))
         np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
         np.save(tmp / "float_value.npy", float_value.astype(np.float64))
+        np.save(tmp / "st.npy", st.astype(bool))
         try:
             bars.write_parquet(tmp / "bars.parquet")
         except pl.exceptions.PolarsError as exc:  # polars wraps the OS error (a full disk) in its own

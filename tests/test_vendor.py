@@ -197,3 +197,17 @@ def test_a_damaged_zip_and_a_zip_bomb_member_are_one_line(tmp_path: Path) -> Non
     result = run_cli("ingest", tmp_path / "bomb.zip", "--out", tmp_path / "s")
     assert result.exit_code == 2 and "bomb.zip/sh600999.csv" in result.output and "MiB" in result.output
     assert (tmp_path / "s" / "close.npy").read_bytes() == before
+
+
+def test_the_name_of_each_day_and_the_st_flag_are_kept(tmp_path: Path) -> None:
+    folder = write(tmp_path / "raw", "vendor", gz=False)
+    path = folder / f"sh{SIM['codes'][3]}.csv" if SIM["codes"][3].startswith("6") else folder / f"sz{SIM['codes'][3]}.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[12:17] = [ln.replace(",股票,", ",*ST股票,") for ln in lines[12:17]]  # five days under special treatment
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_cli("ingest", folder, "--out", tmp_path / "s").exit_code == 0
+    store = open_store(tmp_path / "s")
+    row = store.codes.index(SIM["codes"][3])
+    assert int(np.asarray(store.st).sum()) == 5 and np.asarray(store.st)[row].sum() == 5
+    names = pl.read_parquet(tmp_path / "s" / "bars.parquet").filter(pl.col("code") == SIM["codes"][3])["name"]
+    assert (names == "*ST股票").sum() == 5 and (names == "股票").sum() == len(names) - 5

@@ -133,7 +133,7 @@ def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 
 
 def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, columns: tuple[str, ...] = NUMERIC,
-          optional: tuple[str, ...] = ()) -> tuple[pl.DataFrame, list[Finding]]:
+          optional: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> tuple[pl.DataFrame, list[Finding]]:
     """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
     schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
     Optional fields (a previous close, a float value) may be empty: NaN, never a finding."""
@@ -152,6 +152,7 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, c
             _date_expr(dtypes[0]).alias("date"),
             *[pl.col(c).cast(pl.Float64, strict=False) for c in columns],
             *[pl.col(c).cast(pl.Float64, strict=False).fill_null(np.nan) for c in optional],
+            *[pl.col(c).cast(pl.String) for c in texts],
         )
         bad = pl.any_horizontal(*[pl.col(c).is_null() for c in ("row", "date", *columns)],
                                 *[~pl.col(c).is_finite() for c in columns])

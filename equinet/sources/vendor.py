@@ -83,8 +83,9 @@ def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Findin
         raw = pl.read_csv(io.StringIO(decode(data)), skip_rows=at, infer_schema=False, truncate_ragged_lines=True)
     by_header = {c.strip(): c for c in raw.columns}
     present = {k: by_header[h] for k, (h, _) in columns.items() if h in by_header}
-    cells = [pl.col(present[k]).alias(k) for k in ("time", *COLUMNS) if k in present]
-    frame = raw.lazy().select(*cells, *[pl.lit(None, pl.String).alias(k) for k in COLUMNS if k not in present],
+    cells = [pl.col(present[k]).alias(k) for k in ("time", *COLUMNS, "name") if k in present]
+    frame = raw.lazy().select(*cells, *[pl.lit(None, pl.String).alias(k) for k in (*COLUMNS, "name")
+                                        if k not in present],
                               pl.int_range(at + 2, at + 2 + pl.len(), dtype=pl.Int32).alias("row"),
                               (pl.col(present["time"]).str.strip_chars().fill_null("") == "").alias("no_date")
                               ).collect()  # one pass over the file's rows
