@@ -77,11 +77,10 @@ def limit_rates(codes: list[str], dates: list[str], st: np.ndarray, listed: np.n
     return np.where(unlimited, NO_LIMIT, up), np.where(unlimited, NO_LIMIT, down)
 
 
-def listing_age(names: np.ndarray) -> np.ndarray:
-    """Trading days since each stock's listing [stocks, days]: 0 on the day its name starts with N (the exchange's
-    first-day mark), counted in the stock's own bars; a large number where no listing day is in the data."""
-    marked = np.char.startswith(names.astype(str), "N")
-    bar = np.cumsum(names != "", axis=1) - 1  # the stock's bar count up to each day
+def listing_age(marked: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Trading days since each stock's listing [stocks, days]: 0 on the day its name starts with N (marked: the
+    exchange's first-day mark), counted in the stock's own bars; a large number where no listing day is known."""
+    bar = np.cumsum(present, axis=1) - 1  # the stock's bar count up to each day
     first = np.where(marked.any(1), np.argmax(marked, axis=1), -1)
     at = np.take_along_axis(bar, np.maximum(first, 0)[:, None], axis=1)
     return np.where((first[:, None] >= 0) & (bar >= at), bar - at, 10_000)
@@ -96,11 +95,12 @@ def limit_prices(prev_close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tu
                 np.where(np.isinf(down), -np.inf, half_up(prev_close * (1 - np.where(np.isinf(down), 0, down)))))
 
 
-def is_st(names: np.ndarray) -> np.ndarray:
-    """A name that marks special treatment that day: ST, *ST, SST, S*ST (not a plain name containing 'ST')."""
-    text = np.char.upper(np.char.strip(names.astype(str)))
-    return np.char.startswith(text, "ST") | np.char.startswith(text, "*ST") | np.char.startswith(text, "SST") | \
-        np.char.startswith(text, "S*ST")
+ST_NAME = r"(?i)^(\*?ST|S\*?ST)"  # a name that marks special treatment that day: ST, *ST, SST, S*ST
+
+
+def is_st(names) -> np.ndarray:
+    """Which names mark special treatment (ST_NAME), for an array of names."""
+    return np.array([bool(re.match(ST_NAME, str(n).strip())) for n in np.ravel(names)]).reshape(np.shape(names))
 
 
 CODE = re.compile(r"^\s*(?:(sh|sz|bj)[.#]?)?(\d{6})(?:\.(sh|sz|bj|ss))?\s*$", re.IGNORECASE)

@@ -18,7 +18,7 @@ import polars as pl
 from equinet.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
 from equinet.checks import check_values, drop_nonpositive_history
 from equinet.findings import Finding, IngestError
-from equinet.board import is_st, listing_age
+from equinet.board import ST_NAME, listing_age
 from equinet.market import consensus_market, stocks_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
@@ -86,10 +86,11 @@ def _read_all(files: list[Path], names: list[str], reader: Callable[[Path, str],
 
 
 def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray,
-               day_names: np.ndarray) -> pl.DataFrame:
+               day_names: pl.Series) -> pl.DataFrame:
+    """The store in long form, one row per bar in (stock, day) order; day_names: each bar's name in that order."""
     s, d = np.nonzero(~np.isnan(panel[:, :, 3]))
     columns = {"code": pl.Series(np.array(codes)[s]), "date": pl.Series(calendar[d]),
-               "name": pl.Series(day_names[s, d].astype(str))}  # the stock's name that day ("" where unknown)
+               "name": day_names.alias("name")}  # the stock's name that day ("" where unknown)
     columns |= {f["name"]: panel[s, d, i].astype(np.float32) for i, f in enumerate(FEATURES)}
     columns |= {f["name"]: market[d, i] for i, f in enumerate(MARKET_FEATURES)}
     return pl.DataFrame(columns)
@@ -197,10 +198,14 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         if c in bars.columns:
             per_day[c][stock, day] = bars[c].to_numpy()
 
-    day_names = np.full(panel.shape[:2], "", dtype=object)  # the stock's name each day, where the source says
-    if "name" in bars.columns:
-        day_names[stock, day] = bars["name"].fill_null("").to_numpy()
-    st, listed = is_st(day_names), listing_age(day_names)
+    # the stock's name each day where the source says, in the store's (stock, day) order; the ST and listing marks
+    name = bars["name"].fill_null("").str.strip_chars() if "name" in bars.columns else pl.repeat("", bars.height,
+                                                                                                  eager=True)
+    day_names = name.gather(np.lexsort((day, stock)))
+    st, first_day = np.zeros(panel.shape[:2], bool), np.zeros(panel.shape[:2], bool)
+    st[stock, day] = name.str.contains(ST_NAME).to_numpy()
+    first_day[stock, day] = name.str.starts_with("N").to_numpy()
+    listed = listing_age(first_day, ~np.isnan(panel[:, :, 3]))
     market_source = "the files' market columns (per-date consensus)" if source.kind == "export" else (
         f"the index {source.index_code}" if index_bars is not None else None)
     if source.kind == "export" and market_index != "stocks":
