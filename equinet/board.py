@@ -98,11 +98,6 @@ def limit_prices(prev_close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tu
 ST_NAME = r"(?i)^(\*?ST|S\*?ST)"  # a name that marks special treatment that day: ST, *ST, SST, S*ST
 
 
-def is_st(names) -> np.ndarray:
-    """Which names mark special treatment (ST_NAME), for an array of names."""
-    return np.array([bool(re.match(ST_NAME, str(n).strip())) for n in np.ravel(names)]).reshape(np.shape(names))
-
-
 CODE = re.compile(r"^\s*(?:(sh|sz|bj)[.#]?)?(\d{6})(?:\.(sh|sz|bj|ss))?\s*$", re.IGNORECASE)
 
 

@@ -12,7 +12,6 @@ import torch
 
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
-from equinet.baselines import ewma_sigma
 from equinet.features import FEATURES, cross_rank, limit_flags, prepare
 from equinet.labels import DOWN, FLAT, UP, LabelRule
 from equinet.sampler import labelled_context, to_device, windows
