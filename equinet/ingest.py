@@ -43,10 +43,8 @@ def _sha256(path: Path) -> str:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         return f"too large: {size} bytes"
-    if not isinstance(path, Path):  # a member of a .zip SRC: hashed as it unpacks, in memory
-        return hashlib.sha256(path.read_bytes()).hexdigest()
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with path.open("rb") as f:  # a file, or a member of a .zip SRC (hashed as it unpacks)
         for chunk in iter(lambda: f.read(2**20), b""):
             digest.update(chunk)
     return digest.hexdigest()

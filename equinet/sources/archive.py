@@ -43,11 +43,9 @@ class Member:
     def stat(self) -> SimpleNamespace:
         return SimpleNamespace(st_size=self.size)
 
-    def read_bytes(self) -> bytes:
-        try:
-            return _open(self.archive).read(self.member)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # zlib.error is an Exception too
-            raise OSError(f"a damaged member of {self.archive.name} ({exc})") from None
+    def open(self, mode: str = "rb"):
+        """The member as a stream, unpacked as it is read."""
+        return _open(self.archive).open(self.member)
 
     def relative_to(self, root) -> PurePosixPath:
         return PurePosixPath(self.archive.name) / self.member

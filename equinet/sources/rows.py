@@ -4,7 +4,7 @@ all files' rows at once and names every bad cell by file, row and column."""
 from __future__ import annotations
 
 import gzip
-import io
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -34,17 +34,13 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     if limit is None and path.stat().st_size > MAX_FILE_BYTES:  # a zip member's size is its unpacked size
         raise OSError(f"it is {path.stat().st_size / 2**20:,.0f} MiB; ingest reads files up to "
                       f"{MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well under 1 MiB)")
-    if not is_compressed(path):
-        if not isinstance(path, Path):  # a member of a .zip SRC
-            return path.read_bytes()[:limit] if limit else path.read_bytes()
-        with open(path, "rb") as f:
-            return f.read(limit) if limit else f.read()
-    opened = gzip.open(path, "rb") if isinstance(path, Path) else gzip.GzipFile(fileobj=io.BytesIO(path.read_bytes()))
-    with opened as f:
+    compressed = is_compressed(path)
+    with path.open("rb") as raw:  # a file, or a member of a .zip SRC (sources.archive.Member)
+        f = gzip.GzipFile(fileobj=raw) if compressed else raw
         try:
             data = f.read(limit or MAX_FILE_BYTES + 1)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise OSError(f"a damaged or truncated gzip file ({exc})") from None
+        except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
+            raise OSError(f"a damaged or truncated {'gzip file' if compressed else 'file'} ({exc})") from None
     if limit is None and len(data) > MAX_FILE_BYTES:
         raise OSError(f"it unpacks to more than {MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well "
                       "under 1 MiB)")
