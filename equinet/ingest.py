@@ -154,9 +154,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     units = {fid: r.units for fid, (_, r) in enumerate(read) if r.units}
     findings += [f for _, r in read for f in r.findings]
     del read
-    bars = pl.DataFrame()
+    bars, kind = pl.DataFrame(), KINDS[source.kind]
     if frames:
-        kind = KINDS[source.kind]
         bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional, kind.texts)
         del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
         for column in {c for u in units.values() for c in u}:  # lots of 100 -> shares, per file
@@ -204,9 +203,11 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     st[stock, day] = name.str.contains(ST_NAME).to_numpy()
     first_day[stock, day] = name.str.starts_with("N").to_numpy()
     listed = listing_age(first_day, ~np.isnan(panel[:, :, 3]))
-    market_source = "the files' market columns (per-date consensus)" if source.kind == "export" else (
-        f"the index {source.index_code}" if index_bars is not None else None)
-    if source.kind == "export" and market_index != "stocks":
+    from_stocks = market_index == "stocks" or (kind.market == "index" and index_bars is None) or \
+        kind.market == "stocks"
+    market_source = None if from_stocks else "the files' market columns (per-date consensus)" if \
+        kind.market == "columns" else f"the index {source.index_code}"
+    if kind.market == "columns" and not from_stocks:
         market, disagree, market_findings = consensus_market(bars, calendar, names)
         findings += market_findings
     else:
@@ -229,7 +230,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         e["adjusted"] = adjust
     if adjust and events:
         panel = back_adjust(panel, events, store_codes, dates)
-    if market_source is None or market_index == "stocks":
+    if from_stocks:
         market = stocks_market(panel, per_day["floatvalue"])
         market_source = ("the stocks: float-value-weighted mean return and range, total amount" if
                          np.isfinite(per_day["floatvalue"]).any() else "the stocks: equal-weighted mean return and "
@@ -278,9 +279,9 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             "errors": sum(f.level == "error" for f in findings),
             "warnings": sum(f.level == "warning" for f in findings),
             "notes": sum(f.level == "note" for f in findings),
+            "st_days": int(st.sum()),
         },
     }
-    meta["summary"]["st_days"] = int(st.sum())
     write_store(out, panel, market, per_day["floatvalue"], st, _bars_long(panel, market, store_codes, calendar, day_names),
                 meta)
     return IngestResult("built", out, meta, findings)
@@ -299,7 +300,7 @@ def read_actions(path: Path) -> tuple[dict[str, list[dict]], list[Finding]]:
 def _index_bars(source: Source, index: Read | None) -> tuple[pl.DataFrame | None, list[Finding]]:
     """The market index's parsed and checked bars (None without one): a source without market columns takes the
     market series from it."""
-    if source.kind in ("export", "vendor") or source.index_code == "stocks":
+    if KINDS[source.kind].market != "index" or source.index_code == "stocks":
         return None, []
     if index is None:
         return None, [Finding("note", str(source.root), f"no market index file {source.index_code} in the source "

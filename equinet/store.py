@@ -103,7 +103,7 @@ def open_store(path: str | Path) -> Store:
     """Memory-map a store written by ingest: meta.json and the arrays of one and the same build (read again when
     an ingest swapped the store in meanwhile)."""
     path = Path(path)
-    for attempt in range(100):
+    for _ in range(100):
         meta = read_meta(path)
         if meta is None:
             raise FileNotFoundError(f"{path}: no EquiNet store here (no meta.json); run `equinet ingest` first")

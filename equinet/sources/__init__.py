@@ -202,6 +202,7 @@ class Kind:
     first_row: int  # the row number findings give a file's first data row
     columns: tuple[str, ...]  # the numeric columns of the common layout it has
     labels: dict[str, str] = field(default_factory=dict)  # how its own files name the layout's columns
+    market: str = "stocks"  # where its market series comes from: the files' "columns", an "index" file, the "stocks"
     optional: tuple[str, ...] = ()  # fields it may have per row: a previous close, a float value (NaN: absent)
     texts: tuple[str, ...] = ()  # text fields per row: the stock's name that day
 
@@ -209,11 +210,11 @@ class Kind:
 KINDS = {k.name: k for k in (  # in the order a file is tried: a vendor CSV before an export CSV
     Kind("vendor", "per-stock vendor CSV files (vendor archive, akshare, tushare, baostock; .csv or .csv.gz)",
          vendor.is_vendor_file, read_vendor, 2, NUMERIC[:5], optional=vendor.COLUMNS[5:], texts=("name",)),
-    Kind("export", ".xlsx/.csv exports", export.is_source, read_export, 2, NUMERIC),
+    Kind("export", ".xlsx/.csv exports", export.is_source, read_export, 2, NUMERIC, market="columns"),
     Kind("text", "TDX text exports (SH#600519.txt)", lambda p: text.exchange_code(p) is not None, read_text, 3,
-         NUMERIC[:5], {v: k for k, v in text.HEADER.items()}),
+         NUMERIC[:5], {v: k for k, v in text.HEADER.items()}, market="index"),
     Kind("vipdoc", "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)", None, read_vipdoc, 1, NUMERIC[:5],
-         {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}),
+         {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}, market="index"),
 )}
 
 
