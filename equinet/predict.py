@@ -36,13 +36,18 @@ def _row(code: str, q: np.ndarray, score: float | None = None) -> dict:
     return row if score is None else {**row, "score": float(score)}
 
 
+def exchange_of(app: Applied, code: str) -> str | None:
+    """The exchange the store's source says a code trades on, else its board's."""
+    return app.store.meta.get("exchanges", {}).get(code) or a_share_exchange(code)
+
+
 def store_codes(app: Applied, wanted: list[str]) -> list[str]:
     """The store's codes for codes as users write them (600881, SH600881, 600881.SH, ...)."""
     row = set(app.store.codes)
     found, unknown = [], []
     for text in wanted:
         given, code = split_code(text)
-        known = app.store.meta.get("exchanges", {}).get(code) or a_share_exchange(code)
+        known = exchange_of(app, code)
         if code not in row or (given and known and given != known):
             unknown.append(text)
         found.append(code)
@@ -78,12 +83,11 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
     day = torch.full_like(stock, t)
     all_stock, all_day, fc = app.forecast(torch.tensor([t], device=app.data.device))
     at = rows_of(all_stock, all_day, stock, day)  # the day's whole universe is forecast: its mean and attention
-    exchanges, names = app.store.meta.get("exchanges", {}), app.store.meta.get("names", {})
+    names = app.store.meta.get("names", {})
     rows = []
     for s, q, z in zip(idx[ok], fc.p[at].cpu().numpy(), fc.score[at].cpu().numpy()):
         code = app.store.codes[s]
-        ex = exchanges.get(code) or a_share_exchange(code)
-        rows.append({**_row(code, q, z), "symbol": symbol(code, ex), "name": names.get(code, ""),
+        rows.append({**_row(code, q, z), "symbol": symbol(code, exchange_of(app, code)), "name": names.get(code, ""),
                      "still": still_window(app, s, t)})
     if baseline:
         for row, q in zip(rows, baseline_probabilities(app.data, stock, day, app.rule).cpu().numpy()):
