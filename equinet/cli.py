@@ -14,7 +14,7 @@ from equinet.days import iso_day
 from equinet.errors import TrainingDiverged
 from equinet.files import WriteError
 from equinet.findings import IngestError
-from equinet.options import config_fields, given, to_config, with_config_options
+from equinet.options import config_fields, given, option_name, to_config, with_config_options
 from equinet.terminal import console, err, fail, progress_bar, say
 
 Opt, Arg = typer.Option, typer.Argument
@@ -160,7 +160,7 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
 
     fixed = [k for k in CV_SETS if k in given(options)]
     if fixed:
-        fail(f"cv sets {', '.join('--' + k.replace('_', '-') for k in fixed)} itself; leave it out")
+        fail(f"cv sets {', '.join(option_name(k) for k in fixed)} itself; leave it out")
     cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, as_json)
 
 

@@ -22,7 +22,7 @@ def _option(f, hidden: bool) -> inspect.Parameter:
     flag = meta.get("flag")
     single = bool(flag) and "/" not in flag  # --compile: off unless given
     shown = "" if single or default is None else f" Default: {default}."
-    opt = typer.Option(False if single else None, *([flag] if flag else [f"--{f.name.replace('_', '-')}"]),
+    opt = typer.Option(False if single else None, *([flag] if flag else [option_name(f.name)]),
                        help=meta["help"] + choices + shown, min=meta.get("min"), max=meta.get("max"), hidden=hidden,
                        show_default=False)
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt,
@@ -51,9 +51,14 @@ def with_config_options(skip: tuple[str, ...] = (), hidden: tuple[str, ...] = ()
     return wrap
 
 
+def option_name(field_name: str) -> str:
+    """d_model -> --d-model."""
+    return f"--{field_name.replace('_', '-')}"
+
+
 def config_fields(skip: tuple[str, ...] = ()) -> list[str]:
     """The options of TrainConfig's fields as typed (--d-model), in their order."""
-    return [f"--{f.name.replace('_', '-')}" for f in fields(TrainConfig) if f.name not in skip]
+    return [option_name(f.name) for f in fields(TrainConfig) if f.name not in skip]
 
 
 def given(options: dict) -> dict:

@@ -108,13 +108,18 @@ class Status:
         return "finished" if self.finished else f"interrupted at epoch {self.epochs_done} of {self.epochs}"
 
 
-def status(run_dir: Path) -> Status:
+def read_run(run_dir: Path) -> tuple[dict, list[dict], dict | None, Status]:
+    """A train run as its files hold it: config, metrics lines, the best epoch's line, and how far it got."""
     folder = Folder(run_dir)
     cfg = read_json(folder.config)
     history = read_metrics(folder.metrics)
     best = best_line(history, cfg.get("select", "logloss"))
     done = len(history) >= cfg.get("epochs", 0) and folder.best.is_file()
-    return Status(done, len(history), cfg.get("epochs"), best["epoch"] if best else None)
+    return cfg, history, best, Status(done, len(history), cfg.get("epochs"), best["epoch"] if best else None)
+
+
+def status(run_dir: Path) -> Status:
+    return read_run(run_dir)[3]
 
 
 def save_eval(report: dict, rows, dates: list[str], checkpoint: Path, split: str) -> Path | None:

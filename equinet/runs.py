@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from equinet import rundir
-from equinet.files import read_json, read_metrics
-from equinet.config import best_line
+from equinet.files import read_json
 from equinet.metrics import METRICS
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
@@ -38,11 +37,9 @@ def _figures(block: dict | None, prefix: str, line: bool = False) -> dict:
 
 def _train_row(path: Path) -> dict:
     folder = rundir.Folder(path)
-    cfg = read_json(folder.config)
-    history = read_metrics(folder.metrics)
-    best = best_line(history, cfg.get("select", "logloss"))
+    cfg, history, best, status = rundir.read_run(path)
     test = read_json(folder.eval_file("test")).get("model") if folder.eval_file("test").is_file() else None
-    return {"kind": "train", "status": rundir.status(path).text, "date": _date(folder.metrics, folder.config),
+    return {"kind": "train", "status": status.text, "date": _date(folder.metrics, folder.config),
             "store": cfg.get("data"), **{k: cfg.get(k) for k in OPTIONS}, "parameters": cfg.get("parameters"),
             "seconds": sum(r.get("seconds", 0.0) for r in history) or None,
             "best_epoch": best["epoch"] if best else None, **_figures(best, "val", line=True),
