@@ -147,7 +147,7 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
     kind = found[0]
     files = by_kind[kind]
     if kind in ("export", "vendor"):
-        codes = [(export if kind == "export" else vendor).stock_code(p) for p in files]
+        codes = [export.stock_code(p) for p in files]  # the digits of the file name
         named = [p.name[:2].lower() if p.name[:2].lower() in vipdoc.EXCHANGES else None for p in files]
         return Source(kind, src, files, codes, [ex or board.a_share_exchange(c) for ex, c in zip(named, codes)],
                       notes=notes)

@@ -57,13 +57,6 @@ def is_vendor_file(path: Path) -> bool:
     return _header(text.splitlines()) is not None
 
 
-def stock_code(path: Path) -> str:
-    """The six digits of the file name (sh600000.csv.gz, 600000.SH.csv)."""
-    stem = path.name.split(".")[0]
-    digits = "".join(ch for ch in stem if ch.isdigit())
-    return digits[-6:] if len(digits) >= 6 else stem
-
-
 def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
     """One vendor file's rows in the common layout (volumes in shares, amounts in CNY), its findings, and what it
     declares: the vendor, the exchange and code of its code column, the stock's latest name."""
