@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,7 +23,7 @@ from equinet.board import ST_NAME, listing_age
 from equinet.market import consensus_market, stocks_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
-from equinet.sources import DEFAULT_INDEX, KINDS, Read, Source, detect, index_market, relabel
+from equinet.sources import DEFAULT_INDEX, KINDS, Kind, Read, Source, detect, index_market, relabel
 from equinet.sources.rows import MAX_FILE_BYTES, parse
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
@@ -67,20 +68,26 @@ def _duplicate_codes(names: list[str], codes: list[str], ok: list[int]) -> list[
     return found
 
 
-def _read_all(files: list[Path], names: list[str], reader: Callable[[Path, str], Read], workers: int,
-              progress: Callable[[], None] | None) -> list[tuple[str, Read]]:
-    def one(i: int) -> tuple[str, Read]:
-        try:
-            sha, read = _sha256(files[i]), reader(files[i], names[i])
-        except OSError as exc:
-            sha, read = "unreadable", Read(None, [Finding("error", names[i],
-                                                          f"cannot read the file: {exc.strerror or exc}")])
+def _read_all(files: list[Path], names: list[str], kind: Kind, workers: int, progress: Callable[[], None] | None
+              ) -> list[tuple[str, Read]]:
+    """Every file's hash and rows, read by the kind's reader on a pool of threads (each file ticks progress)."""
+    def ticking(fn: Callable, *args):
+        out = fn(*args)
         if progress:
             progress()
-        return sha, read
+        return out
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(len(files))))
+        hashes = pool.map(_sha256_or_unreadable, files)
+        reads = kind.read(files, names, lambda fn, *its: pool.map(functools.partial(ticking, fn), *its))
+        return list(zip(hashes, reads))
+
+
+def _sha256_or_unreadable(path: Path) -> str:
+    try:
+        return _sha256(path)
+    except OSError:
+        return "unreadable"
 
 
 def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray,
@@ -138,7 +145,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     names, codes = every_name[:len(source.files)], source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, every_name, KINDS[source.kind].read, workers or 2 * (os.cpu_count() or 1), progress)
+    read = _read_all(files, every_name, KINDS[source.kind], workers or 2 * (os.cpu_count() or 1), progress)
     hashes = [sha for sha, _ in read]
     stamp = fingerprint(hashes, every_name, options)
     old = read_meta(out)

@@ -170,9 +170,9 @@ def read_export(path: Path, name: str) -> Read:
     return Read(frame, findings)
 
 
-def read_vendor(path: Path, name: str) -> Read:
-    frame, findings, declared = vendor.read_vendor(path, name)
-    return Read(frame, findings, name=declared.get("name") or None, units=declared.get("units", {}))
+def read_vendors(paths: list[Path], names: list[str], map_: Callable) -> list[Read]:
+    return [Read(frame, findings, name=declared.get("name") or None, units=declared.get("units", {}))
+            for frame, findings, declared in vendor.read_vendors(paths, names, map_)]
 
 
 def read_text(path: Path, name: str) -> Read:
@@ -191,6 +191,18 @@ def read_vipdoc(path: Path, name: str) -> Read:
     return Read(frame, findings)
 
 
+def each(read: Callable[[Path, str], Read]) -> Callable[[list[Path], list[str], Callable], list[Read]]:
+    """A reader of one file as a reader of many (map_: a thread pool's map); a file that cannot be opened is its
+    finding."""
+    def one(path: Path, name: str) -> Read:
+        try:
+            return read(path, name)
+        except OSError as exc:
+            return Read(None, [Finding("error", name, f"cannot read the file: {exc.strerror or exc}")])
+
+    return lambda paths, names, map_: list(map_(one, paths, names))
+
+
 @dataclass(frozen=True)
 class Kind:
     """One kind of source: a new layout is one more entry in KINDS."""
@@ -198,7 +210,7 @@ class Kind:
     name: str
     description: str  # in messages: "3 file(s) of <description>"
     detect: Callable[[Path], bool] | None  # whether a file is one of its files (None: a folder tree)
-    read: Callable[[Path, str], Read]  # one file -> rows of the common layout
+    read: Callable[[list[Path], list[str], Callable], list[Read]]  # files, names, a map -> rows of the common layout
     first_row: int  # the row number findings give a file's first data row
     columns: tuple[str, ...]  # the numeric columns of the common layout it has
     labels: dict[str, str] = field(default_factory=dict)  # how its own files name the layout's columns
@@ -209,11 +221,11 @@ class Kind:
 
 KINDS = {k.name: k for k in (  # in the order a file is tried: a vendor CSV before an export CSV
     Kind("vendor", "per-stock vendor CSV files (vendor archive, akshare, tushare, baostock; .csv or .csv.gz)",
-         vendor.is_vendor_file, read_vendor, 2, NUMERIC[:5], optional=vendor.COLUMNS[5:], texts=("name",)),
-    Kind("export", ".xlsx/.csv exports", export.is_source, read_export, 2, NUMERIC, market="columns"),
-    Kind("text", "TDX text exports (SH#600519.txt)", lambda p: text.exchange_code(p) is not None, read_text, 3,
+         vendor.is_vendor_file, read_vendors, 2, NUMERIC[:5], optional=vendor.COLUMNS[5:], texts=("name",)),
+    Kind("export", ".xlsx/.csv exports", export.is_source, each(read_export), 2, NUMERIC, market="columns"),
+    Kind("text", "TDX text exports (SH#600519.txt)", lambda p: text.exchange_code(p) is not None, each(read_text), 3,
          NUMERIC[:5], {v: k for k, v in text.HEADER.items()}, market="index"),
-    Kind("vipdoc", "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)", None, read_vipdoc, 1, NUMERIC[:5],
+    Kind("vipdoc", "a TDX vipdoc tree (vipdoc/{sh,sz,bj}/lday/*.day)", None, each(read_vipdoc), 1, NUMERIC[:5],
          {"time": "date", "start": "open", "max": "high", "min": "low", "end": "close"}, market="index"),
 )}
 

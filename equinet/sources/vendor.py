@@ -5,7 +5,11 @@ into the common row layout, with the previous close, the float value and the sto
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import polars as pl
 
@@ -57,31 +61,82 @@ def is_vendor_file(path: Path) -> bool:
     return _header(text.splitlines()) is not None
 
 
-def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
-    """One vendor file's rows in the common layout (volumes in shares, amounts in CNY), its findings, and what it
-    declares: the vendor, the exchange and code of its code column, the stock's latest name."""
+@dataclass
+class _Loaded:
+    """A file's bytes and its recognised header: what the one-parse fast path needs."""
+
+    data: bytes
+    at: int  # index of the header line
+    vendor: str
+    header: list[str]  # its cells, stripped
+    body: int  # offset of the first data line
+
+
+def _load(path: Path, name: str) -> _Loaded | list[Finding]:
+    """The file unpacked and its header found, or the finding that it cannot be read."""
     try:
         data = read_bytes(path)
         head = data[:PEEK]
-        found = _header(decode(head[:head.rfind(b"\n") + 1] or head).splitlines())  # whole lines only
+        lines = decode(head[:head.rfind(b"\n") + 1] or head).splitlines()  # whole lines only
     except (OSError, ValueError) as exc:
-        return None, [Finding("error", name, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")], {}
+        return [Finding("error", name, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")]
+    found = _header(lines)
     if found is None:
-        return None, [Finding("error", name, "no header of a known vendor layout in line 1 or 2", row=1)], {}
+        return [Finding("error", name, "no header of a known vendor layout in line 1 or 2", row=1)]
     at, vendor = found
-    columns = MAPPING[vendor]
-    try:  # UTF-8 (as the vendors write it) goes to the CSV reader as bytes; GBK is decoded first
-        raw = pl.read_csv(data, skip_rows=at, infer_schema=False, truncate_ragged_lines=True)
+    body = 0
+    for _ in range(at + 1):
+        body = data.find(b"\n", body) + 1 or len(data)
+    return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body)
+
+
+def _typed(header: list[str], vendor: str) -> dict[str, pl.DataType]:
+    """The numeric columns of a header, read as numbers while parsed (as text only if a cell is not a number)."""
+    return {h: pl.Float64 for k, (h, _) in MAPPING[vendor].items() if k in COLUMNS and h in header}
+
+
+def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
+    """One CSV parse of many files of one header, with each file's row count; None where the rows cannot be told
+    apart (a quoted line break, a non-UTF-8 file, a ragged header): those files are parsed one by one."""
+    header = group[0].header
+    if len(set(header)) < len(header):
+        return None
+    bodies = [g.data[g.body:] if g.data.endswith(b"\n") else g.data[g.body:] + b"\n" for g in group]
+    counts = np.array([b.count(b"\n") for b in bodies])
+    blob = b"".join(bodies)
+    for schema in (_typed(header, group[0].vendor), {}):
+        try:
+            raw = pl.read_csv(blob, has_header=False, new_columns=header, schema_overrides=schema or None,
+                              infer_schema=False, truncate_ragged_lines=True)
+        except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
+            continue
+        return (raw, counts) if raw.height == counts.sum() else None
+    return None
+
+
+def _parse_one(g: _Loaded) -> pl.DataFrame:
+    """One file's rows by its own header (UTF-8 as the vendors write it goes as bytes; GBK is decoded first)."""
+    try:
+        return pl.read_csv(g.data, skip_rows=g.at, infer_schema=False, truncate_ragged_lines=True)
     except pl.exceptions.ComputeError:
-        raw = pl.read_csv(io.StringIO(decode(data)), skip_rows=at, infer_schema=False, truncate_ragged_lines=True)
+        return pl.read_csv(io.StringIO(decode(g.data)), skip_rows=g.at, infer_schema=False, truncate_ragged_lines=True)
+
+
+def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> pl.DataFrame:
+    """The layout's columns of a parsed frame, each row's line in its file, and whether the row lacks a date."""
     by_header = {c.strip(): c for c in raw.columns}
-    present = {k: by_header[h] for k, (h, _) in columns.items() if h in by_header}
-    cells = [pl.col(present[k]).alias(k) for k in ("time", *COLUMNS, "name") if k in present]
-    frame = raw.lazy().select(*cells, *[pl.lit(None, pl.String).alias(k) for k in (*COLUMNS, "name")
-                                        if k not in present],
-                              pl.int_range(at + 2, at + 2 + pl.len(), dtype=pl.Int32).alias("row"),
-                              (pl.col(present["time"]).str.strip_chars().fill_null("") == "").alias("no_date")
-                              ).collect()  # one pass over the file's rows
+    present = {k: by_header[h] for k, (h, _) in MAPPING[vendor].items() if h in by_header}
+    return raw.lazy().select(
+        *[pl.col(present[k]).alias(k) for k in ("time", *COLUMNS, "name", "code") if k in present],
+        *[pl.lit(None, pl.String).alias(k) for k in (*COLUMNS, "name", "code") if k not in present],
+        pl.Series("row", rows, dtype=pl.Int32),
+        (pl.col(present["time"]).cast(pl.String).str.strip_chars().fill_null("") == "").alias("no_date"),
+    ).collect()  # one pass over the rows
+
+
+def _finish(frame: pl.DataFrame, vendor: str, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
+    """One file's rows without its empty ones, its findings, and what it declares (the vendor, the exchange and
+    code of its code column, the stock's latest name)."""
     findings = []
     no_date = frame["no_date"]
     if no_date.any():  # an empty row has no date: only then are all its cells looked at
@@ -93,13 +148,43 @@ def read_vendor(path: Path, name: str) -> tuple[pl.DataFrame | None, list[Findin
             frame = frame.filter(~blank)
     if frame.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
-    declared = {"vendor": vendor, "units": {k: columns[k][1] for k in ("volume",) if columns[k][1] != 1}}
-    first = raw[present["code"]][0] if "code" in present else None
+    units = MAPPING[vendor]
+    declared = {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1}}
+    first, last = frame["code"][0], frame["name"][-1]
     if first:
         try:
             declared["exchange"], declared["code"] = board.split_code(str(first))
         except ValueError:
             pass
-    if "name" in present:
-        declared["name"] = raw[present["name"]][-1]
-    return frame, findings, declared
+    if last is not None:
+        declared["name"] = last
+    return frame.drop("code"), findings, declared
+
+
+def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
+                 ) -> list[tuple[pl.DataFrame | None, list[Finding], dict]]:
+    """Many vendor files in the common layout (volumes in shares, amounts in CNY): unpacked in parallel (map_: a
+    thread pool's map), then one CSV parse per header for all of them, which costs what one large file costs."""
+    loaded = list(map_(_load, paths, names))
+    out: list = [(None, x, {}) if isinstance(x, list) else None for x in loaded]
+    groups: dict[tuple, list[int]] = {}
+    for i, g in enumerate(loaded):
+        if isinstance(g, _Loaded):
+            groups.setdefault((g.vendor, tuple(g.header)), []).append(i)
+    for (vendor, _), members in groups.items():
+        parsed = _parse_many([loaded[i] for i in members])
+        if parsed is None:  # one by one
+            for i in members:
+                g = loaded[i]
+                raw = _parse_one(g)
+                out[i] = _finish(_layout(raw, vendor, np.arange(g.at + 2, g.at + 2 + raw.height)), vendor, names[i])
+            continue
+        raw, counts = parsed
+        starts = np.cumsum(counts) - counts
+        lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([loaded[i].at + 2 for i in members],
+                                                                                counts)
+        frame = _layout(raw, vendor, lines)
+        for i, start, n in zip(members, starts.tolist(), counts.tolist()):
+            out[i] = _finish(frame.slice(start, n), vendor, names[i])
+    return out
+
