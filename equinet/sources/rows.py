@@ -3,7 +3,6 @@ all files' rows at once and names every bad cell by file, row and column."""
 
 from __future__ import annotations
 
-import gzip
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,8 +19,7 @@ DATE_FORMATS = ("%Y/%m/%d", "%Y-%m-%d", "%Y%m%d")
 TIME_OF_DAY = r"(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$"  # ' 2023/06/26 15:00:00': a daily bar's close time
 FOOTER_PREFIX = "数据来源"  # TDX text exports end with a "数据来源:通达信" line
 MAX_FILE_BYTES = 64 * 2**20  # what one file may cost: checked before it is read
-
-
+PEEK_PACKED = 2**14  # compressed bytes read to see a .gz file's first lines
 
 
 def is_compressed(path: Path) -> bool:
@@ -34,17 +32,25 @@ def read_bytes(path: Path, limit: int | None = None) -> bytes:
     if limit is None and path.stat().st_size > MAX_FILE_BYTES:  # a zip member's size is its unpacked size
         raise OSError(f"it is {path.stat().st_size / 2**20:,.0f} MiB; ingest reads files up to "
                       f"{MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well under 1 MiB)")
-    compressed = is_compressed(path)
-    with path.open("rb") as raw:  # a file, or a member of a .zip SRC (sources.archive.Member)
-        f = gzip.GzipFile(fileobj=raw) if compressed else raw
-        try:
-            data = f.read(limit or MAX_FILE_BYTES + 1)
-        except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
-            raise OSError(f"a damaged or truncated {'gzip file' if compressed else 'file'} ({exc})") from None
-    if limit is None and len(data) > MAX_FILE_BYTES:
+    compressed, most = is_compressed(path), (limit or MAX_FILE_BYTES + 1)
+    try:
+        with path.open("rb") as f:  # a file, or a member of a .zip SRC (sources.archive.Member)
+            if not compressed:
+                return f.read(most)
+            packed = f.read(PEEK_PACKED if limit else MAX_FILE_BYTES + 1)
+        data, unpacker = b"", None
+        while packed and len(data) < most:  # one zlib call per gzip member, off the interpreter's lock
+            unpacker = zlib.decompressobj(wbits=31)
+            data += unpacker.decompress(packed, most - len(data))
+            packed = unpacker.unused_data if unpacker.eof else b""
+    except (EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        raise OSError(f"a damaged or truncated {'gzip file' if compressed else 'file'} ({exc})") from None
+    if limit is None and len(data) >= most:
         raise OSError(f"it unpacks to more than {MAX_FILE_BYTES // 2**20} MiB (one stock's daily bars take well "
                       "under 1 MiB)")
-    return data
+    if limit is None and (unpacker is None or not unpacker.eof):
+        raise OSError("a damaged or truncated gzip file (it ends before its compressed data does)")
+    return data[:most]
 
 
 def decode(data: bytes) -> str:

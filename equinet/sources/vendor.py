@@ -134,14 +134,14 @@ def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> pl.DataFrame:
     ).collect()  # one pass over the rows
 
 
-def _finish(frame: pl.DataFrame, vendor: str, name: str) -> tuple[pl.DataFrame | None, list[Finding], dict]:
+def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, latest: str | None, empty: bool
+            ) -> tuple[pl.DataFrame | None, list[Finding], dict]:
     """One file's rows without its empty ones, its findings, and what it declares (the vendor, the exchange and
-    code of its code column, the stock's latest name)."""
+    code of its code column, the stock's latest name); empty: whether a row lacks its date."""
     findings = []
-    no_date = frame["no_date"]
-    if no_date.any():  # an empty row has no date: only then are all its cells looked at
-        blank = no_date & frame.select(pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).cast(pl.String)
-                                                         .str.strip_chars() == "") for c in COLUMNS)).to_series()
+    if empty:  # an empty row has no date: only then are all its cells looked at
+        blank = frame["no_date"] & frame.select(pl.all_horizontal(
+            pl.col(c).is_null() | (pl.col(c).cast(pl.String).str.strip_chars() == "") for c in COLUMNS)).to_series()
         if blank.any():
             rows = frame["row"].filter(blank)
             findings.append(Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows)))
@@ -150,15 +150,30 @@ def _finish(frame: pl.DataFrame, vendor: str, name: str) -> tuple[pl.DataFrame |
         return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
     units = MAPPING[vendor]
     declared = {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1}}
-    first, last = frame["code"][0], frame["name"][-1]
-    if first:
+    if code:
         try:
-            declared["exchange"], declared["code"] = board.split_code(str(first))
+            declared["exchange"], declared["code"] = board.split_code(code)
         except ValueError:
             pass
-    if last is not None:
-        declared["name"] = last
-    return frame.drop("code"), findings, declared
+    if latest is not None:
+        declared["name"] = latest
+    return frame, findings, declared
+
+
+def _split(frame: pl.DataFrame, counts: np.ndarray, vendor: str, names: list[str]) -> list[tuple]:
+    """The files' rows of one parse, each finished: cut where each file's rows start, first and last rows
+    gathered for all files at once."""
+    starts = np.cumsum(counts) - counts
+    some = counts > 0
+    first = np.where(some, starts, 0)
+    code = frame["code"].gather(first).to_list() if frame.height else [None] * len(counts)
+    latest = frame["name"].gather(np.where(some, starts + counts - 1, 0)).to_list() if frame.height else code
+    file_of = np.repeat(np.arange(len(counts)), counts)
+    empty = np.zeros(len(counts), bool)
+    empty[np.unique(file_of[frame["no_date"].to_numpy()])] = True
+    frame = frame.drop("code")
+    return [_finish(frame.slice(s, n), vendor, name, c if n else None, l if n else None, e)
+            for s, n, name, c, l, e in zip(starts.tolist(), counts.tolist(), names, code, latest, empty.tolist())]
 
 
 def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
@@ -177,14 +192,14 @@ def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
             for i in members:
                 g = loaded[i]
                 raw = _parse_one(g)
-                out[i] = _finish(_layout(raw, vendor, np.arange(g.at + 2, g.at + 2 + raw.height)), vendor, names[i])
+                rows = np.arange(g.at + 2, g.at + 2 + raw.height)
+                out[i] = _split(_layout(raw, vendor, rows), np.array([raw.height]), vendor, [names[i]])[0]
             continue
         raw, counts = parsed
         starts = np.cumsum(counts) - counts
         lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([loaded[i].at + 2 for i in members],
                                                                                 counts)
-        frame = _layout(raw, vendor, lines)
-        for i, start, n in zip(members, starts.tolist(), counts.tolist()):
-            out[i] = _finish(frame.slice(start, n), vendor, names[i])
+        for i, read in zip(members, _split(_layout(raw, vendor, lines), counts, vendor, [names[i] for i in members])):
+            out[i] = read
     return out
 
