@@ -94,7 +94,7 @@ def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar
                day_names: pl.Series) -> pl.DataFrame:
     """The store in long form, one row per bar in (stock, day) order; day_names: each bar's name in that order."""
     s, d = np.nonzero(~np.isnan(panel[:, :, 3]))
-    columns = {"code": pl.Series(np.array(codes)[s]), "date": pl.Series(calendar[d]),
+    columns = {"code": pl.Series(codes).gather(s), "date": pl.Series(calendar[d]),
                "name": day_names.alias("name")}  # the stock's name that day ("" where unknown)
     columns |= {f["name"]: panel[s, d, i].astype(np.float32) for i, f in enumerate(FEATURES)}
     columns |= {f["name"]: market[d, i] for i, f in enumerate(MARKET_FEATURES)}
@@ -145,7 +145,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     names, codes = every_name[:len(source.files)], source.codes
     if on_start:
         on_start(len(files))
-    read = _read_all(files, every_name, KINDS[source.kind], workers or 2 * (os.cpu_count() or 1), progress)
+    read = _read_all(files, every_name, KINDS[source.kind], workers or os.cpu_count() or 1, progress)
     hashes = [sha for sha, _ in read]
     stamp = fingerprint(hashes, every_name, options)
     old = read_meta(out)

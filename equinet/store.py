@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from equinet import lock
-from equinet.files import WriteError, reason, replace_file
+from equinet.files import WriteError, dumps, reason, replace_file
 
 FORMAT_VERSION = 3  # 3: float values; 2: every corporate action names its source, a build id, exchanges, names
 FEATURES = [
@@ -211,7 +211,7 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: n
             bars.write_parquet(tmp / "bars.parquet")
         except pl.exceptions.PolarsError as exc:  # polars wraps the OS error (a full disk) in its own
             raise OSError(str(exc).splitlines()[0]) from None
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        (tmp / "meta.json").write_text(dumps(meta), encoding="utf-8")
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

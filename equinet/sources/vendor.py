@@ -101,9 +101,9 @@ def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
     header = group[0].header
     if len(set(header)) < len(header):
         return None
-    bodies = [g.data[g.body:] if g.data.endswith(b"\n") else g.data[g.body:] + b"\n" for g in group]
-    counts = np.array([b.count(b"\n") for b in bodies])
-    blob = b"".join(bodies)
+    ends = [b"" if g.data.endswith(b"\n") or len(g.data) == g.body else b"\n" for g in group]
+    counts = np.array([g.data.count(b"\n", g.body) + len(end) for g, end in zip(group, ends)])
+    blob = b"".join(part for g, end in zip(group, ends) for part in (memoryview(g.data)[g.body:], end))  # no copies
     for schema in (_typed(header, group[0].vendor), {}):
         try:
             raw = pl.read_csv(blob, has_header=False, new_columns=header, schema_overrides=schema or None,
