@@ -64,7 +64,7 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     score = {name: q[:, UP] - q[:, DOWN] for name, q in p.items()}
     score["model"] = f64(fc.score[rows])
     score["reversal"] = f64(app.data.reversal[stock, day])
-    limit_up = limit_flags(np.asarray(app.store.close), app.store.codes)[0]
+    limit_up = limit_flags(app.store)[0]
     return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from equinet.adjust import event_cells, previous_close
 from equinet.baselines import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
 from equinet.store import Store
-from equinet.board import daily_limits
+from equinet.board import limit_rates, listing_age
 from equinet.labels import LabelRule, labels
 
 FEATURES = (
@@ -80,13 +80,25 @@ def _unadjusted_breaks(store: Store) -> np.ndarray:
     return breaks
 
 
-def limit_flags(close: np.ndarray, codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """[stocks, days] each: the close is at the limit-up (limit-down) price, within a fen, of the previous close."""
+def limit_flags(store: Store) -> tuple[np.ndarray, np.ndarray]:
+    """[stocks, days] each: the close is at that day's limit-up (limit-down) price, by the board, date, ST and
+    listing rules of board.limit_rates."""
+    close = np.asarray(store.close)
+    marked = np.zeros(close.shape, bool)
+    row, day = {c: i for i, c in enumerate(store.codes)}, {d: i for i, d in enumerate(store.meta["dates"])}
+    for code, first in store.meta["listings"].items():
+        marked[row[code], day[first]] = True
+    up, down = limit_rates(store.codes, store.meta["dates"], np.asarray(store.st), listing_age(marked, ~np.isnan(close)))
+    return at_limits(close, up, down)
+
+
+def at_limits(close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[stocks, days] each: the close is at the limit-up (limit-down) price of the previous close, within a fen
+    (up, down: the day's limit rates; infinite where there is none)."""
     prev = previous_close(close)
-    limit = daily_limits(codes)
     with np.errstate(invalid="ignore"):
         change = close / prev - 1
-        return change >= limit - 0.01 / prev, change <= -limit + 0.01 / prev
+        return change >= up - 0.01 / prev, change <= -down + 0.01 / prev
 
 
 def cross_rank(x: np.ndarray) -> np.ndarray:
@@ -134,7 +146,7 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     log_range = logs[:, :, 1] - logs[:, :, 2]
     parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
     surprise = log_volume - ewma(log_volume, present, VOLUME_HALF_LIFE)
-    limit_up, limit_down = limit_flags(close, store.codes)
+    limit_up, limit_down = limit_flags(store)
     known = ~np.isnan(market).any(axis=1)
     mkt = np.stack([market[:, 1], np.log1p(market[:, 0]), np.log1p(market[:, 2]), np.ones(len(market))], axis=1)
     mkt[~known] = 0.0

@@ -258,6 +258,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         "codes": store_codes,
         "exchanges": {codes[fid]: source.exchanges[fid] for fid in good if source.exchanges[fid]},
         "names": {codes[fid]: stock_names[fid] for fid in good if stock_names[fid]},
+        "listings": {store_codes[s]: dates[d] for s, d in zip(*np.nonzero(first_day & (np.cumsum(first_day, 1) == 1)))},
         "dates": dates,
         "features": FEATURES,
         "market_features": MARKET_FEATURES,

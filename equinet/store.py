@@ -14,7 +14,7 @@ import polars as pl
 from equinet import lock
 from equinet.files import WriteError, dumps, reason, replace_file
 
-FORMAT_VERSION = 3  # 3: float values; 2: every corporate action names its source, a build id, exchanges, names
+FORMAT_VERSION = 4  # 4: listing days (per-day limit rules); 3: float values; 2: every corporate action names its source, a build id, exchanges, names
 FEATURES = [
     {"name": "open", "unit": "CNY, back-adjusted"},
     {"name": "high", "unit": "CNY, back-adjusted"},

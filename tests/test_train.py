@@ -12,7 +12,8 @@ import torch
 
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
-from equinet.features import FEATURES, cross_rank, limit_flags, prepare
+from equinet.board import limit_rates
+from equinet.features import FEATURES, at_limits, cross_rank, prepare
 from equinet.labels import DOWN, FLAT, UP, LabelRule
 from equinet.sampler import labelled_context, to_device, windows
 from equinet.splits import by_date
@@ -163,7 +164,9 @@ def test_new_features_by_hand() -> None:
     x = np.array([[3.0, np.nan], [1.0, 5.0], [2.0, 4.0]])
     np.testing.assert_allclose(cross_rank(x), [[0.5, 0.0], [-0.5, 0.5], [0.0, -0.5]])
     close = np.array([[10.0, 11.0, 9.9, 9.9], [10.0, 11.0, 13.2, np.nan]])
-    up, down = limit_flags(close, ["600000", "300001"])
+    up, down = at_limits(close, *limit_rates(["600000", "300001"], ["2021-01-04", "2021-01-05", "2021-01-06",
+                                                                  "2021-01-07"], np.zeros((2, 4), bool),
+                                             np.full((2, 4), 100)))
     np.testing.assert_array_equal(up, [[False, True, False, False], [False, False, True, False]])
     np.testing.assert_array_equal(down, [[False, False, True, False], [False, False, False, False]])
     assert len(FEATURES) == 24 and FEATURES[11] == "log_sigma"

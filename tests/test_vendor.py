@@ -11,6 +11,8 @@ import polars as pl
 import pytest
 from conftest import run_cli
 
+from equinet.features import FEATURES, limit_flags, prepare
+from equinet.labels import LabelRule
 from equinet.store import open_store
 from equinet.synth import bars, simulate
 
@@ -211,3 +213,29 @@ def test_the_name_of_each_day_and_the_st_flag_are_kept(tmp_path: Path) -> None:
     assert int(np.asarray(store.st).sum()) == 5 and np.asarray(store.st)[row].sum() == 5
     names = pl.read_parquet(tmp_path / "s" / "bars.parquet").filter(pl.col("code") == SIM["codes"][3])["name"]
     assert (names == "*ST股票").sum() == 5 and (names == "股票").sum() == len(names) - 5
+
+
+def test_the_limit_flags_of_the_inputs_follow_each_day_s_rules(tmp_path: Path) -> None:
+    """An ST stock closing +5 % and a ChiNext stock closing +10 % in 2019 are at their limit-up; a STAR listing's
+    +30 % on its second day is not (no limit in its first 5 days), nor is it taken for a corporate action."""
+    days = [str(d) for d in np.arange("2019-07-22", "2019-08-31", dtype="datetime64[D]")
+            if np.is_busday(d)][:25]
+    header = "数据由邢不行整理\n股票代码,股票名称,交易日期,开盘价,最高价,最低价,收盘价,前收盘价,成交量,成交额,流通市值\n"
+    moves = {"sh600001": ("*ST甲", {5: 0.05}), "sz300001": ("乙", {6: 0.10}), "sh688001": ("丙", {1: 0.30})}
+    (tmp_path / "raw").mkdir()
+    for code, (name, jumps) in moves.items():
+        close, rows = 10.0, []
+        for i, day in enumerate(days):
+            prev, close = close, round(close * (1 + jumps.get(i, 0.002)), 2)
+            shown = ("N" + name) if code == "sh688001" and i == 0 else name
+            rows.append(f"{code},{shown},{day},{prev},{max(prev, close)},{min(prev, close)},{close},{prev},1e6,1e7,"
+                        f"{close * 1e8}")
+        (tmp_path / "raw" / f"{code}.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    assert run_cli("ingest", tmp_path / "raw", "--out", tmp_path / "s").exit_code == 0
+    store = open_store(tmp_path / "s")
+    up, down = limit_flags(store)
+    at = {c: set(np.flatnonzero(up[store.codes.index(c)]).tolist()) for c in ("600001", "300001", "688001")}
+    assert at == {"600001": {5}, "300001": {6}, "688001": set()} and not down.any()
+    assert store.meta["listings"] == {"688001": days[0]} and store.meta["factor_sources"]["gap"] == 0
+    inputs = prepare(store, LabelRule()).inputs
+    np.testing.assert_array_equal(inputs[:, :, FEATURES.index("limit_up")] == 1, up)
