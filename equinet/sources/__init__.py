@@ -5,6 +5,7 @@ where its rows start and which columns it has."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,8 +112,9 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
         raise FileNotFoundError(f"{src}: cannot list the folder: {exc.strerror or exc}") from None
     by_kind: dict[str, list[Path]] = {}
     notes = []
-    for path in entries:
-        kind = _kind_of(path) if path.is_file() else None
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # a .gz is unpacked to see its header
+        kinds = list(pool.map(lambda p: _kind_of(p) if p.is_file() else None, entries))
+    for path, kind in zip(entries, kinds):
         if kind:
             by_kind.setdefault(kind, []).append(path)
         elif path.is_symlink() and not path.exists():
