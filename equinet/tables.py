@@ -18,6 +18,9 @@ from equinet.metrics import FORECASTERS, METRICS, PROBABILISTIC
 from equinet.findings import Finding
 
 
+WHERE = {"preclose": "the previous close", "gbbq": "gbbq actions", "gap": "gap inference"}  # meta's factor_sources
+
+
 def summary_table(meta: dict, title: str) -> Table:
     """The table that ends every ingest and that `equinet info` reads back."""
     s = meta["summary"]
@@ -30,6 +33,7 @@ def summary_table(meta: dict, title: str) -> Table:
         ("date range", f"{s['first']} .. {s['last']}"),
         ("missing bars", f"{100 * s['missing_bar_share']:.2f} %"),
         ("corporate actions", f"{s['events']} ({'back-adjusted' if meta['options']['adjust'] else 'days unusable'})"),
+        ("factors from", ", ".join(f"{WHERE[k]}: {n}" for k, n in meta["factor_sources"].items() if n) or "—"),
         ("market unknown days", len(meta["market_unknown_days"])),
         ("skipped files", s["skipped"]),
         ("findings", f"{s['errors']} errors, {s['warnings']} warnings, {s['notes']} notes"),
