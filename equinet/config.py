@@ -85,6 +85,11 @@ class TrainConfig:
                        "correction; answers for any thresholds); softmax: 3 logits.")
     batch_days: int = option(4, "Whole-day batches: every stock of this many random decision days per step (0: "
                              "--batch-size random windows).", min=0)
+    stocks_per_day: int = option(0, "Whole-day batches: at most this many random stocks of each drawn day (the day's "
+                                 "mean and cross attention use them; 0: all), so a step's cost is bounded whatever "
+                                 "the universe.", min=0)
+    val_days: int = option(0, "Validate each epoch on this many validation days, drawn once with the seed (0: all); "
+                           "the best checkpoint is scored on all of them at the end.", min=0)
     demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
     cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "

@@ -11,8 +11,9 @@ from equinet.files import read_json, read_metrics, write_json
 
 LOCK = ".lock"
 CONFIG, METRICS, BEST, LAST = "config.json", "metrics.jsonl", "best.pt", "last.pt"
+VAL_ALL = "val-all.json"  # the best checkpoint on every validation day, when epochs validated on --val-days
 CV, FOLD, ROWS, REPORT = "cv.json", "fold.json", "rows.npz", "report"
-RUN_FILES = (CONFIG, METRICS, BEST, LAST)  # what --overwrite removes; nothing else
+RUN_FILES = (CONFIG, METRICS, BEST, LAST, VAL_ALL)  # what --overwrite removes; nothing else
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Folder:
     metrics = property(lambda self: self.path / METRICS)
     best = property(lambda self: self.path / BEST)
     last = property(lambda self: self.path / LAST)
+    val_all = property(lambda self: self.path / VAL_ALL)
     cv = property(lambda self: self.path / CV)
     fold_file = property(lambda self: self.path / FOLD)
     rows = property(lambda self: self.path / ROWS)  # a cv fold's scored rows

@@ -145,12 +145,23 @@ def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torc
     return pick
 
 
+def at_most(group: torch.Tensor, cap: int, gen: torch.Generator) -> torch.Tensor:
+    """A random subset of at most `cap` rows of each group (group: ascending ids), as a mask in the rows' order."""
+    order = torch.argsort(group + torch.rand(len(group), generator=gen, device=group.device, dtype=torch.float64))
+    counts = torch.bincount(group)
+    start = torch.cumsum(counts, 0) - counts  # [groups]: where each group begins
+    keep = torch.zeros(len(group), dtype=torch.bool, device=group.device)
+    keep[order[torch.arange(len(group), device=group.device) - start[group[order]] < cap]] = True
+    return keep
+
+
 def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0,
-           share: tuple[int, int] = (0, 1)) -> Batch:
+           share: tuple[int, int] = (0, 1), stocks: int = 0) -> Batch:
     """A random training batch drawn on the device: `batch` different random windows of `length` days, or
-    (days > 0) every stock with a window of `length` days on `days` random decision days of the split, labelled where
-    the split has the point (stocks without a label that day are context: they enter the day's mean and attention,
-    not the loss).
+    (days > 0) the stocks with a window of `length` days on `days` random decision days of the split (a random
+    `stocks` of each day's, all with 0), labelled where the split has the point (stocks without a label that day
+    are context: they enter the day's mean and attention, not the loss): a step's cost does not grow with the
+    universe.
     share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
     disjoint part, every world-th window (or whole day, so that a day's mean stays whole)."""
     rank, world = share
@@ -164,7 +175,11 @@ def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batc
     labelled = data.masks[split] & (data.labelled_context >= length)  # [S, D]
     eligible = torch.nonzero(labelled.any(0))[:, 0]  # days with at least one labelled point
     chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values
-    chosen = chosen[rank::world]  # [G]
     slot, stock = torch.nonzero((data.clean_days[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
-    day = chosen[slot]
-    return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen))
+    if stocks > 0:  # drawn for the global batch, so that every rank's generator stays in step
+        keep = at_most(slot, stocks, gen)
+        slot, stock = slot[keep], stock[keep]
+    mine = slot % world == rank
+    slot, stock = slot[mine] // world, stock[mine]
+    day = chosen[rank::world][slot]
+    return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen[rank::world]))

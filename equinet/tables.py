@@ -112,7 +112,7 @@ def epoch_row(row: dict, objective: str) -> str:
                         for k in EPOCH_FIGURES)
     return (f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
             f"val log loss {row['val_log_loss']:.4f} (volatility {row['val_log_loss_volatility']:.4f})  {figures}  "
-            f"({row['seconds']:.1f} s)")
+            f"({row['val_rows']:,} windows scored, {row['seconds']:.1f} s)")
 
 
 def epochs_table(history: list[dict], best: dict) -> Table:

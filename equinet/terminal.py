@@ -98,6 +98,11 @@ def train_live(resume: Path | None, options: dict, stop_after: int | None, overw
         print_json(console, {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]})
         return
     console.print(epochs_table(run.history, run.best))
+    if run.val_all:
+        line = run.val_all
+        console.print(f"best epoch {line['epoch']} on all {line['val_rows']:,} validation windows: log loss "
+                      f"{line['val_log_loss']:.4f} (volatility {line['val_log_loss_volatility']:.4f}), rank IC "
+                      f"{line['val_rank_ic']:+.4f}; in {rundir.Folder(run.dir).val_all}")
     folder = rundir.Folder(run.dir)
     console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; saved "
                   f"{folder.best} and {folder.last.name}", markup=False)

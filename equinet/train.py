@@ -25,7 +25,7 @@ from equinet.checkpoint import FORMAT, build
 from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
-from equinet.sampler import Batch, DeviceData, labelled_context, sample, targets, to_device
+from equinet.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
@@ -56,6 +56,7 @@ class Run:
     saved: int = 0  # the epoch the last checkpoint holds (what --resume continues from)
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    val_all: dict | None = None  # the best checkpoint on every validation day, when epochs saw --val-days
 
     def close(self) -> None:
         """Release the run directory for other processes, and leave the process group of several ranks."""
@@ -132,6 +133,8 @@ def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
         return max(1, cfg.samples_per_epoch // cfg.batch_size)
     pool = data.pools["train"]
     per_day = len(pool) / len(torch.unique(pool.day))
+    if cfg.stocks_per_day:
+        per_day = min(per_day, cfg.stocks_per_day)
     return max(1, round(cfg.samples_per_epoch / (cfg.batch_days * per_day)))
 
 
@@ -245,11 +248,23 @@ def checkpoint_state(run: Run) -> dict:
     }
 
 
-def validate(run: Run) -> dict:
-    """The validation line, on every valid validation window at --context days, beside the baselines; the
-    model sees each validation day's whole universe (its location mean and attention need it)."""
-    pool, data, context = run.data.pools["val"].at_least(run.cfg.context), run.data, run.cfg.context
-    stock, day, group, groups, out = day_outputs(run.predictor, data, torch.unique(pool.day), context, run.precision,
+def validation_days(run: Run, every: bool = False) -> torch.Tensor:
+    """The validation days scored each epoch: --val-days of them drawn once from the seed (the same every epoch
+    and on resume), or all (every, or --val-days 0)."""
+    days = torch.unique(run.data.pools["val"].at_least(run.cfg.context).day)
+    if every or not 0 < run.cfg.val_days < len(days):
+        return days
+    gen = torch.Generator(device=days.device).manual_seed(run.cfg.seed + 2)
+    return days[torch.randperm(len(days), generator=gen, device=days.device)[:run.cfg.val_days]].sort().values
+
+
+def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None) -> dict:
+    """The validation line on the valid validation windows at --context days of validation_days, beside the
+    baselines; the model sees each such day's whole universe (its location mean and attention need it)."""
+    data, context, days = run.data, run.cfg.context, validation_days(run, every)
+    pool = run.data.pools["val"].at_least(context)
+    pool = Pool(*(t[torch.isin(pool.day, days)] for t in (pool.stock, pool.day, pool.longest)))
+    stock, day, group, groups, out = day_outputs(model or run.predictor, data, days, context, run.precision,
                                                  share=run.world.share)
     rows = rows_of(stock, day, pool.stock, pool.day)
     y = torch.full_like(stock, -1).index_put((rows,), data.labels[pool.stock, pool.day])
@@ -275,7 +290,8 @@ def draw(run: Run) -> Batch:
     every rank)."""
     cfg = run.cfg
     length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=run.gen, device=run.data.device))
-    return sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days, share=run.world.share)
+    return sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days, share=run.world.share,
+                  stocks=cfg.stocks_per_day)
 
 
 def backward(run: Run, loss: torch.Tensor) -> None:
@@ -301,19 +317,20 @@ def estimate_epoch_seconds(run: Run) -> float:
     twin = copy.deepcopy(run.model)
     gen = torch.Generator(device=run.data.device).manual_seed(12345)
     mid = (run.cfg.min_context + run.cfg.max_context) // 2
-    batch = sample(run.data, "train", mid, gen, batch=run.cfg.batch_size, days=run.cfg.batch_days)
+    batch = sample(run.data, "train", mid, gen, batch=run.cfg.batch_size, days=run.cfg.batch_days,
+                   stocks=run.cfg.stocks_per_day)
     twin.eval()  # no dropout: the global RNG stays as it is
     t = time.perf_counter()
     for _ in range(2):
         backward(run, train_step(run, batch, twin))
     step = (time.perf_counter() - t) / 2
     pool = run.data.pools["val"].at_least(run.cfg.context)
-    days = torch.unique(pool.day)
+    days = validation_days(run)
     some = days[:max(1, EVAL_BATCH * len(days) // max(len(pool), 1))]
     t = time.perf_counter()
     n = len(day_outputs(twin, run.data, some, run.cfg.context, run.precision)[0])
     per_window = (time.perf_counter() - t) / max(n, 1)
-    return step * run.steps + per_window * len(pool)
+    return step * run.steps + per_window * int(torch.isin(pool.day, days).sum())
 
 
 def _is_better(run: Run, row: dict) -> bool:
@@ -369,7 +386,21 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
         distributed.barrier()
         if on_epoch:
             on_epoch(row)
+    if run.epoch == cfg.epochs and len(validation_days(run)) < len(validation_days(run, every=True)):
+        run.val_all = validate_best(run)
     return run
+
+
+def validate_best(run: Run) -> dict:
+    """The best checkpoint on every validation day (the epochs saw --val-days of them), kept in val-all.json."""
+    folder = rundir.Folder(run.dir)
+    model = copy.deepcopy(run.predictor)
+    model.load_state_dict(checkpoint.load(folder.best)["model"])
+    model.eval()
+    line = {"epoch": run.best["epoch"], **validate(run, every=True, model=model)}
+    if run.world.main:
+        files.write_json(line, folder.val_all)
+    return line
 
 
 def _last_epoch(run: Run, stop_after: int | None) -> int:

@@ -22,7 +22,7 @@ from equinet.labels import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
 from equinet.sampler import Batch, labelled_context, sample, targets, to_device, windows
 from equinet.splits import by_date
-from equinet.train import TrainConfig, fit, start
+from equinet.train import TrainConfig, fit, start, validation_days
 
 RULE = LabelRule()
 SQRT_H = math.sqrt(RULE.horizon)
@@ -133,6 +133,47 @@ def test_whole_day_batch_holds_every_stock_of_its_days(store: Path) -> None:
     torch.testing.assert_close(batch.x, windows(data, batch.stock, batch.day, 30))
     random = sample(data, "train", 30, gen, batch=16)
     assert len(random.y) == 16 == random.groups and (random.y >= 0).all()
+
+
+def test_a_stocks_per_day_cap_keeps_at_most_that_many_stocks_of_the_drawn_days(store: Path) -> None:
+    prep, masks, data = _data(store)
+    space = labelled_context(prep, 3)
+    seen = set()
+    for seed in range(6):
+        batch = sample(data, "train", 30, torch.Generator().manual_seed(seed), days=3, stocks=3)
+        assert batch.groups == 3 and torch.equal(batch.group, torch.sort(batch.group).values)
+        for g in range(3):
+            mine = batch.group == g
+            d = int(batch.day[mine][0])
+            assert 0 < int(mine.sum()) <= 3 and (batch.day[mine] == d).all()
+            stocks = batch.stock[mine].tolist()
+            assert len(set(stocks)) == len(stocks) and set(stocks) <= set(np.nonzero(prep.clean_days[:, d] >= 30)[0])
+            for s_, label in zip(stocks, batch.y[mine].tolist()):
+                assert label == (prep.labels[s_, d] if masks["train"][s_, d] and space[s_, d] >= 30 else -1)
+            seen |= {(d, tuple(sorted(stocks)))}
+        torch.testing.assert_close(batch.x, windows(data, batch.stock, batch.day, 30))
+    assert len({stocks for _, stocks in seen}) > 1  # a random subset, not the first stocks
+    capped = [sample(data, "train", 30, torch.Generator().manual_seed(5), days=4, stocks=3, share=(r, 2))
+              for r in (0, 1)]
+    whole = sample(data, "train", 30, torch.Generator().manual_seed(5), days=4, stocks=3)
+    pairs = lambda b: set(zip(b.stock.tolist(), b.day.tolist()))  # noqa: E731
+    assert pairs(capped[0]) | pairs(capped[1]) == pairs(whole) and not pairs(capped[0]) & pairs(capped[1])
+
+
+def test_validation_days_are_the_same_every_epoch_and_the_best_is_scored_on_all(store: Path, tmp_path: Path
+                                                                                  ) -> None:
+    run = start(TrainConfig(**{**TINY, "val_days": 3}, data=str(store), out=str(tmp_path), name="v", epochs=2))
+    try:
+        days = validation_days(run)
+        assert len(days) == 3 and torch.equal(days, validation_days(run))
+        fit(run)
+    finally:
+        run.close()
+    every = validation_days(run, every=True)
+    assert len(every) > 3 and set(days.tolist()) <= set(every.tolist())
+    first, second = run.history
+    assert first["val_rows"] == second["val_rows"] < run.val_all["val_rows"]
+    assert json.loads((tmp_path / "v" / "val-all.json").read_text())["val_rows"] == run.val_all["val_rows"]
 
 
 @pytest.mark.parametrize("shape", [{"days": 4}, {"batch": 16}])
