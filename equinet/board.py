@@ -39,20 +39,6 @@ def a_share_exchange(code: str) -> str | None:
     return next((ex for ex, prefixes, kind, _ in TYPES if kind == "a-share" and code.startswith(prefixes)), None)
 
 
-def daily_limit(code: str) -> float:
-    """The board's daily price limit, by code prefix."""
-    if code.startswith(("300", "301", "688", "689")):
-        return 0.20
-    if code.startswith(("8", "4", "92")):
-        return 0.30
-    return 0.10
-
-
-def daily_limits(codes: list[str]) -> np.ndarray:
-    """daily_limit of each code [stocks, 1], ready to broadcast over days."""
-    return np.array([daily_limit(c) for c in codes])[:, None]
-
-
 CHINEXT_20 = np.datetime64("2020-08-24")  # ChiNext's registration reform: ±20 %, no limit in the first 5 days
 FIRST_DAY = (0.44, 0.36)  # a main-board listing's first day: within +44 % / -36 % of the issue price
 NO_LIMIT = np.inf

@@ -13,6 +13,7 @@ import numpy as np
 from equinet.config import MULTISCALE, TrainConfig
 from equinet.files import write_bytes
 from equinet.labels import LabelRule
+from equinet.linear import Ridge
 from equinet.splits import Splits
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from equinet.heads import Head
     from equinet.model import EquiNet, ModelConfig
 
-FORMAT = 3  # 3: every rank's dropout stream and the store's absolute path; 2: ensembles and the head's kind
+FORMAT = 4  # 4: 34 inputs, --inputs, the linear baseline; 3: every rank's dropout stream, the store's path
 
 
 def save(obj: dict, path: Path) -> None:
@@ -34,7 +35,7 @@ def save(obj: dict, path: Path) -> None:
     write_bytes(buffer.getvalue(), path)
 
 
-KEYS = ("format", "model", "model_config", "config", "label_rule", "features", "splits", "prior")
+KEYS = ("format", "model", "model_config", "config", "label_rule", "features", "splits", "prior", "linear")
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -91,6 +92,7 @@ class Checkpoint:
     store_fingerprint: str
     model: EquiNet
     head: Head
+    linear: Ridge  # the linear baseline, fit on the same training split
 
 
 def read(path: Path, device: torch.device | str = "cpu") -> Checkpoint:
@@ -105,4 +107,4 @@ def read(path: Path, device: torch.device | str = "cpu") -> Checkpoint:
     model.load_state_dict(state["model"])
     model.eval()
     return Checkpoint(Path(path), cfg, rule, Splits.from_json(state["splits"]), np.array(state["prior"]),
-                      Path(state["store_path"]), state["store_fingerprint"], model, head)
+                      Path(state["store_path"]), state["store_fingerprint"], model, head, Ridge.from_json(state["linear"]))

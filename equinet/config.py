@@ -90,6 +90,9 @@ class TrainConfig:
                                  "the universe.", min=0)
     val_days: int = option(0, "Validate each epoch on this many validation days, drawn once with the seed (0: all); "
                            "the best checkpoint is scored on all of them at the end.", min=0)
+    inputs: str = option("turnover,size,limits,ranks,breadth,market", "Input groups the model sees, a comma list of "
+                         "turnover, size, limits, ranks, breadth, market (the others are 0); prices, volume, returns "
+                         "and volatilities always.")
     demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
     cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "
@@ -124,6 +127,9 @@ class TrainConfig:
         unknown = [a for a in self.aux_targets if a not in AUX_TARGETS]
         if unknown:
             raise ValueError(f"--aux takes a comma list of {', '.join(AUX_TARGETS)}, not {self.aux!r}")
+        from equinet.features import left_out  # numpy only: the CLI stays free of torch
+
+        left_out(self.inputs)
         if self.cross and self.batch_days <= 0:
             raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
         if not 0 <= self.ema < 1:

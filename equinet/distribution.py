@@ -44,7 +44,10 @@ def class_probabilities(loc: torch.Tensor, scale: torch.Tensor, rule: LabelRule)
     return torch.stack([up, down, (1 - up - down).clamp_min(0.0)], dim=-1)
 
 
-def volatility_probabilities(sigma: torch.Tensor, rule: LabelRule) -> torch.Tensor:
-    """The volatility baseline's P(up, down, flat) [N, 3] from the daily sigma [N] of each row."""
+def volatility_probabilities(sigma: torch.Tensor, rule: LabelRule, location: torch.Tensor | None = None
+                             ) -> torch.Tensor:
+    """The volatility baseline's P(up, down, flat) [N, 3] from the daily sigma [N] of each row; with a location
+    (in horizon sigmas, e.g. the linear baseline's) the same Student-t moved by it."""
     std = horizon_std(sigma, rule.horizon)
-    return class_probabilities(torch.zeros_like(std), t_scale(std), rule)
+    loc = torch.zeros_like(std) if location is None else location.to(std.dtype) * std
+    return class_probabilities(loc, t_scale(std), rule)

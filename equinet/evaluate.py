@@ -7,6 +7,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from equinet.distribution import volatility_probabilities
 from equinet.features import limit_flags
 from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
 from equinet.labels import CLASSES, DOWN, UP
@@ -59,10 +60,13 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     n = len(s)
     all_stock, all_day, fc = app.forecast(torch.unique(day), progress)
     rows = rows_of(all_stock, all_day, stock, day)
-    p = {"model": f64(fc.p[rows]), "volatility": f64(baseline_probabilities(app.data, stock, day, app.rule)),
+    located = app.saved.linear.predict(app.prep.linear[s, d])  # the linear baseline's location, horizon sigmas
+    p = {"model": f64(fc.p[rows]), "linear": f64(volatility_probabilities(app.data.sigma[stock, day], app.rule,
+                                                                         torch.as_tensor(located, device=stock.device))),
+         "volatility": f64(baseline_probabilities(app.data, stock, day, app.rule)),
          "prior": np.tile(app.prior, (n, 1)), "majority": np.tile(np.eye(3)[app.prior.argmax()], (n, 1))}
     score = {name: q[:, UP] - q[:, DOWN] for name, q in p.items()}
-    score["model"] = f64(fc.score[rows])
+    score["model"], score["linear"] = f64(fc.score[rows]), located
     score["reversal"] = f64(app.data.reversal[stock, day])
     limit_up = limit_flags(app.store)[0]
     return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score)

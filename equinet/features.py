@@ -25,7 +25,33 @@ FEATURES = (
     "limit_up", "limit_down",  # closed at the board's daily limit
     # the stock's rank among all stocks with a bar that day, in [-0.5, 0.5]
     "rank_return_5", "rank_return_20", "rank_sigma", "rank_volume_surprise", "rank_amount", "rank_range",
+    # what a store with float values adds (0 without): turnover and size, their ranks
+    "log_turnover", "turnover_trend", "log_size", "rank_turnover", "rank_size",
+    "room_up", "room_down",  # how far the close is from the day's limit-up / limit-down price, fraction (0.5: none)
+    "breadth_up", "breadth_limit_up", "breadth_limit_down",  # shares of the day's stocks: up, at limit-up, -down
 )
+# the inputs a run may leave out (--inputs): each group's features are then 0 on every day
+INPUT_GROUPS = {"turnover": ("log_turnover", "turnover_trend", "rank_turnover"), "size": ("log_size", "rank_size"),
+                "limits": ("limit_up", "limit_down", "room_up", "room_down"),
+                "ranks": tuple(f for f in FEATURES if f.startswith("rank_")),
+                "breadth": ("breadth_up", "breadth_limit_up", "breadth_limit_down"),
+                "market": ("market_change", "log_market_volume", "log_market_range", "market_known")}
+
+
+def left_out(inputs: str) -> list[int]:
+    """Positions of the features of the INPUT_GROUPS not in the comma list `inputs` (they are 0 for the model)."""
+    chosen = {g.strip() for g in inputs.split(",") if g.strip()}
+    unknown = chosen - set(INPUT_GROUPS)
+    if unknown:
+        raise ValueError(f"--inputs takes a comma list of {', '.join(INPUT_GROUPS)}, not {', '.join(sorted(unknown))}")
+    return sorted({FEATURES.index(f) for g, names in INPUT_GROUPS.items() if g not in chosen for f in names})
+
+
+# the linear baseline's inputs, at the decision day only: the classic causal factors
+LINEAR = ("return_1", "return_5", "return_20", "return_60",  # log returns over 1..60 days, in the day's sigmas
+          "log_sigma", "vol_short", "vol_long", "vol_range", "volume_surprise", "log_turnover", "turnover_trend",
+          "log_size", "limit_up", "limit_down", "market_change", "breadth_up",
+          "rank_return_5", "rank_return_20", "rank_sigma", "rank_turnover", "rank_size")
 # positions by name: the log prices a window shifts to its decision day's close, and the price-like features it
 # expresses in that day's sigmas
 PRICE_LOGS = slice(FEATURES.index("log_open"), FEATURES.index("log_close") + 1)
@@ -45,6 +71,7 @@ class Prepared:
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
     reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
     future_vol: np.ndarray  # float32 [stocks, days]: log(realised daily sigma over the horizon / sigma), NaN unknown
+    linear: np.ndarray  # float32 [stocks, days, len(LINEAR)]: the linear baseline's inputs (0 unknown)
     rule: LabelRule  # the labels' rule
     build: str  # the store build it was prepared from
 
@@ -80,16 +107,20 @@ def _unadjusted_breaks(store: Store) -> np.ndarray:
     return breaks
 
 
-def limit_flags(store: Store) -> tuple[np.ndarray, np.ndarray]:
-    """[stocks, days] each: the close is at that day's limit-up (limit-down) price, by the board, date, ST and
-    listing rules of board.limit_rates."""
+def day_limits(store: Store) -> tuple[np.ndarray, np.ndarray]:
+    """The limit-up and limit-down rates of every stock and day [stocks, days] (board.limit_rates; inf: none)."""
     close = np.asarray(store.close)
     marked = np.zeros(close.shape, bool)
     row, day = {c: i for i, c in enumerate(store.codes)}, {d: i for i, d in enumerate(store.meta["dates"])}
     for code, first in store.meta["listings"].items():
         marked[row[code], day[first]] = True
-    up, down = limit_rates(store.codes, store.meta["dates"], np.asarray(store.st), listing_age(marked, ~np.isnan(close)))
-    return at_limits(close, up, down)
+    return limit_rates(store.codes, store.meta["dates"], np.asarray(store.st), listing_age(marked, ~np.isnan(close)))
+
+
+def limit_flags(store: Store) -> tuple[np.ndarray, np.ndarray]:
+    """[stocks, days] each: the close is at that day's limit-up (limit-down) price, by the board, date, ST and
+    listing rules of board.limit_rates."""
+    return at_limits(np.asarray(store.close), *day_limits(store))
 
 
 def at_limits(close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +177,20 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     log_range = logs[:, :, 1] - logs[:, :, 2]
     parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
     surprise = log_volume - ewma(log_volume, present, VOLUME_HALF_LIFE)
-    limit_up, limit_down = limit_flags(store)
+    up_rate, down_rate = day_limits(store)
+    limit_up, limit_down = at_limits(close, up_rate, down_rate)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = close / previous_close(close) - 1
+        room_up = np.clip(np.where(np.isinf(up_rate), 0.5, up_rate - change), 0, 0.5)
+        room_down = np.clip(np.where(np.isinf(down_rate), 0.5, change + down_rate), 0, 0.5)
+        turnover = np.log(panel[:, :, 3] * panel[:, :, 4] / np.asarray(store.float_value))  # amount / float value
+        turnover[~np.isfinite(turnover)] = np.nan
+        size = np.log(np.asarray(store.float_value))
+    has = np.isfinite(turnover)
+    trend = ewma(np.nan_to_num(turnover), has, 5) - ewma(np.nan_to_num(turnover), has, 60)
+    counted = np.maximum(present.sum(0), 1)  # the day's stocks
+    breadth = np.stack([((ret > 0) & present).sum(0), (limit_up & present).sum(0), (limit_down & present).sum(0)],
+                       axis=1) / counted[:, None]
     known = ~np.isnan(market).any(axis=1)
     mkt = np.stack([market[:, 1], np.log1p(market[:, 0]), np.log1p(market[:, 2]), np.ones(len(market))], axis=1)
     mkt[~known] = 0.0
@@ -155,12 +199,17 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
         own = [log_range, np.log(sigma), vol(SHORT_HALF_LIFE), vol(LONG_HALF_LIFE), np.log(parkinson / sigma),
                surprise, limit_up, limit_down]
         ranks = [trailing_sum(ret, 5), trailing_sum(ret, 20), sigma, surprise, logs[:, :, 3] + log_volume, parkinson]
+        rank = [cross_rank(np.where(present, x, np.nan)) for x in ranks]
+        more = [turnover, trend, size, cross_rank(turnover), cross_rank(size), room_up, room_down]
     inputs = np.concatenate([logs, log_volume[:, :, None], ret[:, :, None], np.broadcast_to(mkt, (S, D, 4)),
-                             np.stack(own + [cross_rank(np.where(present, x, np.nan)) for x in ranks], axis=2)],
-                            axis=2)
+                             np.stack(own + rank + more, axis=2), np.broadcast_to(breadth, (S, D, 3))], axis=2)
     inputs[~np.isfinite(inputs)] = 0.0
     inputs[~present] = 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
+    linear = np.concatenate([np.stack(moves, axis=2), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
+    linear[~np.isfinite(linear)] = 0.0
     y, r = labels(close, rule)
     return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r, sigma.astype(np.float32),
-                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32), rule,
-                    store_build(store))
+                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32),
+                    linear.astype(np.float32), rule, store_build(store))

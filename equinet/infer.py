@@ -14,7 +14,7 @@ from equinet.config import check_rule
 from equinet.device import autocast, pick_precision
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
-from equinet.features import Prepared, prepared
+from equinet.features import Prepared, left_out, prepared
 from equinet.heads import Forecast, Head
 from equinet.labels import LabelRule
 from equinet.metrics import class_shares
@@ -221,6 +221,7 @@ def apply(path: Path, data: str | Path | None = None, context: int | None = None
         raise MismatchError(f"{store.path}: {days} days cannot hold a window of {context} days plus the "
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
     prep = prepared(store, rule, reuse)
-    return Applied(saved, saved.model, saved.head, store, prep, to_device(prep, {}, rule.horizon, context, dev),
+    data = to_device(prep, {}, rule.horizon, context, dev, left_out(cfg.inputs))
+    return Applied(saved, saved.model, saved.head, store, prep, data,
                    saved.splits, rule, training_prior(saved, rule, prep), context, pick_precision(precision, dev),
                    path, world)

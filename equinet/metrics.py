@@ -55,8 +55,8 @@ METRICS = {m.key: m for m in (  # the one registry: a new metric is its function
     Metric("topk_excess", "top-k excess / 3 days", "top-k excess", "ret", line=False),
     Metric("top_decile_excess", "top-decile excess / 3 days", "top-decile excess", "ret", line=False),
 )}
-FORECASTERS = ("model", "volatility", "prior", "majority", "reversal")  # every report names them in this order
-PROBABILISTIC = FORECASTERS[:4]  # reversal only ranks: it has no probabilities
+FORECASTERS = ("model", "linear", "volatility", "prior", "majority", "reversal")  # every report, in this order
+PROBABILISTIC = FORECASTERS[:5]  # reversal only ranks: it has no probabilities
 
 
 def surprisal(p: np.ndarray, y: np.ndarray) -> np.ndarray:

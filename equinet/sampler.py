@@ -99,11 +99,16 @@ def make_pool(space: np.ndarray, mask: np.ndarray, minimum: int, device: torch.d
 
 
 def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimum: int,
-              device: torch.device) -> DeviceData:
-    """One copy of everything to the device; after this nothing reads the store again."""
+              device: torch.device, off: list[int] = ()) -> DeviceData:
+    """One copy of everything to the device, the inputs at positions `off` left out (0); after this nothing reads
+    the store again."""
     space = labelled_context(prep, horizon)
     t = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-    return DeviceData(t(prep.inputs), t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
+    inputs = t(prep.inputs)
+    if len(off):
+        inputs = inputs.clone()  # the prepared arrays stay whole (a cv reuses them for every fold)
+        inputs[:, :, list(off)] = 0.0
+    return DeviceData(inputs, t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
                       t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)

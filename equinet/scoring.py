@@ -138,6 +138,8 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
     out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
            "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
     for i, name in enumerate(FORECASTERS):  # the model first: a ranking-only forecaster gets its keys, as None
+        if name not in rows.score:  # rows scored before it existed (the linear baseline)
+            continue
         if name in rows.p:
             block = forecast_metrics(rows.p[name], rows.y, rows.forward_return, rows.p["prior"], rows.p["volatility"])
         else:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.board import daily_limits
+from equinet.board import limit_rates
 from equinet.sources import gbbq
 from equinet.sources.rows import COLUMNS
 from equinet.sources.vipdoc import write_day
@@ -63,13 +63,14 @@ def simulate(stocks: int, days: int, seed: int, start: str = "2020-01-02") -> di
     ret = beta * market + idio
     off = _suspensions(rng, stocks, days)
     codes = _codes(stocks)
-    limit = daily_limits(codes)[:, 0]
+    limit = limit_rates(codes, [str(d) for d in dates], np.zeros((stocks, days), bool),
+                        np.full((stocks, days), 10_000))[0]  # each day's limit, as the exchange sets it
 
     close = np.empty((stocks, days))
     opened = np.empty((stocks, days))
     prev = np.round(rng.uniform(2.0, 30.0, size=stocks), 2)
     for t in range(days):
-        lo, hi = np.round(prev * (1 - limit), 2), np.round(prev * (1 + limit), 2)
+        lo, hi = np.round(prev * (1 - limit[:, t]), 2), np.round(prev * (1 + limit[:, t]), 2)
         c = np.clip(np.round(prev * np.exp(ret[:, t]), 2), np.maximum(lo, 0.01), hi)
         o = np.clip(np.round(prev * np.exp(0.3 * ret[:, t] + rng.normal(0, 0.004, stocks)), 2),
                     np.maximum(lo, 0.01), hi)

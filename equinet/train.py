@@ -19,10 +19,11 @@ from equinet.config import SELECT, TrainConfig
 from equinet.device import attention_kernels, autocast, pick_precision
 from equinet.distributed import World
 from equinet.errors import TrainingDiverged
-from equinet.features import FEATURES, Prepared, prepared
+from equinet.features import FEATURES, Prepared, left_out, prepared
 from equinet.heads import Head
 from equinet.checkpoint import FORMAT, build
 from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
+from equinet.linear import Ridge, fit_split
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
 from equinet.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
@@ -57,6 +58,7 @@ class Run:
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     val_all: dict | None = None  # the best checkpoint on every validation day, when epochs saw --val-days
+    linear: Ridge | None = None  # the linear baseline, fit on the training split
 
     def close(self) -> None:
         """Release the run directory for other processes, and leave the process group of several ranks."""
@@ -112,7 +114,8 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     store = open_store(cfg.data)
     splits = splits or make_splits(cfg, store.codes, store.meta["dates"])
     prep = prepared(store, cfg.rule, reuse)
-    data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), cfg.horizon, cfg.min_context, device)
+    data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), cfg.horizon, cfg.min_context, device,
+                     left_out(cfg.inputs))
     for name in ("train", "val"):
         if len(data.pools[name]) == 0:
             raise ValueError(f"{cfg.data}: no valid {name} window of {cfg.min_context}+{cfg.horizon} days; "
@@ -123,7 +126,7 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
                          f"--max-context {cfg.max_context}; lower --max-context to {longest} or less")
     if data.pools["val"].count(cfg.context) == 0:
         raise ValueError(f"{cfg.data}: no validation window of {cfg.context} days; lower --context or move --val-from")
-    return store.meta, splits, data
+    return store.meta, splits, data, prep
 
 
 def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
@@ -160,7 +163,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     if state is None:
         distributed.on_main(lambda: rundir.check_new(run_dir, overwrite))
     splits = Splits.from_json(state["splits"]) if state else None
-    meta, splits, data = load_data(cfg, device, splits, reuse)
+    meta, splits, data, prep = load_data(cfg, device, splits, reuse)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
     distributed.on_main(lambda: rundir.claim(run_dir, new=state is None and not overwrite, overwrite=overwrite))
@@ -185,6 +188,9 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(step_model) if cfg.compile else step_model,
               head, opt, sched, gen, prior, pick_precision(cfg.precision, device), steps, world)
+    pool = data.pools["train"]  # the linear baseline: fit on the training points alone, as the model learns
+    run.linear = Ridge.from_json(state["linear"]) if state else fit_split(prep, pool.stock.cpu().numpy(),
+                                                                           pool.day.cpu().numpy(), cfg.horizon)
     if cfg.ema:
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if state is not None:
@@ -244,6 +250,7 @@ def checkpoint_state(run: Run) -> dict:
         "store_fingerprint": run.store_meta["fingerprint"],
         "store_path": str(Path(run.cfg.data).resolve()),
         "prior": run.prior.tolist(),
+        "linear": run.linear.to_json(),
         "best": run.best,
     }
 

@@ -75,3 +75,22 @@ def test_rank_ic_and_icir_two_days_by_hand() -> None:
     assert m["rank_icir"] == pytest.approx(m["rank_ic"] / np.std(ic, ddof=1))
     assert m["ic_positive_days"] == 1.0
     assert np.isnan(daily_rank_ic(np.ones(7), outcome, day)).all()
+
+
+def test_the_linear_baseline_is_the_closed_form_ridge() -> None:
+    """fit() (normal equations by blocks of rows) equals the ridge solved as one least-squares problem on the
+    augmented system [X; sqrt(alpha N) I] b = [z; 0], on more rows than one block."""
+    from equinet.linear import CHUNK, demeaned, fit
+
+    rng = np.random.default_rng(0)
+    n = CHUNK + 1000
+    x = rng.normal(size=(n, 3)).astype(np.float32) * [1.0, 2.0, 0.5] + [0.0, 1.0, -2.0]
+    z = x @ np.array([0.3, -0.1, 0.8]) + rng.normal(size=n)
+    ridge = fit(x, z, alpha=0.5)
+    standard = (x - x.mean(0, dtype=np.float64)) / x.std(0, dtype=np.float64)
+    augmented = np.vstack([standard, np.sqrt(0.5 * n) * np.eye(3)])
+    want = np.linalg.lstsq(augmented, np.concatenate([z, np.zeros(3)]), rcond=None)[0]
+    np.testing.assert_allclose(ridge.coef, want, rtol=1e-6)
+    np.testing.assert_allclose(ridge.predict(x[:5]), standard[:5] @ want, rtol=1e-5)
+    day = np.array([0, 0, 1, 1, 1])
+    np.testing.assert_allclose(demeaned(np.array([1.0, 3.0, 0.0, 3.0, 6.0]), day), [-1, 1, -3, 0, 3])

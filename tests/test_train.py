@@ -46,10 +46,18 @@ def hand_sigma(close: np.ndarray, s: int, d: int) -> float:
     return float(np.sqrt(hand_ewma([np.log(b / a) ** 2 for a, b in zip(bars, bars[1:])], 10)))
 
 
+def limit_of(code: str, day: str) -> float:
+    """The daily limit of a stock without a special-treatment name, as the exchange set it on that day."""
+    if code.startswith(("688", "689")) or (code.startswith(("300", "301")) and day >= "2020-08-24"):
+        return 0.2
+    return 0.3 if code.startswith(("8", "4", "92")) else 0.1
+
+
 def hand_features(store, s: int, d: int) -> np.ndarray:
-    """Features 11-23 of (s, d) from the store's numbers, one stock and day at a time: log sigma, the EWMA sigmas
-    of half-life 3 and 60 and Parkinson's as log ratios to it, the volume surprise, the limit flags, and the six
-    ranks of the day among the stocks with a bar."""
+    """Features 11-33 of (s, d) from the store's numbers, one stock and day at a time: log sigma, the EWMA sigmas
+    of half-life 3 and 60 and Parkinson's as log ratios to it, the volume surprise, the limit flags, the six
+    ranks of the day among the stocks with a bar, turnover and size (none here), the room to the day's limits and
+    the day's breadth."""
     close, panel = np.asarray(store.close), np.asarray(store.panel, dtype=np.float64)
     own = [i for i in range(d + 1) if not np.isnan(close[s, i])]
     bars = close[s, own]
@@ -58,7 +66,7 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
     ranges = [np.log(panel[s, i, 1] / panel[s, i, 2]) ** 2 / (4 * np.log(2)) for i in own]
     volumes = [np.log1p(panel[s, i, 4]) for i in own]
     code = store.codes[s]
-    limit = 0.2 if code.startswith(("300", "301", "688", "689")) else 0.3 if code.startswith(("8", "4", "92")) else 0.1
+    limit = limit_of(code, store.meta["dates"][d])
     prev = bars[-2] if len(bars) > 1 else np.nan
     change = close[s, d] / prev - 1
     features = [np.log(sigma), np.log(np.sqrt(hand_ewma(r2, 3)) / sigma), np.log(np.sqrt(hand_ewma(r2, 60)) / sigma),
@@ -83,6 +91,19 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
         mine = table[s][j]
         below = sum(1 for k in trading if table[k][j] < mine or (table[k][j] == mine and k < s))
         features.append(below / max(len(trading) - 1, 1) - 0.5)
+    features += [0.0] * 5  # turnover, its trend, size and their ranks: this store has no float values
+    room = lambda x: float(np.clip(x, 0, 0.5)) if np.isfinite(x) else 0.0  # noqa: E731
+    features += [room(limit - change), room(change + limit)]
+
+    def at_limit(k: int) -> tuple[bool, bool]:
+        a = close[k, :d][~np.isnan(close[k, :d])]
+        move = close[k, d] / a[-1] - 1 if len(a) else np.nan
+        rate = limit_of(store.codes[k], store.meta["dates"][d])
+        return (move >= rate - 0.01 / a[-1], move <= -rate + 0.01 / a[-1]) if len(a) else (False, False)
+
+    flags = [at_limit(k) for k in trading]
+    features += [np.mean([day_return(k, d) > 0 for k in trading]), np.mean([u for u, _ in flags]),
+                 np.mean([dn for _, dn in flags])]
     return np.array(features)
 
 
@@ -169,7 +190,7 @@ def test_new_features_by_hand() -> None:
                                              np.full((2, 4), 100)))
     np.testing.assert_array_equal(up, [[False, True, False, False], [False, False, True, False]])
     np.testing.assert_array_equal(down, [[False, False, True, False], [False, False, False, False]])
-    assert len(FEATURES) == 24 and FEATURES[11] == "log_sigma"
+    assert len(FEATURES) == 34 and FEATURES[11] == "log_sigma"
 
 
 def test_unadjusted_events_cut_windows(stores) -> None:

@@ -239,3 +239,24 @@ def test_the_limit_flags_of_the_inputs_follow_each_day_s_rules(tmp_path: Path) -
     assert store.meta["listings"] == {"688001": days[0]} and store.meta["factor_sources"]["gap"] == 0
     inputs = prepare(store, LabelRule()).inputs
     np.testing.assert_array_equal(inputs[:, :, FEATURES.index("limit_up")] == 1, up)
+
+
+def test_every_input_is_causal_with_float_values(tmp_path: Path) -> None:
+    """Turnover, size, limit room, breadth and every other input (and the linear baseline's) up to day T are the
+    same on a store cut after T: changing what happens later changes nothing before it."""
+    cut = 45
+    last = np.unique(np.concatenate([bars(SIM, s)["date"] for s in range(len(SIM["codes"]))]))[cut]
+    for name, until in (("full", None), ("cut", last)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for s, code in enumerate(SIM["codes"]):
+            b = bars(SIM, s)
+            b = {k: v[b["date"] <= until] for k, v in b.items()} if until is not None else b
+            text = "数据由邢不行整理\n" + vendor_frame(b, code, "vendor", ex_day=30 if s == 1 else None).write_csv()
+            (folder / f"{'sh' if code.startswith('6') else 'sz'}{code}.csv").write_text(text, encoding="utf-8")
+        assert run_cli("ingest", folder, "--out", tmp_path / f"s-{name}").exit_code == 0
+    full, short = (prepare(open_store(tmp_path / f"s-{n}"), LabelRule()) for n in ("full", "cut"))
+    for f in ("log_turnover", "log_size", "room_up", "breadth_up"):
+        assert np.abs(full.inputs[:, :cut, FEATURES.index(f)]).sum() > 0, f  # the store's float values are used
+    np.testing.assert_allclose(full.inputs[:, :cut + 1], short.inputs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(full.linear[:, :cut + 1], short.linear, rtol=1e-5, atol=1e-6)
