@@ -151,7 +151,8 @@ CV_SETS = ("val_from", "test_from", "split_by", "test_ratio")  # what each fold'
 @with_config_options(skip=("name",), hidden=CV_SETS)
 def cv(name: str = Opt(None, help="cv directory name under --out (default: the time)."),
        folds: int = Opt(4, min=1, help="Folds: the last FOLDS blocks of --fold-days decision days."),
-       fold_days: int = Opt(40, min=5, help="Decision days per block (and per inner validation block)."),
+       fold_days: int = Opt(0, min=0, help="Decision days per block (and per inner validation block); 0: 60 when "
+                            "a year of training precedes the folds (the whole market), else 40."),
        resume: bool = Opt(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
        top_pct: float = Opt(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
        bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),

@@ -9,7 +9,7 @@ from equinet.days import iso_day
 from equinet.labels import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
-           "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax")}
+           "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax"), "anchor": ("volatility", "linear")}
 SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 AUX_TARGETS = ("vol", "momentum")
 ASKED = ("d_model", "epochs")  # asked on a terminal, in this order, when not given (as the original EquiNet did)
@@ -93,6 +93,8 @@ class TrainConfig:
     inputs: str = option("turnover,size,limits,ranks,breadth,market", "Input groups the model sees, a comma list of "
                          "turnover, size, limits, ranks, breadth, market (the others are 0); prices, volume, returns "
                          "and volatilities always.")
+    anchor: str = option("volatility", "dist head: the location the model corrects (and --shrink pulls it back to): "
+                         "volatility (0) or linear (the linear baseline's, fit on the training split).")
     demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
     cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "
@@ -130,6 +132,8 @@ class TrainConfig:
         from equinet.features import left_out  # numpy only: the CLI stays free of torch
 
         left_out(self.inputs)
+        if self.anchor == "linear" and self.head != "dist":
+            raise ValueError("--anchor linear moves the dist head's location; the softmax head has none")
         if self.cross and self.batch_days <= 0:
             raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
         if not 0 <= self.ema < 1:

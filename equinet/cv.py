@@ -32,6 +32,15 @@ class Fold:
     test_to: str
 
 
+LONG, SHORT, YEAR = 60, 40, 250  # --fold-days 0: LONG days when a year of training precedes the folds, else SHORT
+
+
+def auto_fold_days(days: int, horizon: int, folds: int) -> int:
+    """The block length of --fold-days 0: 60 decision days where the store holds a year of training before the
+    first fold's inner validation block (the whole market), else 40 (a store of a year or so)."""
+    return LONG if days - horizon - (folds + 1) * LONG >= YEAR else SHORT
+
+
 def make_folds(dates: list[str], horizon: int, folds: int, fold_days: int, min_context: int) -> list[Fold]:
     """The last `folds` blocks of `fold_days` labelled decision days, each with its inner validation block."""
     labelled = len(dates) - horizon  # decision days 0 .. labelled-1 have a label
@@ -85,7 +94,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
     return rows
 
 
-def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: str | None = None,
+def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: str | None = None,
                    resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000,
                    on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
                    on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print) -> dict:
@@ -93,6 +102,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 40, name: 
     cfg.check()
     store = open_store(cfg.data)
     prep = prepared(store, cfg.rule)
+    fold_days = fold_days or auto_fold_days(len(store.meta["dates"]), cfg.horizon, folds)
     plan = make_folds(store.meta["dates"], cfg.horizon, folds, fold_days, cfg.min_context)
     root = Path(cfg.out) / f"cv-{name or time.strftime('%Y%m%d-%H%M%S')}"
     if root.exists() and not resume:

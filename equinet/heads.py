@@ -74,8 +74,8 @@ class Head:
         raise NotImplementedError
 
     def forecast(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
-                 rule: LabelRule | None = None) -> Forecast:
-        p, score = self.members(out.float(), sigma, group, groups, rule)
+                 rule: LabelRule | None = None, anchor: torch.Tensor | None = None) -> Forecast:
+        p, score = self.members(out.float(), sigma, group, groups, rule, anchor)
         return Forecast(p.mean(0), score.mean(0))
 
     def extra(self, out: torch.Tensor, t: Targets, rows: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,7 @@ class Head:
     def loss(self, out: torch.Tensor, t: Targets) -> torch.Tensor:
         """The training objective on rows with their targets, summed over members (each member learns on its own)."""
         out = out.float()
-        p, _ = self.members(out, t.sigma, t.group, t.groups)
+        p, _ = self.members(out, t.sigma, t.group, t.groups, anchor=t.anchor)
         rows = t.y >= 0
         y, p = t.y[rows], p[:, rows]  # [n], [M, n, 3]
         total = class_loss(p.clamp_min(1e-12).log(), y, self.weights, self.gamma) + self.extra(out, t, rows)
@@ -113,7 +113,7 @@ class Head:
 class SoftmaxHead(Head):
     """Three logits, softmax: probabilities for the training thresholds only."""
 
-    def members(self, out, sigma, group, groups, rule=None):
+    def members(self, out, sigma, group, groups, rule=None, anchor=None):
         if rule is not None and rule != self.rule:
             raise ValueError(f"a softmax head answers only for its training thresholds (up {self.rule.up:g}, "
                              f"down {self.rule.down:g}); train with --head dist to ask about others")
@@ -134,22 +134,26 @@ class DistHead(Head):
                      "better than the others)")
     score_is_return = True
 
-    def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int):
-        """Location and scale [M, N] of the horizon log return."""
+    def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
+               anchor: torch.Tensor | None = None):
+        """Location and scale [M, N] of the horizon log return: the model's correction added to the anchor's
+        location (horizon sigmas [N]; none: 0, the volatility baseline)."""
         std = horizon_std(sigma, self.rule.horizon)  # [N]
         mu = out[..., 0].clamp(-MAX_LOC, MAX_LOC)
+        if anchor is not None:
+            mu = mu + anchor.to(mu.dtype)
         if self.demean:
             mu = mu - group_mean(mu, group, groups)
         return mu * std, t_scale(std) * out[..., 1].clamp(-MAX_CORRECTION, MAX_CORRECTION).exp()
 
-    def members(self, out, sigma, group, groups, rule=None):
-        loc, scale = self.params(out, sigma, group, groups)
+    def members(self, out, sigma, group, groups, rule=None, anchor=None):
+        loc, scale = self.params(out, sigma, group, groups, anchor)
         return class_probabilities(loc, scale, rule or self.rule), loc
 
     def extra(self, out, t, rows):
         total = self.shrink * (out[:, rows, :2] ** 2).sum(-1).mean(-1)
         if self.return_weight:
-            loc, scale = self.params(out, t.sigma, t.group, t.groups)
+            loc, scale = self.params(out, t.sigma, t.group, t.groups, t.anchor)
             r = torch.log1p(t.forward_return[rows])
             z = (r - loc[:, rows]) / scale[:, rows]
             nll = scale[:, rows].log() + (DOF + 1) / 2 * torch.log1p(z * z / DOF)  # up to a constant

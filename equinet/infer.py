@@ -15,6 +15,7 @@ from equinet.device import autocast, pick_precision
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import Prepared, left_out, prepared
+from equinet.linear import locations
 from equinet.heads import Forecast, Head
 from equinet.labels import LabelRule
 from equinet.metrics import class_shares
@@ -92,7 +93,7 @@ def forecast(model: EquiNet, head: Head, data: DeviceData, days: torch.Tensor, c
     """The head's forecast for every stock of the universe of each day: (stock, day, Forecast), by (day, stock);
     with share, each rank runs its days and every rank receives all of them."""
     stock, day, group, groups, out = day_outputs(model, data, days, context, precision, progress, share)
-    return stock, day, head.forecast(out, data.sigma[stock, day], group, groups, rule)
+    return stock, day, head.forecast(out, data.sigma[stock, day], group, groups, rule, data.anchor[stock, day])
 
 
 def rows_of(stock: torch.Tensor, day: torch.Tensor, want_stock: torch.Tensor, want_day: torch.Tensor) -> torch.Tensor:
@@ -222,6 +223,8 @@ def apply(path: Path, data: str | Path | None = None, context: int | None = None
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
     prep = prepared(store, rule, reuse)
     data = to_device(prep, {}, rule.horizon, context, dev, left_out(cfg.inputs))
+    if cfg.anchor == "linear":
+        data.anchor = torch.as_tensor(locations(saved.linear, prep.linear), device=dev)
     return Applied(saved, saved.model, saved.head, store, prep, data,
                    saved.splits, rule, training_prior(saved, rule, prep), context, pick_precision(precision, dev),
                    path, world)

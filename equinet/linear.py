@@ -73,3 +73,14 @@ def fit_split(prep, stock: np.ndarray, day: np.ndarray, horizon: int) -> Ridge:
     """The ridge on the training points (stock, day) of a run (prep: features.Prepared), demeaned per day."""
     z = target(prep.forward_return[stock, day], prep.sigma[stock, day], horizon)
     return fit(prep.linear[stock, day], demeaned(z, day))
+
+
+def locations(ridge: Ridge, inputs: np.ndarray) -> np.ndarray:
+    """The linear baseline's location (horizon sigmas) at every stock and day [stocks, days], from the prepared
+    inputs [stocks, days, K], a block of stocks at a time (bounded memory on the whole market)."""
+    out = np.empty(inputs.shape[:2], dtype=np.float32)
+    step = max(1, CHUNK // max(inputs.shape[1], 1))
+    for at in range(0, inputs.shape[0], step):
+        block = inputs[at:at + step]
+        out[at:at + step] = ridge.predict(block.reshape(-1, block.shape[2])).reshape(block.shape[:2])
+    return out

@@ -49,6 +49,8 @@ class DeviceData:
     sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
     reversal: torch.Tensor  # float32 [stocks, days]: the reversal baseline's rank score
     future_vol: torch.Tensor  # float32 [stocks, days]: the auxiliary volatility target, NaN = unknown
+    anchor: torch.Tensor  # float32 [stocks, days]: the location (horizon sigmas) the dist head starts from: 0, or
+    # the linear baseline's with --anchor linear (set once it is fit)
     pools: dict[str, Pool]
     masks: dict[str, torch.Tensor]  # bool [stocks, days]: decision points of each split with a labelled context >= the minimum
     device: torch.device
@@ -66,13 +68,14 @@ class Targets:
     sigma: torch.Tensor  # float32 [N]: the volatility baseline's daily sigma
     forward_return: torch.Tensor  # float32 [N]: what happened over the horizon (NaN unknown)
     future_vol: torch.Tensor  # float32 [N]: the auxiliary volatility target (NaN unknown)
+    anchor: torch.Tensor  # float32 [N]: the location the dist head starts from (horizon sigmas)
 
 
 def targets(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, y: torch.Tensor, group: torch.Tensor,
             groups: int) -> Targets:
     """The targets of rows (stock, day) with labels y (-1: context only)."""
     return Targets(stock, day, y, group, groups, data.sigma[stock, day], data.forward_return[stock, day],
-                   data.future_vol[stock, day])
+                   data.future_vol[stock, day], data.anchor[stock, day])
 
 
 @dataclass
@@ -110,6 +113,7 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
         inputs[:, :, list(off)] = 0.0
     return DeviceData(inputs, t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
                       t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
+                      torch.zeros(prep.sigma.shape, device=device),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)
 

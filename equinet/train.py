@@ -23,7 +23,7 @@ from equinet.features import FEATURES, Prepared, left_out, prepared
 from equinet.heads import Head
 from equinet.checkpoint import FORMAT, build
 from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
-from equinet.linear import Ridge, fit_split
+from equinet.linear import Ridge, fit_split, locations
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
 from equinet.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
@@ -191,6 +191,8 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     pool = data.pools["train"]  # the linear baseline: fit on the training points alone, as the model learns
     run.linear = Ridge.from_json(state["linear"]) if state else fit_split(prep, pool.stock.cpu().numpy(),
                                                                            pool.day.cpu().numpy(), cfg.horizon)
+    if cfg.anchor == "linear":  # the dist head's location starts from the linear baseline's
+        data.anchor = torch.as_tensor(locations(run.linear, prep.linear), device=device)
     if cfg.ema:
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if state is not None:
@@ -277,7 +279,7 @@ def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None
     y = torch.full_like(stock, -1).index_put((rows,), data.labels[pool.stock, pool.day])
     with torch.no_grad():
         loss = float(run.head.loss(out, targets(data, stock, day, y, group, groups))) / len(out)
-    fc = run.head.forecast(out, data.sigma[stock, day], group, groups)
+    fc = run.head.forecast(out, data.sigma[stock, day], group, groups, anchor=data.anchor[stock, day])
     host = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
     return validation_line(host(fc.p[rows]), host(baseline_probabilities(data, pool.stock, pool.day, run.cfg.rule)),
                            run.prior, data.labels[pool.stock, pool.day].cpu().numpy(),
