@@ -2,6 +2,7 @@
 
     python scripts/bench_train.py [--data ../shared/data/a-share-319] [--steps 10] [--json]
     python scripts/bench_train.py --scale [--size 5000x2500] [--scale-store STORE] [--json]
+    python scripts/bench_train.py --market STORE [--steps 5] [--json]
 
 Figures: windows per second of both samplers over the same arrays (batch 256, context 60); whole-day batches
 (every stock of --batch-days days) per second; training windows per second of `equinet train` at its defaults
@@ -15,6 +16,7 @@ each with the sampler's share of a step.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -74,11 +76,12 @@ def rate(fn, repeat: int) -> float:
     return repeat / (time.perf_counter() - t)
 
 
-def timed_steps(run, steps: int) -> tuple[float, float]:
+def timed_steps(run, steps: int) -> dict:
     """Training windows per second over `steps` optimiser steps as `equinet train` takes them (after one
-    warm-up step), and the share of that time spent drawing batches."""
+    warm-up step), and the shares of that time spent drawing batches, in the model's forward and backward pass,
+    and in the optimiser's step."""
     sync = torch.cuda.synchronize if run.data.device.type == "cuda" else (lambda: None)
-    timing = {"sample": 0.0, "step": 0.0, "windows": 0}
+    timing = {"sample": 0.0, "model": 0.0, "step": 0.0, "windows": 0}
     for i in range(steps + 1):
         t = time.perf_counter()
         batch = draw(run)
@@ -87,13 +90,17 @@ def timed_steps(run, steps: int) -> tuple[float, float]:
         loss = train_step(run, batch)
         run.opt.zero_grad(set_to_none=True)
         backward(run, loss)
+        sync()
+        model = time.perf_counter() - t - drawn
         run.opt.step()
         sync()
         if i:  # the first step warms up
             timing["sample"] += drawn
+            timing["model"] += model
             timing["step"] += time.perf_counter() - t
             timing["windows"] += len(batch.y)
-    return timing["windows"] / timing["step"], timing["sample"] / timing["step"]
+    return {"windows_per_s": timing["windows"] / timing["step"], "sampler_share": timing["sample"] / timing["step"],
+            "model_share": timing["model"] / timing["step"], "windows_per_step": timing["windows"] / steps}
 
 
 def build_scale_store(stocks: int, days: int, tmp: Path) -> Path:
@@ -124,15 +131,43 @@ def scale(args) -> None:
     result = {"device": str(data.device), "precision": run.precision, "stocks": data.inputs.shape[0],
               "days": data.inputs.shape[1], "train_points": len(data.pools["train"]), "start_seconds": started,
               "peak_host_gib": peak, "d_model": 128, "parameters": run.model.n_params(),
-              **{f"{k}_train_windows_per_s": v[0] for k, v in rows.items()},
-              **{f"{k}_sampler_share_of_step": v[1] for k, v in rows.items()}}
+              **{f"{k}_train_windows_per_s": v["windows_per_s"] for k, v in rows.items()},
+              **{f"{k}_sampler_share_of_step": v["sampler_share"] for k, v in rows.items()}}
     emit(result, args.json, [
         f"{result['stocks']:,} stocks x {result['days']:,} days ({result['train_points']:,} training points) on "
         f"{data.device} ({run.precision})",
         f"  start of a run (prepare + move to the device + feature scales): {started:.1f} s",
         f"  peak host memory of this process: {peak:.2f} GiB",
-        *[f"  training at d-model 128, {k.replace('_', ' ')}: {v[0]:,.0f} windows/s, sampler {100 * v[1]:.2f} % of "
-          "a step" for k, v in rows.items()],
+        *[f"  training at d-model 128, {k.replace('_', ' ')}: {v['windows_per_s']:,.0f} windows/s, sampler "
+          f"{100 * v['sampler_share']:.2f} % of a step" for k, v in rows.items()],
+    ])
+
+
+def market(args) -> None:
+    """--market STORE: a training step at `equinet train`'s defaults on that store (the whole market), beside the
+    same step with every stock of each drawn day (no --stocks-per-day cap: the figure before it existed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        run = start(TrainConfig(data=str(args.market), out=tmp, name="market", device=args.device))
+        started = time.perf_counter() - t
+        run.close()
+    capped = timed_steps(run, args.steps)
+    cap, run.cfg.stocks_per_day = run.cfg.stocks_per_day, 0
+    every = timed_steps(run, args.steps)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result = {"store": str(args.market), "device": str(run.data.device), "precision": run.precision,
+              "stocks": run.data.inputs.shape[0], "days": run.data.inputs.shape[1], "start_seconds": started,
+              "peak_host_gib": peak, "load_average": os.getloadavg()[0], "stocks_per_day": cap,
+              "defaults": capped, "every_stock_of_the_days": every,
+              "train_config": {k: getattr(run.cfg, k) for k in ("d_model", "layers", "batch_days", "stocks_per_day",
+                                                                 "min_context", "max_context", "ensemble")}}
+    emit(result, args.json, [
+        f"{result['stocks']:,} stocks x {result['days']:,} days on {run.data.device} ({run.precision}), load "
+        f"{result['load_average']:.2f}; start of a run {started:.1f} s, peak host memory {peak:.2f} GiB",
+        *[f"  {label}: {v['windows_per_s']:,.0f} windows/s, {v['windows_per_step']:,.0f} windows a step, model "
+          f"forward+backward {100 * v['model_share']:.1f} % of a step, sampler {100 * v['sampler_share']:.1f} %"
+          for label, v in ((f"defaults (--stocks-per-day {cap})", capped),
+                           ("every stock of the drawn days (before the cap)", every))],
     ])
 
 
@@ -142,7 +177,12 @@ def main() -> None:
     options.add_argument("--scale", action="store_true", help="the whole-market run instead (see above)")
     options.add_argument("--size", default="5000x2500", help="--scale: STOCKSxDAYS of the synthetic market")
     options.add_argument("--scale-store", type=Path, help="--scale: an existing store instead of a synthetic one")
+    options.add_argument("--market", type=Path, help="a whole-market store: a step at the defaults (see above)")
     args = options.parse_args()
+    if args.market:
+        args.steps = args.steps or 5
+        market(args)
+        return
     if args.scale:
         args.steps = args.steps or 2
         scale(args)
@@ -165,7 +205,8 @@ def main() -> None:
     day_rows = len(sample(data, "train", CONTEXT, gen, days=cfg.batch_days).y)
     day_rate = rate(lambda: sample(data, "train", CONTEXT, gen, days=cfg.batch_days), 50) * day_rows
 
-    train_rate, sampler_share = timed_steps(run, args.steps or 10)
+    timed = timed_steps(run, args.steps or 10)
+    train_rate, sampler_share = timed["windows_per_s"], timed["sampler_share"]
     result = {
         "device": str(device), "precision": run.precision, "stocks": data.inputs.shape[0],
         "days": data.inputs.shape[1], "batch": BATCH, "context": CONTEXT,
