@@ -158,6 +158,17 @@ def future_vol(r2: np.ndarray, sigma: np.ndarray, horizon: int) -> np.ndarray:
         return 0.5 * np.log(np.maximum(ahead, SIGMA_FLOOR**2)) - np.log(np.maximum(sigma, SIGMA_FLOOR))
 
 
+def _float32(columns: list[np.ndarray], present: np.ndarray) -> np.ndarray:
+    """Per-day columns ([stocks, days], or [days] for the whole market) as one float32 array [stocks, days, n],
+    written in place (no float64 copy of the whole); unknown (NaN, inf) and days without a bar are 0."""
+    out = np.empty((*present.shape, len(columns)), dtype=np.float32)
+    for i, column in enumerate(columns):
+        out[:, :, i] = column
+        np.nan_to_num(out[:, :, i], copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    out[~present] = 0.0
+    return out
+
+
 def prepare(store: Store, rule: LabelRule) -> Prepared:
     """Per-day inputs (not yet window-normalised), clean-history lengths, labels and the baselines' arrays."""
     panel = np.asarray(store.panel, dtype=np.float64)
@@ -194,22 +205,17 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     known = ~np.isnan(market).any(axis=1)
     mkt = np.stack([market[:, 1], np.log1p(market[:, 0]), np.log1p(market[:, 2]), np.ones(len(market))], axis=1)
     mkt[~known] = 0.0
-    S, D = close.shape
     with np.errstate(invalid="ignore", divide="ignore"):
         own = [log_range, np.log(sigma), vol(SHORT_HALF_LIFE), vol(LONG_HALF_LIFE), np.log(parkinson / sigma),
                surprise, limit_up, limit_down]
         ranks = [trailing_sum(ret, 5), trailing_sum(ret, 20), sigma, surprise, logs[:, :, 3] + log_volume, parkinson]
         rank = [cross_rank(np.where(present, x, np.nan)) for x in ranks]
         more = [turnover, trend, size, cross_rank(turnover), cross_rank(size), room_up, room_down]
-    inputs = np.concatenate([logs, log_volume[:, :, None], ret[:, :, None], np.broadcast_to(mkt, (S, D, 4)),
-                             np.stack(own + rank + more, axis=2), np.broadcast_to(breadth, (S, D, 3))], axis=2)
-    inputs[~np.isfinite(inputs)] = 0.0
-    inputs[~present] = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
+        columns = [*np.moveaxis(logs, 2, 0), log_volume, ret, *mkt.T, *own, *rank, *more, *breadth.T]
+        inputs = _float32(columns, present)
         moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
-    linear = np.concatenate([np.stack(moves, axis=2), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
-    linear[~np.isfinite(linear)] = 0.0
+    linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
     y, r = labels(close, rule)
-    return Prepared(inputs.astype(np.float32), clean_run(present, breaks), y, r, sigma.astype(np.float32),
+    return Prepared(inputs, clean_run(present, breaks), y, r, sigma.astype(np.float32),
                     reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32),
-                    linear.astype(np.float32), rule, store_build(store))
+                    linear, rule, store_build(store))
