@@ -75,7 +75,8 @@ class TrainConfig:
     weight_decay: float = option(0.05, "AdamW weight decay.", min=0.0)
     warmup: float = option(0.05, "Share of steps for linear warm-up.", min=0.0, max=1.0)
     batch_size: int = option(128, "Windows per step.", min=1)
-    samples_per_epoch: int = option(6144, "Windows drawn per epoch.", min=1)
+    samples_per_epoch: int = option(0, "Windows drawn per epoch (0: 6,144 or 1 % of the training points, whichever is "
+                                    "more).", min=0)
     seed: int = option(0, "Seed for sampling, initialisation and dropout.")
     device: str = option("auto", "auto (cuda, then mps, then cpu), cuda, mps or cpu.")
     precision: str = option("auto", "auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16 or fp32.")
@@ -85,15 +86,16 @@ class TrainConfig:
                        "correction; answers for any thresholds); softmax: 3 logits.")
     batch_days: int = option(4, "Whole-day batches: every stock of this many random decision days per step (0: "
                              "--batch-size random windows).", min=0)
-    stocks_per_day: int = option(0, "Whole-day batches: at most this many random stocks of each drawn day (the day's "
+    stocks_per_day: int = option(256, "Whole-day batches: at most this many random stocks of each drawn day (the day's "
                                  "mean and cross attention use them; 0: all), so a step's cost is bounded whatever "
                                  "the universe.", min=0)
-    val_days: int = option(0, "Validate each epoch on this many validation days, drawn once with the seed (0: all); "
-                           "the best checkpoint is scored on all of them at the end.", min=0)
+    val_windows: int = option(60000, "Validate each epoch on random whole validation days, drawn once with the seed, "
+                              "until they hold this many windows (0: every day); the best checkpoint is scored on "
+                              "every validation day at the end.", min=0)
     inputs: str = option("turnover,size,limits,ranks,breadth,market", "Input groups the model sees, a comma list of "
                          "turnover, size, limits, ranks, breadth, market (the others are 0); prices, volume, returns "
                          "and volatilities always.")
-    anchor: str = option("volatility", "dist head: the location the model corrects (and --shrink pulls it back to): "
+    anchor: str = option("linear", "dist head: the location the model corrects (and --shrink pulls it back to): "
                          "volatility (0) or linear (the linear baseline's, fit on the training split).")
     demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
@@ -105,7 +107,7 @@ class TrainConfig:
                            "averaged. One checkpoint holds all.", min=1)
     ema: float = option(0.0, "Exponential moving average of the weights (decay per step, e.g. 0.99; 0 = off): the "
                         "average validates and is saved.", min=0.0)
-    return_weight: float = option(0.0, "dist head: weight of the realised log return's negative log likelihood "
+    return_weight: float = option(1.0, "dist head: weight of the realised log return's negative log likelihood "
                                   "beside the class log loss.", min=0.0)
     shrink: float = option(1.0, "dist head: penalty on the squared outputs (location and log-scale correction), "
                            "pulling the forecast to the volatility baseline.", min=0.0)

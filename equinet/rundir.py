@@ -11,7 +11,7 @@ from equinet.files import read_json, read_metrics, write_json
 
 LOCK = ".lock"
 CONFIG, METRICS, BEST, LAST = "config.json", "metrics.jsonl", "best.pt", "last.pt"
-VAL_ALL = "val-all.json"  # the best checkpoint on every validation day, when epochs validated on --val-days
+VAL_ALL = "val-all.json"  # the best checkpoint on every validation day, when epochs validated on some (--val-windows)
 CV, FOLD, ROWS, REPORT = "cv.json", "fold.json", "rows.npz", "report"
 RUN_FILES = (CONFIG, METRICS, BEST, LAST, VAL_ALL)  # what --overwrite removes; nothing else
 

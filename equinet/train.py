@@ -57,7 +57,7 @@ class Run:
     saved: int = 0  # the epoch the last checkpoint holds (what --resume continues from)
     best: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
-    val_all: dict | None = None  # the best checkpoint on every validation day, when epochs saw --val-days
+    val_all: dict | None = None  # the best checkpoint on every validation day, when epochs saw --val-windows
     linear: Ridge | None = None  # the linear baseline, fit on the training split
 
     def close(self) -> None:
@@ -129,16 +129,25 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     return store.meta, splits, data, prep
 
 
+EPOCH_WINDOWS, EPOCH_SHARE = 6144, 0.01  # --samples-per-epoch 0: this many windows, or this share of the points
+
+
+def epoch_windows(cfg: TrainConfig, data: DeviceData) -> int:
+    """--samples-per-epoch, or (0) 6,144 windows or 1 % of the training points, whichever is more: an epoch
+    then sees a like share of a 300-stock store and of the whole market."""
+    return cfg.samples_per_epoch or max(EPOCH_WINDOWS, round(EPOCH_SHARE * len(data.pools["train"])))
+
+
 def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
-    """Steps that draw about --samples-per-epoch labelled windows: batches of --batch-size windows, or of
-    --batch-days days holding the training days' mean number of points."""
+    """Steps that draw about epoch_windows labelled windows: batches of --batch-size windows, or of
+    --batch-days days holding the training days' mean number of points (at most --stocks-per-day)."""
     if cfg.batch_days <= 0:
-        return max(1, cfg.samples_per_epoch // cfg.batch_size)
+        return max(1, epoch_windows(cfg, data) // cfg.batch_size)
     pool = data.pools["train"]
     per_day = len(pool) / len(torch.unique(pool.day))
     if cfg.stocks_per_day:
         per_day = min(per_day, cfg.stocks_per_day)
-    return max(1, round(cfg.samples_per_epoch / (cfg.batch_days * per_day)))
+    return max(1, round(epoch_windows(cfg, data) / (cfg.batch_days * per_day)))
 
 
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
@@ -258,13 +267,16 @@ def checkpoint_state(run: Run) -> dict:
 
 
 def validation_days(run: Run, every: bool = False) -> torch.Tensor:
-    """The validation days scored each epoch: --val-days of them drawn once from the seed (the same every epoch
-    and on resume), or all (every, or --val-days 0)."""
-    days = torch.unique(run.data.pools["val"].at_least(run.cfg.context).day)
-    if every or not 0 < run.cfg.val_days < len(days):
+    """The validation days scored each epoch: random whole days drawn once from the seed (the same every epoch
+    and on resume) until they hold --val-windows windows, or all (every, --val-windows 0, or fewer in all)."""
+    pool = run.data.pools["val"].at_least(run.cfg.context)
+    days, counts = torch.unique(pool.day, return_counts=True)
+    if every or not 0 < run.cfg.val_windows < len(pool):
         return days
     gen = torch.Generator(device=days.device).manual_seed(run.cfg.seed + 2)
-    return days[torch.randperm(len(days), generator=gen, device=days.device)[:run.cfg.val_days]].sort().values
+    order = torch.randperm(len(days), generator=gen, device=days.device)
+    enough = int(torch.searchsorted(torch.cumsum(counts[order], 0), run.cfg.val_windows)) + 1
+    return days[order[:enough]].sort().values
 
 
 def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None) -> dict:
@@ -401,7 +413,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
 
 
 def validate_best(run: Run) -> dict:
-    """The best checkpoint on every validation day (the epochs saw --val-days of them), kept in val-all.json."""
+    """The best checkpoint on every validation day (the epochs saw --val-windows of them), kept in val-all.json."""
     folder = rundir.Folder(run.dir)
     model = copy.deepcopy(run.predictor)
     model.load_state_dict(checkpoint.load(folder.best)["model"])

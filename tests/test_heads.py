@@ -162,10 +162,13 @@ def test_a_stocks_per_day_cap_keeps_at_most_that_many_stocks_of_the_drawn_days(s
 
 def test_validation_days_are_the_same_every_epoch_and_the_best_is_scored_on_all(store: Path, tmp_path: Path
                                                                                   ) -> None:
-    run = start(TrainConfig(**{**TINY, "val_days": 3}, data=str(store), out=str(tmp_path), name="v", epochs=2))
+    run = start(TrainConfig(**{**TINY, "val_windows": 20}, data=str(store), out=str(tmp_path), name="v", epochs=2))
     try:
         days = validation_days(run)
-        assert len(days) == 3 and torch.equal(days, validation_days(run))
+        pool = run.data.pools["val"].at_least(run.cfg.context)
+        held = [int((pool.day == d).sum()) for d in days]
+        assert sum(held) >= 20 > sum(held) - max(held)  # no more days than it takes to hold 20 windows
+        assert 1 < len(days) and torch.equal(days, validation_days(run))
         fit(run)
     finally:
         run.close()
