@@ -134,8 +134,6 @@ class TrainConfig:
         from equinet.features import left_out  # numpy only: the CLI stays free of torch
 
         left_out(self.inputs)
-        if self.anchor == "linear" and self.head != "dist":
-            raise ValueError("--anchor linear moves the dist head's location; the softmax head has none")
         if self.cross and self.batch_days <= 0:
             raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
         if not 0 <= self.ema < 1:
