@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from equinet.baselines import SIGMA_FLOOR
+
+if TYPE_CHECKING:
+    from equinet.features import Prepared
 
 ALPHA = 1.0  # ridge penalty per training row, on standardised inputs (fixed: never tuned on evaluated days)
 CLIP = 5.0  # standardised inputs are clipped to ±CLIP: one extreme day must not steer a linear fit
@@ -69,8 +73,8 @@ def fit(x: np.ndarray, z: np.ndarray, alpha: float = ALPHA) -> Ridge:
     return shape
 
 
-def fit_split(prep, stock: np.ndarray, day: np.ndarray, horizon: int) -> Ridge:
-    """The ridge on the training points (stock, day) of a run (prep: features.Prepared), demeaned per day."""
+def fit_split(prep: Prepared, stock: np.ndarray, day: np.ndarray, horizon: int) -> Ridge:
+    """The ridge on the training points (stock, day) of a run, its target demeaned per day."""
     z = target(prep.forward_return[stock, day], prep.sigma[stock, day], horizon)
     return fit(prep.linear[stock, day], demeaned(z, day))
 
