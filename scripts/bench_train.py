@@ -152,15 +152,15 @@ def market(args) -> None:
         started = time.perf_counter() - t
         run.close()
     capped = timed_steps(run, args.steps)
+    config = {k: getattr(run.cfg, k) for k in ("d_model", "layers", "batch_days", "stocks_per_day", "min_context",
+                                               "max_context", "ensemble")}
     cap, run.cfg.stocks_per_day = run.cfg.stocks_per_day, 0
     every = timed_steps(run, args.steps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     result = {"store": str(args.market), "device": str(run.data.device), "precision": run.precision,
               "stocks": run.data.inputs.shape[0], "days": run.data.inputs.shape[1], "start_seconds": started,
               "peak_host_gib": peak, "load_average": os.getloadavg()[0], "stocks_per_day": cap,
-              "defaults": capped, "every_stock_of_the_days": every,
-              "train_config": {k: getattr(run.cfg, k) for k in ("d_model", "layers", "batch_days", "stocks_per_day",
-                                                                 "min_context", "max_context", "ensemble")}}
+              "defaults": capped, "every_stock_of_the_days": every, "train_config": config}
     emit(result, args.json, [
         f"{result['stocks']:,} stocks x {result['days']:,} days on {run.data.device} ({run.precision}), load "
         f"{result['load_average']:.2f}; start of a run {started:.1f} s, peak host memory {peak:.2f} GiB",

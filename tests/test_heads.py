@@ -68,6 +68,11 @@ def test_location_is_demeaned_per_day_and_scale_is_anchored_on_sigma() -> None:
     torch.testing.assert_close(head.forecast(out, sigma, group, 2, other).p, class_probabilities(loc[0], scale[0], other))
     kept = make_head("dist", RULE, np.ones(3), demean=False).params(out, sigma, group, 2)[0]
     torch.testing.assert_close(kept[0], out[0, :, 0] * std)
+    anchor = torch.tensor([0.4, -0.2, 1.0, 0.0], dtype=torch.float64)  # --anchor linear: the ridge's location
+    moved = make_head("dist", RULE, np.ones(3), demean=False).params(out, sigma, group, 2, anchor)[0]
+    torch.testing.assert_close(moved[0], (out[0, :, 0] + anchor) * std)
+    demeaned = head.params(out, sigma, group, 2, anchor)[0]  # the sum is demeaned per day: [1.4, 2.8], [1.5, 0.5]
+    torch.testing.assert_close(demeaned[0], torch.tensor([-0.7, 0.7, 0.5, -0.5], dtype=torch.float64) * std)
     with pytest.raises(ValueError, match="answers only for its training thresholds"):
         make_head("softmax", RULE, np.ones(3)).forecast(torch.zeros(1, 4, 3), sigma, group, 2, other)
 
@@ -227,8 +232,9 @@ def test_ensemble_checkpoint_averages_its_members(runs) -> None:
     assert len(app.model.members) == 2 and app.model.cfg.cross and app.model.cfg.n_out == 4  # 2 own + 2 aux
     days = torch.tensor([100, 101])
     stock, day, group, groups, out = day_outputs(app.model, app.data, days, app.context, app.precision)
-    sigma = app.data.sigma[stock, day]
-    each = [app.head.forecast(out[m:m + 1], sigma, group, groups).p for m in range(2)]
+    sigma, anchor = app.data.sigma[stock, day], app.data.anchor[stock, day]
+    assert anchor.abs().sum() > 0  # the default anchor: the linear baseline's location
+    each = [app.head.forecast(out[m:m + 1], sigma, group, groups, anchor=anchor).p for m in range(2)]
     assert not torch.allclose(each[0], each[1])
     _, _, fc = app.forecast(days)
     torch.testing.assert_close(fc.p, (each[0] + each[1]) / 2)
