@@ -9,7 +9,7 @@ from equinet.days import iso_day
 from equinet.labels import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
-           "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax"), "anchor": ("volatility", "linear")}
+           "precision": ("auto", "bf16", "fp32"), "head": ("dist", "softmax"), "anchor": ("auto", "volatility", "linear")}
 SELECT = {"logloss": ("val_log_loss", -1), "score": ("val_score_per_1000", 1), "accuracy": ("val_accuracy", 1)}
 AUX_TARGETS = ("vol", "momentum")
 ASKED = ("d_model", "epochs")  # asked on a terminal, in this order, when not given (as the original EquiNet did)
@@ -95,8 +95,9 @@ class TrainConfig:
     inputs: str = option("turnover,size,limits,ranks,breadth,market", "Input groups the model sees, a comma list of "
                          "turnover, size, limits, ranks, breadth, market (the others are 0); prices, volume, returns "
                          "and volatilities always.")
-    anchor: str = option("linear", "dist head: the location the model corrects (and --shrink pulls it back to): "
-                         "volatility (0) or linear (the linear baseline's, fit on the training split).")
+    anchor: str = option("auto", "dist head: the location the model corrects (and --shrink pulls it back to): "
+                         "volatility (0), linear (the linear baseline's, fit on the training split), or auto: linear "
+                         "with at least 500,000 training points (the whole market), else volatility.")
     demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
     cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "

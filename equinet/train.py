@@ -200,6 +200,8 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     pool = data.pools["train"]  # the linear baseline: fit on the training points alone, as the model learns
     run.linear = Ridge.from_json(state["linear"]) if state else fit_split(prep, pool.stock.cpu().numpy(),
                                                                            pool.day.cpu().numpy(), cfg.horizon)
+    if cfg.anchor == "auto":  # decided once, from the training points, and saved as decided
+        cfg.anchor = "linear" if len(pool) >= AUTO_LINEAR else "volatility"
     if cfg.anchor == "linear":  # the dist head's location starts from the linear baseline's
         data.anchor = torch.as_tensor(locations(run.linear, prep.linear), device=device)
     if cfg.ema:
@@ -212,6 +214,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     return run
 
 
+AUTO_LINEAR = 500_000  # --anchor auto: training points from which the linear baseline is the anchor
 RANK_SEED = 1_000_003  # dropout seed offset of each rank beyond 0 (when the checkpoint has no state for it)
 
 

@@ -38,7 +38,7 @@ def runs(store: Path, tmp_path_factory) -> dict[str, Path]:
     """A dist run with every option on (2 members), and a softmax run."""
     out = tmp_path_factory.mktemp("runs")
     every = dict(ensemble=2, ema=0.9, cross=True, multiscale=True, aux="vol,momentum", score_weight=0.1,
-                 return_weight=0.5, shrink=0.1)
+                 return_weight=0.5, shrink=0.1, anchor="linear")
     for name, options in (("dist", every), ("softmax", {"head": "softmax"})):
         run = fit(start(TrainConfig(**{**TINY, **options}, data=str(store), out=str(out), name=name, epochs=2)))
         run.close()
@@ -177,6 +177,8 @@ def test_validation_days_are_the_same_every_epoch_and_the_best_is_scored_on_all(
         fit(run)
     finally:
         run.close()
+    assert run.cfg.anchor == "volatility"  # --anchor auto on a small store, saved as decided
+    assert json.loads((tmp_path / "v" / "config.json").read_text())["anchor"] == "volatility"
     every = validation_days(run, every=True)
     assert len(every) > 3 and set(days.tolist()) <= set(every.tolist())
     first, second = run.history
@@ -233,7 +235,7 @@ def test_ensemble_checkpoint_averages_its_members(runs) -> None:
     days = torch.tensor([100, 101])
     stock, day, group, groups, out = day_outputs(app.model, app.data, days, app.context, app.precision)
     sigma, anchor = app.data.sigma[stock, day], app.data.anchor[stock, day]
-    assert anchor.abs().sum() > 0  # the default anchor: the linear baseline's location
+    assert anchor.abs().sum() > 0  # --anchor linear: the linear baseline's location
     each = [app.head.forecast(out[m:m + 1], sigma, group, groups, anchor=anchor).p for m in range(2)]
     assert not torch.allclose(each[0], each[1])
     _, _, fc = app.forecast(days)
