@@ -160,10 +160,14 @@ def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, lates
     return frame, findings, declared
 
 
-def _split(frame: pl.DataFrame, counts: np.ndarray, vendor: str, names: list[str]) -> list[tuple]:
-    """The files' rows of one parse, each finished: cut where each file's rows start, first and last rows
-    gathered for all files at once."""
+def _split(raw: pl.DataFrame, files: list[_Loaded], counts: np.ndarray, vendor: str, names: list[str]
+           ) -> list[tuple]:
+    """The files' rows of one parse (counts: each file's rows, in order), in the layout and each finished: every
+    row numbered by its line in its file, cut where each file's rows start, first and last rows gathered for all
+    files at once."""
     starts = np.cumsum(counts) - counts
+    lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([g.at + 2 for g in files], counts)
+    frame = _layout(raw, vendor, lines)
     some = counts > 0
     first = np.where(some, starts, 0)
     code = frame["code"].gather(first).to_list() if frame.height else [None] * len(counts)
@@ -190,16 +194,12 @@ def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
         parsed = _parse_many([loaded[i] for i in members])
         if parsed is None:  # one by one
             for i in members:
-                g = loaded[i]
-                raw = _parse_one(g)
-                rows = np.arange(g.at + 2, g.at + 2 + raw.height)
-                out[i] = _split(_layout(raw, vendor, rows), np.array([raw.height]), vendor, [names[i]])[0]
+                raw = _parse_one(loaded[i])
+                out[i] = _split(raw, [loaded[i]], np.array([raw.height]), vendor, [names[i]])[0]
             continue
         raw, counts = parsed
-        starts = np.cumsum(counts) - counts
-        lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([loaded[i].at + 2 for i in members],
-                                                                                counts)
-        for i, read in zip(members, _split(_layout(raw, vendor, lines), counts, vendor, [names[i] for i in members])):
+        files = [loaded[i] for i in members]
+        for i, read in zip(members, _split(raw, files, counts, vendor, [names[i] for i in members])):
             out[i] = read
     return out
 
