@@ -15,12 +15,11 @@ from equinet.device import autocast, pick_precision
 from equinet.distributed import World, gather_rows
 from equinet.distribution import volatility_probabilities
 from equinet.features import Prepared, left_out, prepared
-from equinet.linear import locations
 from equinet.heads import Forecast, Head
 from equinet.labels import LabelRule
 from equinet.metrics import class_shares
 from equinet.model import EquiNet
-from equinet.sampler import DeviceData, labelled_context, to_device, windows
+from equinet.sampler import DeviceData, anchor_on, labelled_context, to_device, windows
 from equinet.splits import Splits
 from equinet.store import Store, open_store
 
@@ -223,8 +222,7 @@ def apply(path: Path, data: str | Path | None = None, context: int | None = None
                             f"{rule.horizon}-day horizon of this checkpoint's label rule")
     prep = prepared(store, rule, reuse)
     data = to_device(prep, {}, rule.horizon, context, dev, left_out(cfg.inputs))
-    if cfg.anchor == "linear":
-        data.anchor = torch.as_tensor(locations(saved.linear, prep.linear), device=dev)
+    anchor_on(data, cfg.anchor, saved.linear, prep)
     return Applied(saved, saved.model, saved.head, store, prep, data,
                    saved.splits, rule, training_prior(saved, rule, prep), context, pick_precision(precision, dev),
                    path, world)

@@ -23,10 +23,10 @@ from equinet.features import FEATURES, Prepared, left_out, prepared
 from equinet.heads import Head
 from equinet.checkpoint import FORMAT, build
 from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
-from equinet.linear import Ridge, fit_split, locations
+from equinet.linear import Ridge, fit_split
 from equinet.metrics import class_shares, validation_line
 from equinet.model import EquiNet
-from equinet.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
+from equinet.sampler import Batch, DeviceData, Pool, anchor_on, labelled_context, sample, targets, to_device
 from equinet.splits import Splits, by_date, by_stock
 from equinet.store import Store, open_store
 
@@ -202,8 +202,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
                                                                            pool.day.cpu().numpy(), cfg.horizon)
     if cfg.anchor == "auto":  # decided once, from the training points, and saved as decided
         cfg.anchor = "linear" if len(pool) >= AUTO_LINEAR else "volatility"
-    if cfg.anchor == "linear":  # the dist head's location starts from the linear baseline's
-        data.anchor = torch.as_tensor(locations(run.linear, prep.linear), device=device)
+    anchor_on(data, cfg.anchor, run.linear, prep)
     if cfg.ema:
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if state is not None:
