@@ -197,8 +197,8 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
         turnover = np.log(panel[:, :, 3] * panel[:, :, 4] / np.asarray(store.float_value))  # amount / float value
         turnover[~np.isfinite(turnover)] = np.nan
         size = np.log(np.asarray(store.float_value))
-    has = np.isfinite(turnover)
-    trend = ewma(np.nan_to_num(turnover), has, 5) - ewma(np.nan_to_num(turnover), has, 60)
+    has, filled = np.isfinite(turnover), np.nan_to_num(turnover)
+    trend = ewma(filled, has, 5) - ewma(filled, has, 60)
     counted = np.maximum(present.sum(0), 1)  # the day's stocks
     breadth = np.stack([((ret > 0) & present).sum(0), (limit_up & present).sum(0), (limit_down & present).sum(0)],
                        axis=1) / counted[:, None]
