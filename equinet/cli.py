@@ -242,6 +242,55 @@ def predict(codes: list[str] = Arg(None, help="Stock codes: 600881, SH600881, sh
 
 
 @app.command()
+def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (default: the newest run under --out)."),
+             out: Path = OUT, split: str = Opt("test", help="Train runs: the split whose decision days are traded "
+                                               "(train, val, test or all); a cv trades its folds' blocks."),
+             top: int = Opt(50, min=1, help="Stocks bought each decision day: the best by the rank score."),
+             top_pct: float = Opt(0.0, min=0.0, max=100.0, help="Instead of --top: this % of each day's scored "
+                                  "stocks (at least one)."),
+             hold: int = Opt(3, min=2, help="Bought at the open after the decision day, sold at the close HOLD days "
+                             "after it (T+1: at least 2); the capital is split into HOLD daily sleeves."),
+             cost_buy: float = Opt(0.00025, min=0.0, help="Commission per buy, fraction of its value."),
+             cost_sell: float = Opt(0.00025, min=0.0, help="Commission per sell, fraction of its value."),
+             stamp_duty: str = Opt("auto", help="Stamp duty on sells: auto (0.1 % before 2023-08-28, 0.05 % from "
+                                   "then) or a fraction, e.g. 0.001."),
+             slippage: float = Opt(0.0005, min=0.0, help="Slippage per side: buys fill this much above the open, "
+                                   "sells below the close."),
+             bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
+             trades: Path = Opt(None, help="Also write every trade of every portfolio to this CSV file."),
+             output: Path = Opt(None, "--output", "-o", help="Also write the result (JSON) to this file."),
+             device: str = DEVICE, as_json: bool = JSON) -> None:
+    """Would it have made money: each evening's top picks of the model, the linear and the reversal baselines
+    traded as an A-share investor could (next open, limit and suspension rules, costs), beside the universe; and
+    the scores' tear sheet (IC by horizon, quintile returns, monthly IC, rank autocorrelation)."""
+    from equinet.backtest import Costs, Rules, backtest_run, trades_frame
+    from equinet.files import replace_file, write_json
+    from equinet.rundir import newest_run
+    from equinet.scoring import no_nan
+    from equinet.splits import check_split
+    from equinet.tables import print_backtest
+
+    check_split(split)
+    try:
+        stamp = None if stamp_duty == "auto" else float(stamp_duty)
+    except ValueError:
+        fail(f"--stamp-duty takes auto or a fraction such as 0.001, not {stamp_duty!r}")
+    target = run or newest_run(out)
+    rules = Rules(hold, top, top_pct, Costs(cost_buy, cost_sell, stamp, slippage))
+    with progress_bar(as_json) as bar:
+        bar.add_task(f"backtesting {target}", total=None)
+        result, books, tape = backtest_run(target, rules, split, device, bootstrap)
+    result = no_nan(result)
+    saved = rundir.Folder(target).backtest_file(split)
+    for path in [saved] + ([output] if output else []):
+        write_json(result, path)
+    if trades:
+        frame = trades_frame(books, tape)
+        replace_file(trades, lambda tmp: frame.write_csv(tmp))
+    print_backtest(console, result, saved, as_json)
+
+
+@app.command()
 def runs(out: Path = Opt(Path("out"), help="Folder whose run directories (train runs and cv-* folders) are listed."),
          sort: str = Opt("date", help="Column to sort by, e.g. val_log_loss, or -val_skill_volatility for "
                          "descending (empty values last)."),

@@ -123,10 +123,12 @@ def limit_flags(store: Store) -> tuple[np.ndarray, np.ndarray]:
     return at_limits(np.asarray(store.close), *day_limits(store))
 
 
-def at_limits(close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[stocks, days] each: the close is at the limit-up (limit-down) price of the previous close, within a fen
-    (up, down: the day's limit rates; infinite where there is none)."""
-    prev = previous_close(close)
+def at_limits(close: np.ndarray, up: np.ndarray, down: np.ndarray, prev: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """[stocks, days] each: the close (or another price of the day, given the previous closes) is at the limit-up
+    (limit-down) price of the previous close, within a fen (up, down: the day's limit rates; infinite where there
+    is none)."""
+    prev = previous_close(close) if prev is None else prev
     with np.errstate(invalid="ignore"):
         change = close / prev - 1
         return change >= up - 0.01 / prev, change <= -down + 0.01 / prev

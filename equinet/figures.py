@@ -180,3 +180,98 @@ def class_shares(rows: Rows, dates: list[str], path: Path, boundaries: list[np.d
     a.legend(fontsize=7, ncol=2)
     a.grid(alpha=0.3)
     return _save(fig, path)
+
+
+COLOURS = {"model": "tab:blue", "linear": "tab:orange", "reversal": "tab:purple", "universe": "black",
+           "market": "0.5"}
+
+
+def equity_curves(result: dict, path: Path) -> Path:
+    """The backtest's portfolio values, after costs (solid) and before (dashed), beside the universe and the
+    market series; the drawdowns after costs below."""
+    s = result["series"]
+    days = np.array(s["dates"], dtype="datetime64[D]")
+    fig, ax = _figure(2, 1, size=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    top, low = ax[0, 0], ax[1, 0]
+    for name in result["forecasters"]:
+        for tag, style in (("after_costs", "-"), ("before_costs", "--")):
+            v = np.array(s[f"{name}/{tag}"])
+            top.plot(days, v, style, color=COLOURS.get(name), lw=1.2 if style == "-" else 0.8,
+                     label=f"{name}, {tag.replace('_', ' ')}")
+            if tag == "after_costs":
+                low.plot(days, -100 * (1 - v / np.maximum.accumulate(v)), color=COLOURS.get(name), lw=0.9,
+                         label=name)
+    for name in ("universe", "market"):
+        top.plot(days, s[name], color=COLOURS[name], lw=1.0, ls=":" if name == "market" else "-", label=name)
+    low.plot(days, -100 * (1 - np.array(s["universe"]) / np.maximum.accumulate(s["universe"])), color="black",
+             lw=0.8, label="universe")
+    r = result["rules"]
+    size = f"top {r['top_pct']:g} %" if r["top_pct"] > 0 else f"top {r['top']}"
+    top.set(title=f"Backtest: each evening's {size}, bought at the next open, held {r['hold']} days "
+            f"({r['hold']} sleeves)", ylabel="portfolio value (start = 1)")
+    low.set(xlabel="day", ylabel="drawdown after costs, %")
+    top.legend(fontsize=7, ncol=3)
+    for a in (top, low):
+        a.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def quintile_returns(sheet: dict, path: Path) -> Path:
+    """Mean forward return of each score quintile (Q1 lowest), one group of bars per score."""
+    names = [n for n in sheet if isinstance(sheet[n], dict) and "quintile_returns" in sheet[n]]
+    fig, ax = _figure()
+    a = ax[0, 0]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        a.bar(np.arange(5) + (i - (len(names) - 1) / 2) * width, 100 * np.array(sheet[name]["quintile_returns"],
+              dtype=float), width, color=COLOURS.get(name), label=f"{name} (Q5 - Q1 "
+              f"{100 * (sheet[name]['spread'] or 0):+.2f} %)")
+    a.set_xticks(np.arange(5), [f"Q{q + 1}" for q in range(5)])
+    a.axhline(0, color="black", lw=0.6)
+    a.set(title=f"Mean {sheet['horizon']}-day forward return by score quintile (each day's quintiles, averaged)",
+          xlabel="score quintile (Q1 lowest)", ylabel="mean forward return, %")
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def ic_by_horizon(sheet: dict, path: Path) -> Path:
+    """Mean daily rank IC of each score against the return over 1, 3, 5 and 10 days."""
+    names = [n for n in sheet if isinstance(sheet[n], dict) and "ic_by_horizon" in sheet[n]]
+    horizons = sheet["horizons"]
+    fig, ax = _figure()
+    a = ax[0, 0]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        a.bar(np.arange(len(horizons)) + (i - (len(names) - 1) / 2) * width,
+              [sheet[name]["ic_by_horizon"][str(h)] or 0 for h in horizons], width, color=COLOURS.get(name),
+              label=name)
+    a.set_xticks(np.arange(len(horizons)), [f"{h} d" for h in horizons])
+    a.axhline(0, color="black", lw=0.6)
+    a.set(title="Mean daily rank IC by horizon: how long the score's information lasts", xlabel="return over",
+          ylabel="mean rank IC")
+    a.legend(fontsize=7)
+    a.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def monthly_ic(sheet: dict, path: Path) -> Path:
+    """Heat maps of the mean daily rank IC per month (years down, months across), one per score."""
+    names = [n for n in sheet if isinstance(sheet[n], dict) and "monthly_ic" in sheet[n]]
+    months = sorted({m for n in names for m in sheet[n]["monthly_ic"]})
+    years = sorted({m[:4] for m in months})
+    fig, ax = _figure(1, len(names), size=(9, 1.2 + 0.45 * len(years)))
+    bound = max([abs(v) for n in names for v in sheet[n]["monthly_ic"].values() if v is not None] + [0.01])
+    for a, name in zip(ax[0], names):
+        grid = np.full((len(years), 12), np.nan)
+        for m, v in sheet[name]["monthly_ic"].items():
+            grid[years.index(m[:4]), int(m[5:]) - 1] = np.nan if v is None else v
+        image = a.imshow(grid, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
+        for (y, m), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                a.text(m, y, f"{v:+.2f}", ha="center", va="center", fontsize=6)
+        a.set_xticks(range(12), [str(m + 1) for m in range(12)])
+        a.set_yticks(range(len(years)), years)
+        a.set(title=f"{name}: rank IC by month", xlabel="month")
+    fig.colorbar(image, ax=ax[0].tolist(), shrink=0.8, label="mean rank IC")
+    return _save(fig, path)

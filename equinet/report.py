@@ -12,9 +12,9 @@ import numpy as np
 from equinet import figures, rundir
 from equinet.files import read_json, read_metrics, replace_file
 from equinet.config import best_line
-from equinet.scoring import Rows, concat, load_dates, load_rows, no_nan, score_rows
+from equinet.scoring import Rows, no_nan, score_rows
+from equinet.scored import Scored, scored
 from equinet.metrics import METRICS
-from equinet.store import read_meta
 from equinet.tables import formatted
 
 CAPTIONS = {
@@ -30,6 +30,16 @@ CAPTIONS = {
                       "model's score beside the reversal baseline's; stocks at limit-up are not bought.",
     "class_shares.png": "Class shares per day: the realised share of 涨 and 跌 (solid) against the model's mean "
                         "predicted probabilities (dashed). Gaps show regime shifts the model did not expect.",
+    "backtest.png": "Backtest: the value of each portfolio of top picks (bought at the next open, not at a limit-up "
+                    "open; sold after the hold, not at a limit-down close), after costs (solid) and before "
+                    "(dashed), beside the equal-weighted universe and the market series; below, each portfolio's "
+                    "drawdown after costs. A curve above the universe's earns excess.",
+    "quintiles.png": "Mean forward return of each score quintile (each day's stocks in five groups by score, Q1 "
+                     "lowest): a useful score rises from Q1 to Q5; the legend gives the Q5 - Q1 spread.",
+    "ic_horizon.png": "Mean daily rank IC against the return over 1, 3, 5 and 10 days: how long the score's "
+                      "information lasts (a fast-decaying score needs frequent, costly trading).",
+    "ic_monthly.png": "Mean daily rank IC per month (green: the score ordered the stocks well that month; red: "
+                      "backwards): whether the edge is steady or comes from a few months.",
 }
 SUMMARY = ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down", "rank_ic",
            "top_decile_excess")  # the page's table: keys of the metric registry
@@ -49,40 +59,25 @@ class Section:
     boundaries: list = field(default_factory=list)  # first days of cv folds after the first
 
 
-def train_section(run: Path, cfg: dict, split: str, device: str) -> Section:
-    """A train run: its best checkpoint applied to every valid window of the split (or the rows its evaluation of
-    the whole split kept)."""
-    from equinet.evaluate import collect, selection_mask
-    from equinet.infer import apply
-
-    folder = rundir.Folder(run)
-    history = read_metrics(folder.metrics)
-    if not history or not folder.best.is_file():
-        raise ValueError(f"{run}: no finished epoch ({folder.metrics.name} and {folder.best.name}) to report on")
-    if folder.eval_rows(split).is_file():  # the rows `equinet eval --split` scored, as a cv's folds keep theirs
-        rows, dates = load_rows(folder.eval_rows(split)), load_dates(folder.eval_rows(split))
-    else:
-        app = apply(folder.best, device=device)
-        rows, dates = collect(app, selection_mask(app, split, None, None)), app.store.meta["dates"]
-    return Section(f"{run.name}: {split} split", "", rows, dates, cfg["horizon"],
-                   {run.name: history}, {run.name: best_line(history, cfg["select"])["epoch"]})
-
-
-def cv_sections(run: Path, cv: dict) -> list[Section]:
-    """A cv run: every fold's scored block, then all folds pooled (the rows cv saved; nothing is recomputed)."""
-    dates, horizon, select = read_meta(Path(cv["store"]))["dates"], cv["config"]["horizon"], cv["config"]["select"]
+def sections(run: Path, s: Scored, split: str) -> list[Section]:
+    """A train run: its split. A cv: all folds pooled, then every fold's block (the rows cv saved)."""
+    horizon, select = s.config["horizon"], s.config["select"]
+    if not s.folds:
+        history = read_metrics(rundir.Folder(run).metrics)
+        if not history:
+            raise ValueError(f"{run}: no finished epoch ({rundir.METRICS}) to report on")
+        return [Section(f"{run.name}: {split} split", "", s.rows, s.dates, horizon,
+                        {run.name: history}, {run.name: best_line(history, select)["epoch"]})]
     folds = []
-    for fold in cv["per_fold"]:
+    for fold, rows in s.folds:
         folder = rundir.Folder(run).fold(fold["k"])
         name = folder.path.name
         history = read_metrics(folder.metrics)
-        folds.append(Section(f"{run.name}, fold {fold['k']}: {fold['test_from']} .. {fold['test_to']}", name,
-                             load_rows(folder.rows), dates, horizon, {name: history},
-                             {name: best_line(history, select)["epoch"]}))
-    starts = [np.datetime64(f["test_from"]) for f in cv["per_fold"][1:]]
-    pooled = Section(f"{run.name}: {len(folds)} folds pooled", "", concat([f.rows for f in folds]), dates, horizon,
+        folds.append(Section(f"{run.name}, fold {fold['k']}: {fold['test_from']} .. {fold['test_to']}", name, rows,
+                             s.dates, horizon, {name: history}, {name: best_line(history, select)["epoch"]}))
+    pooled = Section(f"{run.name}: {len(folds)} folds pooled", "", s.rows, s.dates, horizon,
                      {k: v for f in folds for k, v in f.histories.items()},
-                     {k: v for f in folds for k, v in f.best.items()}, starts)
+                     {k: v for f in folds for k, v in f.best.items()}, s.boundaries)
     return [pooled, *folds]
 
 
@@ -111,12 +106,15 @@ def _summary(rows: Rows, top_pct: float) -> str:
             f"<table><tr><th>forecaster</th>{head}</tr>{body}</table>")
 
 
-def page(run: Path, sections: list[Section], drawn: list[list[Path]], root: Path, top_pct: float, rule: str) -> str:
+def page(run: Path, sections: list[Section], drawn: list[list[Path]], root: Path, top_pct: float, rule: str,
+         trading: str = "") -> str:
     """index.html with every image embedded: it opens anywhere, with no network and no other file."""
     parts = [f"<h1>EquiNet report: {html.escape(run.name)}</h1>",
              f"<p>Run directory <code>{html.escape(str(run))}</code>. {html.escape(rule)}</p>"]
     for section, paths in zip(sections, drawn):
         parts.append(f"<h2>{html.escape(section.title)}</h2>{_summary(section.rows, top_pct)}")
+        if section is sections[0] and trading:
+            parts.append(trading)
         for p in paths:
             data = base64.b64encode(p.read_bytes()).decode()
             parts.append(f'<figure><img alt="{p.relative_to(root)}" src="data:image/png;base64,{data}">'
@@ -134,23 +132,60 @@ def label_rule(cfg: dict) -> str:
             f"<= {cfg['down']:+.0%}, {flat} = in between.")
 
 
+def trading(run: Path, s: Scored, split: str) -> dict:
+    """The backtest and tear sheet `equinet backtest` saved for these rows, else one at its default rules."""
+    from equinet.backtest import backtest_scored
+
+    saved = rundir.Folder(run).backtest_file(split)
+    if saved.is_file():
+        return read_json(saved) | {"saved": str(saved)}
+    return no_nan(backtest_scored(s, n_bootstrap=0)[0])
+
+
+def draw_trading(result: dict, folder: Path) -> list[Path]:
+    """The backtest's and the tear sheet's figures into folder."""
+    sheet = result["tear_sheet"]
+    return [figures.equity_curves(result, folder / "backtest.png"),
+            figures.quintile_returns(sheet, folder / "quintiles.png"),
+            figures.ic_by_horizon(sheet, folder / "ic_horizon.png"),
+            figures.monthly_ic(sheet, folder / "ic_monthly.png")]
+
+
+def _trading_summary(result: dict) -> str:
+    """The backtest's main figures per portfolio, as an HTML table."""
+    shown = (("annual_return", "annual return", "ret"), ("annual_excess", "excess vs universe / yr", "ret"),
+             ("information_ratio", "IR", "num"), ("max_drawdown", "max drawdown", "pct"),
+             ("turnover", "turnover / day", "pct"))
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in shown)
+    body = ""
+    for name, tags in result["forecasters"].items():
+        for tag, f in tags.items():
+            cells = "".join(f"<td>{formatted(f.get(k), kind)}</td>" for k, _, kind in shown)
+            body += f"<tr><th>{name}, {tag.replace('_', ' ')}</th>{cells}</tr>"
+    u = result["universe"]
+    body += "<tr><th>universe</th>" + "".join(
+        f"<td>{formatted(u.get(k), kind) if k != 'annual_excess' and k != 'information_ratio' else '—'}</td>"
+        for k, _, kind in shown) + "</tr>"
+    r, c = result["rules"], result["rules"]["costs"]
+    where = f"from {html.escape(Path(result['saved']).name)}" if "saved" in result else \
+        "at the default rules (`equinet backtest` keeps another)"
+    return (f"<p>Backtest {where}: decisions {result['first']} .. {result['last_decision']}, hold {r['hold']} "
+            f"days, commission {100 * c['buy']:.3f} % / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, "
+            f"slippage {100 * c['slippage']:.3f} % per side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
+
+
 def report(run: Path, split: str = "test", device: str = "auto", top_pct: float = 1.0) -> Path:
     """Write RUN/report/ (replacing an earlier report whole) and return its index.html."""
     run = Path(run)
-    if not run.is_dir():
-        raise FileNotFoundError(f"{run}: no such run directory")
-    folder = rundir.Folder(run)
-    if folder.cv.is_file():
-        cv = read_json(folder.cv)
-        cfg, sections = cv["config"], cv_sections(run, cv)
-    elif folder.config.is_file():
-        cfg = read_json(folder.config)
-        sections = [train_section(run, cfg, split, device)]
-    else:
-        raise FileNotFoundError(f"{run}: not a finished run (no {rundir.CONFIG}) nor a finished cv (no {rundir.CV})")
-    def write(tmp: Path) -> None:
-        drawn = [draw(s, tmp / s.folder, top_pct) for s in sections]
-        (tmp / "index.html").write_text(page(run, sections, drawn, tmp, top_pct, label_rule(cfg)), encoding="utf-8")
+    s = scored(run, split, device)
+    split = "test" if s.folds else split
+    parts, trade = sections(run, s, split), trading(run, s, split)
 
-    replace_file(folder.report, write)
-    return folder.report / "index.html"
+    def write(tmp: Path) -> None:
+        drawn = [draw(p, tmp / p.folder, top_pct) for p in parts]
+        drawn[0] += draw_trading(trade, tmp)
+        text = page(run, parts, drawn, tmp, top_pct, label_rule(s.config), _trading_summary(trade))
+        (tmp / "index.html").write_text(text, encoding="utf-8")
+
+    replace_file(rundir.Folder(run).report, write)
+    return rundir.Folder(run).report / "index.html"

@@ -41,6 +41,10 @@ class Folder:
         """The rows that evaluation scored, beside it (read back by `equinet report`)."""
         return self.path / f"eval-{split}.npz"
 
+    def backtest_file(self, split: str = "test") -> Path:
+        """The latest `equinet backtest` of the run's split (a cv: of its folds' blocks, as split test)."""
+        return self.path / f"backtest-{split}.json"
+
     def fold(self, k: int) -> "Folder":
         return Folder(self.path / f"fold-{k}")
 

@@ -15,7 +15,7 @@ OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 FIGURES = tuple(METRICS[k] for k in ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up",
                                      "auc_down", "rank_ic", "score_per_1000", "topk_excess"))  # the registry's
 COLUMNS = ("name", "kind", "status", "date", "store", *OPTIONS, "parameters", "seconds", "best_epoch",
-           *[f"val_{m.run_column}" for m in FIGURES], *[f"test_{m.run_column}" for m in FIGURES])
+           *[f"val_{m.run_column}" for m in FIGURES], *[f"test_{m.run_column}" for m in FIGURES], "backtest_excess")
 TEXT = ("name", "kind", "status", "date", "store", "head", "loss")
 INTEGER = ("d_model", "layers", "epochs", "ensemble", "parameters", "best_epoch")
 
@@ -61,6 +61,14 @@ def _cv_row(path: Path) -> dict:
             **_figures(cv["pooled"]["model"], "val")}
 
 
+def _backtest(path: Path) -> dict:
+    """The model's annualised excess over the universe after costs, from the run's `equinet backtest` of its
+    test split (a cv: of its folds)."""
+    file = rundir.Folder(path).backtest_file("test")
+    block = read_json(file)["forecasters"].get("model", {}) if file.is_file() else {}
+    return {"backtest_excess": block.get("after_costs", {}).get("annual_excess")}
+
+
 def row(path: Path) -> dict:
     """One run directory as a row of COLUMNS; anything unreadable is a row whose status says why."""
     out = dict.fromkeys(COLUMNS) | {"name": path.name}
@@ -68,7 +76,7 @@ def row(path: Path) -> dict:
         kind = rundir.Folder(path).kind
         if kind is None:
             return out | {"kind": "?", "status": f"not a run: no {rundir.CONFIG} or {rundir.CV}"}
-        return out | (_cv_row(path) if kind == "cv" else _train_row(path))
+        return out | (_cv_row(path) if kind == "cv" else _train_row(path)) | _backtest(path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return out | {"kind": "?", "status": f"unreadable: {type(exc).__name__}: {exc}".splitlines()[0]}
 

@@ -266,7 +266,8 @@ RUN_COLUMNS = ((("name", "name", "text"), ("status", "status", "status"), ("date
                 ("params", "parameters", "count"), ("min", "seconds", "minutes"), ("best", "best_epoch", "count"))
                + tuple((METRICS[k].short, f"val_{METRICS[k].run_column}", METRICS[k].kind) for k in RUN_FIGURES)
                + tuple((f"test {METRICS[k].short}", f"test_{METRICS[k].run_column}", METRICS[k].kind)
-                       for k in ("log_loss_skill_vs_volatility", "rank_ic")))
+                       for k in ("log_loss_skill_vs_volatility", "rank_ic"))
+               + (("backtest excess/yr", "backtest_excess", "ret"),))  # the model's, after costs
 
 
 def runs_table(rows: list[dict], out) -> Table:
@@ -393,3 +394,69 @@ def print_forecast(console: Console, err: Console, result: dict, top: int | None
         console.print(predict_table({**result, "rows": rows}))
     for s in result["skipped"]:
         err.print(f"skipped {s['code']}: {s['reason']}", markup=False, highlight=False)
+
+
+BOOK_FIGURES = (("annual_return", "annual return", "ret"), ("annual_excess", "excess vs universe / yr", "ret"),
+                ("annual_excess_market", "excess vs market / yr", "ret"), ("information_ratio", "IR", "num"),
+                ("max_drawdown", "max drawdown", "pct"), ("turnover", "turnover / day", "pct"),
+                ("hit_rate", "days beating universe", "pct"), ("daily_excess", "daily excess", "ret"))
+
+
+def backtest_tables(r: dict) -> list:
+    """The backtest (each forecaster's picks before and after costs, the universe) and the tear sheet."""
+    rules, c = r["rules"], r["rules"]["costs"]
+    size = f"top {rules['top_pct']:g} %" if rules["top_pct"] > 0 else f"top {rules['top']}"
+    stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
+        formatted(rules["stamp_duty"], "pct")
+    book = Table(title=f"Backtest of {r['run']} ({r['split']}): each evening's {size} by rank score, bought at the "
+                       f"next open, sold at the close {rules['hold']} days later, {rules['hold']} sleeves; "
+                       f"decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
+                 caption=f"costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per sell, stamp "
+                         f"duty {stamp} on sells, slippage {100 * c['slippage']:.3f} % per side; the universe "
+                         f"(every scored stock, equal weights) and the market series are without costs")
+    book.add_column("portfolio")
+    for _, label, _ in BOOK_FIGURES:
+        book.add_column(label, justify="right")
+    book.add_column("daily excess 95 % CI", justify="right")
+    for name, tags in r["forecasters"].items():
+        book.add_section()
+        for tag in ("after_costs", "before_costs"):
+            f = tags[tag]
+            ci = f["daily_excess_ci"]
+            book.add_row(f"{name}, {tag.replace('_', ' ')}", *[formatted(f[k], kind) for k, _, kind in BOOK_FIGURES],
+                         f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "—")
+    book.add_section()
+    book.add_row("universe", *[formatted(r["universe"][k], kind) if k in ("annual_return", "annual_excess_market",
+                                                                          "max_drawdown", "turnover") else "—"
+                               for k, _, kind in BOOK_FIGURES], "—")
+    t = r["tear_sheet"]
+    names = [n for n in r["forecasters"]]
+    sheet = Table(title=f"Tear sheet: mean daily rank IC by horizon (days), mean {t['horizon']}-day return per score "
+                        f"quintile (Q1 lowest), and the score's rank autocorrelation from day to day")
+    sheet.add_column("score")
+    for col in [f"IC {h}d" for h in t["horizons"]] + [f"Q{q + 1}" for q in range(5)] + ["Q5 - Q1", "autocorr."]:
+        sheet.add_column(col, justify="right")
+    for name in names:
+        s = t[name]
+        sheet.add_row(name, *[formatted(s["ic_by_horizon"][str(h)], "ic") for h in t["horizons"]],
+                      *[formatted(v, "ret") for v in s["quintile_returns"]], formatted(s["spread"], "ret"),
+                      formatted(s["rank_autocorrelation"], "num"))
+    monthly = Table(title=f"Mean daily rank IC by month ({t['horizon']}-day returns)")
+    monthly.add_column("month")
+    for name in names:
+        monthly.add_column(name, justify="right")
+    for month in t[names[0]]["monthly_ic"]:
+        monthly.add_row(month, *[formatted(t[n]["monthly_ic"].get(month), "ic") for n in names])
+    return [book, sheet, monthly]
+
+
+def print_backtest(console: Console, result: dict, saved, as_json: bool) -> None:
+    """What `equinet backtest` prints: the tables (or JSON) and where the result was kept."""
+    if as_json:
+        print_json(console, result)
+        return
+    for table in backtest_tables(result):
+        console.print(table)
+    if saved:
+        console.print(f"saved {saved} (`equinet report` draws it, `equinet runs` shows its excess after costs)",
+                      markup=False)

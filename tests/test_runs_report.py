@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -14,6 +15,7 @@ from equinet.runs import COLUMNS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("learning.png", "reliability.png", "confusion.png", "rank_ic.png", "cumulative.png", "class_shares.png")
+TRADING = ("backtest.png", "quintiles.png", "ic_horizon.png", "ic_monthly.png")  # once per report: all rows
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +88,16 @@ def test_report_writes_every_figure_and_a_page_that_holds_them(out: Path) -> Non
     assert result.exit_code == 0, result.output
     folder = out / "a" / "report"
     assert result.stdout.strip() == str(folder / "index.html")
-    first = {name: (folder / name).read_bytes() for name in FIGURES}
+    first = {name: (folder / name).read_bytes() for name in FIGURES + TRADING}
     page = (folder / "index.html").read_text(encoding="utf-8")
     for name, data in first.items():
         assert data.startswith(PNG) and len(data) > 5000, name
         assert f'alt="{name}"' in page
-    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(FIGURES)
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(FIGURES + TRADING)
+    assert "Backtest at the default rules" in page and "model, after costs" in page
     assert "http" not in page.replace(str(out), "")  # nothing to fetch: the page opens offline
     assert run_cli("report", out / "a").exit_code == 0  # the same run draws the same bytes
-    assert {name: (folder / name).read_bytes() for name in FIGURES} == first
+    assert {name: (folder / name).read_bytes() for name in FIGURES + TRADING} == first
     assert (folder / "index.html").read_text(encoding="utf-8") == page
 
 
@@ -106,4 +109,51 @@ def test_report_of_a_cv_has_the_pooled_figures_and_each_fold(out: Path) -> None:
         for name in FIGURES:
             assert (folder / sub / name).read_bytes().startswith(PNG)
             assert f'alt="{sub}{name}"' in page
+    for name in TRADING:  # the backtest and tear sheet of the pooled folds, on the main page only
+        assert (folder / name).read_bytes().startswith(PNG) and not (folder / "fold-1" / name).exists()
     assert run_cli("report", out / "junk").exit_code == 2
+
+
+def test_backtest_of_a_cv_trades_at_the_next_open_and_is_kept_for_runs(out: Path, tmp_path: Path) -> None:
+    from equinet.store import open_store
+
+    result = run_cli("backtest", out / "cv-k", "--top", "3", "--json", "--bootstrap", "50", "--trades",
+                     tmp_path / "trades.csv", "-o", tmp_path / "bt.json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got == json.loads((out / "cv-k" / "backtest-test.json").read_text()) == \
+        json.loads((tmp_path / "bt.json").read_text())
+    assert set(got["forecasters"]) == {"model", "linear", "reversal"} and got["split"] == "cv folds"
+    model = got["forecasters"]["model"]
+    assert model["after_costs"]["annual_return"] < model["before_costs"]["annual_return"]
+    assert model["after_costs"]["fees"] > 0 == model["before_costs"]["fees"]
+    low, high = model["after_costs"]["daily_excess_ci"]
+    assert low < model["after_costs"]["daily_excess"] < high
+    sheet = got["tear_sheet"]["model"]
+    assert set(sheet["ic_by_horizon"]) == {"1", "3", "5", "10"} and len(sheet["quintile_returns"]) == 5
+    cv = json.loads((out / "cv-k" / "cv.json").read_text())
+    assert sheet["ic_by_horizon"]["3"] == pytest.approx(cv["pooled"]["model"]["rank_ic"])  # the same rows, same IC
+    trades = pl.read_csv(tmp_path / "trades.csv", schema_overrides={"code": pl.String})
+    store = open_store(cv["store"])
+    dates = {d: i for i, d in enumerate(store.meta["dates"])}
+    buys = trades.filter((pl.col("side") == "buy") & (pl.col("book") == "model/after_costs"))
+    assert len(buys) > 0 and set(buys["sleeve"]) == {0, 1, 2}
+    opened = np.array([store.panel[store.codes.index(c), dates[d], 0] for c, d in zip(buys["code"], buys["date"])],
+                      dtype=float)
+    np.testing.assert_allclose(buys["price"].to_numpy(), opened * 1.0005, rtol=1e-12)  # the open, plus slippage
+    again = run_cli("backtest", out / "cv-k", "--top", "3", "--json", "--bootstrap", "50")
+    assert json.loads(again.stdout) == got  # a second run gives the same numbers
+    listed = {r["name"]: r for r in json.loads(run_cli("runs", "--out", out, "--format", "json").stdout)}
+    assert listed["cv-k"]["backtest_excess"] == model["after_costs"]["annual_excess"]
+    assert listed["b"]["backtest_excess"] is None
+    bad = run_cli("backtest", out / "cv-k", "--stamp-duty", "lots")
+    assert bad.exit_code == 2 and "--stamp-duty" in bad.output
+
+
+def test_backtest_of_a_train_run_uses_the_rows_its_evaluation_kept(out: Path) -> None:
+    result = run_cli("backtest", out / "a", "--top-pct", "25", "--json", "--bootstrap", "0")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["split"] == "test" and got["rules"]["top_pct"] == 25 and (out / "a" / "backtest-test.json").is_file()
+    evaluated = json.loads((out / "a" / "eval-test.json").read_text())
+    assert got["first"] == evaluated["from"]

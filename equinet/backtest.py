@@ -1,0 +1,244 @@
+"""`equinet backtest`: each evening's top picks traded as an A-share investor could, after costs. A pick is bought
+at the next day's open (not when it opens at its limit-up price or has no bar), sold at the close `hold` days
+later (not at a limit-down close nor while suspended: then at the first close it can be), with the capital in
+`hold` sleeves, one reinvested each day, equal weights within a sleeve."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from equinet.adjust import previous_close
+from equinet.features import at_limits, day_limits
+from equinet.scoring import Rows, bootstrap
+from equinet.store import Store
+
+YEAR = 242  # A-share trading days a year, for annualising
+STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
+STAMP = (0.001, 0.0005)  # before, from then
+SIDES = ("buy", "sell")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What trading costs, as fractions of a trade's value: commission per side, stamp duty on sells (None: by
+    the date, STAMP), and slippage on both sides (paid in the fill price)."""
+
+    buy: float = 0.00025
+    sell: float = 0.00025
+    stamp: float | None = None
+    slippage: float = 0.0005
+
+
+FREE = Costs(0.0, 0.0, 0.0, 0.0)
+
+
+def stamp_duty(dates: np.ndarray, stamp: float | None) -> np.ndarray:
+    """The stamp duty rate of a sell on each day [days]."""
+    return np.full(len(dates), stamp) if stamp is not None else np.where(dates < STAMP_CUT, *STAMP)
+
+
+@dataclass
+class Tape:
+    """What could be traded [stocks, days]: back-adjusted open and close, whether the stock had a bar, opened at
+    its limit-up (nobody sells to a buyer there) or closed at its limit-down (nobody buys from a seller); the
+    close carried over suspensions (to value a position), and the market series' change [days]."""
+
+    open: np.ndarray
+    close: np.ndarray
+    mark: np.ndarray
+    traded: np.ndarray
+    up_open: np.ndarray
+    down_close: np.ndarray
+    market: np.ndarray
+    dates: np.ndarray
+    codes: list[str]
+
+
+def tape(store: Store) -> Tape:
+    """The store's prices and limit states, by each day's limit rules (features.day_limits)."""
+    close = np.asarray(store.close, dtype=np.float64)
+    opened = np.asarray(store.panel[:, :, 0], dtype=np.float64)
+    up, down = day_limits(store)
+    prev = previous_close(close)
+    traded = ~np.isnan(close) & ~np.isnan(opened)
+    days = np.arange(close.shape[1])
+    last = np.maximum.accumulate(np.where(traded, days, 0), axis=1)
+    return Tape(opened, close, np.take_along_axis(close, last, axis=1), traded,
+                at_limits(opened, up, down, prev)[0] & traded, at_limits(close, up, down, prev)[1] & traded,
+                np.asarray(store.market[:, 1], dtype=np.float64), store.dates, store.codes)
+
+
+@dataclass
+class Book:
+    """One portfolio's path over days first..end: its value at each close (1 at the first close, before any
+    trade), what it traded and paid each day, every trade, and how many positions were still unsold at the end."""
+
+    days: np.ndarray  # store day indices [T]
+    value: np.ndarray  # [T]
+    traded: np.ndarray  # [T] value bought + sold
+    fees: np.ndarray  # [T] commission + stamp duty (slippage is in the fill prices)
+    trades: dict[str, np.ndarray]  # columns: day, sleeve, stock, side (0 buy, 1 sell), price, shares, value, fee
+    unsold: int
+
+
+def simulate(picks: dict[int, np.ndarray], t: Tape, hold: int, costs: Costs, first: int, end: int) -> Book:
+    """Trade each decision day's picks (store day -> stock indices) from day first's close to day end's: the
+    sleeve of day i is (i - first) % hold; it sells what is due at i's close, then spends all its cash on i's picks
+    at the next open, split equally over those that can be bought."""
+    stamp = stamp_duty(t.dates, costs.stamp)
+    cash = np.full(hold, 1.0 / hold)
+    held = [(np.zeros(0, int), np.zeros(0), np.zeros(0, int)) for _ in range(hold)]  # stock, shares, due day
+    days = np.arange(first, end + 1)
+    value, traded, fees = np.zeros(len(days)), np.zeros(len(days)), np.zeros(len(days))
+    log: list[tuple] = []
+    for n, i in enumerate(days):
+        k = (i - 1 - first) % hold
+        wanted = picks.get(i - 1, np.zeros(0, int)) if n else np.zeros(0, int)
+        buy = wanted[t.traded[wanted, i] & ~t.up_open[wanted, i]]
+        if len(buy) and cash[k] > 0:  # a sleeve whose money is still in unsold stock buys nothing
+            price = t.open[buy, i] * (1 + costs.slippage)
+            gross = np.full(len(buy), cash[k] / len(buy) / (1 + costs.buy))
+            shares, fee = gross / price, gross * costs.buy
+            cash[k] = 0.0
+            stock, have, due = held[k]
+            held[k] = (np.r_[stock, buy], np.r_[have, shares], np.r_[due, np.full(len(buy), i + hold - 1)])
+            traded[n] += gross.sum()
+            fees[n] += fee.sum()
+            log.append((i, k, buy, 0, price, shares, gross, fee))
+        for j in range(hold):
+            stock, have, due = held[j]
+            out = (due <= i) & t.traded[stock, i] & ~t.down_close[stock, i]
+            if out.any():
+                price = t.close[stock[out], i] * (1 - costs.slippage)
+                gross = have[out] * price
+                fee = gross * (costs.sell + stamp[i])
+                cash[j] += (gross - fee).sum()
+                traded[n] += gross.sum()
+                fees[n] += fee.sum()
+                log.append((i, j, stock[out], 1, price, have[out], gross, fee))
+                held[j] = (stock[~out], have[~out], due[~out])
+        value[n] = cash.sum() + sum((have * t.mark[stock, i]).sum() for stock, have, _ in held)
+    columns = ("day", "sleeve", "stock", "side", "price", "shares", "value", "fee")
+    trades = {c: np.concatenate([np.broadcast_to(np.asarray(e[m]), len(e[2])) for e in log]) if log else np.zeros(0)
+              for m, c in enumerate(columns)}
+    return Book(days, value, traded, fees, trades, int(sum(len(s) for s, _, _ in held)))
+
+
+def top_picks(rows: Rows, score: np.ndarray, top: int, top_pct: float) -> dict[int, np.ndarray]:
+    """Each decision day's best stocks by score (top names, or top_pct % of the day's scored stocks, at least one),
+    best first; a day whose scores are all equal ranks nothing and picks nothing."""
+    out = {}
+    order = np.lexsort((-score, rows.day))
+    day = rows.day[order]
+    days, starts = np.unique(day, return_index=True)
+    for d, start, stop in zip(days, starts, np.r_[starts[1:], len(day)]):
+        idx = order[start:stop]
+        idx = idx[~np.isnan(score[idx])]
+        if len(idx) and score[idx[0]] > score[idx[-1]]:
+            k = top if top_pct <= 0 else max(1, int(len(idx) * top_pct / 100))
+            out[int(d)] = rows.stock[idx[:k]]
+    return out
+
+
+def everyone(rows: Rows) -> dict[int, np.ndarray]:
+    """Each decision day's every scored stock: the equal-weighted universe."""
+    return {int(d): rows.stock[rows.day == d] for d in np.unique(rows.day)}
+
+
+def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0) -> dict:
+    """A book's figures beside the universe's and the market series' daily returns on the same days."""
+    r = book.value[1:] / book.value[:-1] - 1
+    ex = r - (universe.value[1:] / universe.value[:-1] - 1)
+    m = market[book.days[1:]]
+    peak = np.maximum.accumulate(book.value)
+    std = ex.std(ddof=1) if len(ex) > 1 else float("nan")
+    ci = bootstrap({"daily_excess": (ex, np.ones(len(ex)), False)}, n_bootstrap, seed)
+    return {"days": int(len(r)), "total_return": float(book.value[-1] / book.value[0] - 1),
+            "annual_return": float((book.value[-1] / book.value[0]) ** (YEAR / max(len(r), 1)) - 1),
+            "annual_excess": float(ex.mean() * YEAR), "annual_excess_market": float(np.nanmean(r - m) * YEAR),
+            "information_ratio": float(ex.mean() / std * np.sqrt(YEAR)) if std > 0 else float("nan"),
+            "max_drawdown": float((1 - book.value / peak).max()),
+            "turnover": float(np.mean(book.traded[1:] / 2 / book.value[:-1])),
+            "fees": float(book.fees.sum()), "hit_rate": float(np.mean(ex > 0)), "daily_excess": float(ex.mean()),
+            "daily_excess_ci": ci.get("daily_excess"), "unsold": book.unsold}
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the backtest does: how long a pick is held, how many are picked, what trading costs."""
+
+    hold: int = 3
+    top: int = 50
+    top_pct: float = 0.0  # > 0: the top pct % of each day's stocks instead of --top names
+    costs: Costs = Costs()
+
+
+def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000
+             ) -> tuple[dict, dict[str, Book]]:
+    """Every named forecaster's top picks traded before and after costs, beside the universe and the market series
+    on the same days; the summary (JSON-ready, with each book's value per day) and the books (with their trades)."""
+    first, last = int(rows.day.min()), int(rows.day.max())
+    end = min(last + rules.hold, len(t.dates) - 1)
+    universe = simulate(everyone(rows), t, rules.hold, FREE, first, end)
+    books, out = {"universe": universe}, {}
+    for i, name in enumerate(names):
+        chosen = top_picks(rows, rows.score[name], rules.top, rules.top_pct)
+        for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
+            books[f"{name}/{tag}"] = book = simulate(chosen, t, rules.hold, costs, first, end)
+            out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, seed=i)
+    market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[universe.days[1:]])])
+    rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
+    return {"rules": rules_json, "first": str(t.dates[first]), "last_decision": str(t.dates[last]),
+            "end": str(t.dates[end]), "forecasters": out,
+            "universe": summary(universe, universe, t.market, 0),
+            "series": {"dates": [str(d) for d in t.dates[universe.days]], "universe": universe.value.tolist(),
+                       "market": market.tolist(),
+                       **{k: b.value.tolist() for k, b in books.items() if k != "universe"}}}, books
+
+
+TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are traded and whose scores get a tear sheet
+
+
+def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple[dict, dict[str, Book], Tape]:
+    """Scored rows (scored.Scored) backtested and their scores' tear sheet, on the store the rows index."""
+    from equinet.store import open_store
+    from equinet.tearsheet import tear_sheet
+
+    store = open_store(s.store)
+    if list(store.meta["dates"]) != list(s.dates):
+        raise ValueError(f"{s.store}: not the store whose days the scored rows index (its dates differ); "
+                         f"evaluate the run again on it")
+    names = tuple(n for n in TRADED if n in s.rows.score)
+    t = tape(store)
+    result, books = backtest(s.rows, t, names, rules, n_bootstrap)
+    result |= {"store": str(s.store), "tear_sheet": tear_sheet(s.rows, np.asarray(store.close), s.dates, names,
+                                                                s.config["horizon"])}
+    return result, books, t
+
+
+def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str = "auto", n_bootstrap: int = 1000
+                 ) -> tuple[dict, dict[str, Book], Tape]:
+    """A run's (or a cv's) scored rows backtested, with the tear sheet."""
+    from equinet.scored import scored
+
+    s = scored(run, split, device)
+    result, books, t = backtest_scored(s, rules, n_bootstrap)
+    return result | {"run": str(run), "split": "cv folds" if s.folds else split}, books, t
+
+
+def trades_frame(books: dict[str, Book], t: Tape):
+    """Every trade of every book as one polars frame (date, book, sleeve, code, side, price, shares, value, fee)."""
+    import polars as pl
+
+    parts = [pl.DataFrame({"date": t.dates[b.trades["day"].astype(int)].astype(str), "book": name,
+                           "sleeve": b.trades["sleeve"].astype(int),
+                           "code": np.array(t.codes)[b.trades["stock"].astype(int)].tolist(),
+                           "side": [SIDES[s] for s in b.trades["side"].astype(int)], "price": b.trades["price"],
+                           "shares": b.trades["shares"], "value": b.trades["value"], "fee": b.trades["fee"]},
+                          schema={"date": pl.String, "book": pl.String, "sleeve": pl.Int64, "code": pl.String,
+                                  "side": pl.String, "price": pl.Float64, "shares": pl.Float64, "value": pl.Float64,
+                                  "fee": pl.Float64})
+             for name, b in books.items()]
+    return pl.concat(parts)

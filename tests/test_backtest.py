@@ -1,0 +1,155 @@
+"""`equinet backtest` on a store the test writes: prices and scores chosen by hand, every trade and value checked
+against a ledger worked out by hand (next-open buys, a limit-up open, a limit-down close, a suspension, the stamp
+duty cut of 2023-08-28); and the tear sheet on hand-made scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from equinet.backtest import Costs, Rules, backtest, tape
+from equinet.scoring import Rows
+from equinet.store import open_store
+from equinet.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
+
+DAYS = ["2023-08-22", "2023-08-23", "2023-08-24", "2023-08-25", "2023-08-28", "2023-08-29", "2023-08-30",
+        "2023-08-31"]
+# (open, close) per day; None: suspended. A opens at its limit-up on day 1 (10.00 -> 11.00); B closes at its
+# limit-down on day 2 (10.20 -> 9.18); D has no bar on day 3.
+BARS = {
+    "sh600001": [(10.0, 10.0), (11.0, 11.0), (11.0, 11.1), (11.1, 11.2), (11.3, 11.5), (11.5, 11.4), (11.4, 11.4),
+                 (11.4, 11.4)],
+    "sh600002": [(10.0, 10.0), (10.1, 10.2), (9.5, 9.18), (9.2, 9.3), (9.3, 9.4), (9.5, 9.6), (9.6, 9.9),
+                 (9.9, 10.0)],
+    "sh600003": [(10.0, 10.0), (10.0, 10.0), (10.1, 10.3), (10.3, 10.5), (10.5, 10.4), (10.5, 10.6), (10.6, 10.8),
+                 (10.8, 10.7)],
+    "sh600004": [(10.0, 10.0), (10.0, 10.0), (9.9, 10.0), None, (10.1, 10.2), (10.2, 10.3), (10.4, 10.5),
+                 (10.5, 10.6)],
+    "sh600005": [(10.0, 10.0), (10.0, 10.1), (10.1, 10.2), (10.2, 10.3), (10.35, 10.4), (10.4, 10.5), (10.55, 10.6),
+                 (10.6, 10.8)],
+}
+SCORES = [  # each evening's scores (a stock without a bar has none)
+    {"A": 5, "B": 4, "C": 3, "D": 2, "E": 1},  # picks A, B: A opens at limit-up, only B is bought
+    {"C": 5, "D": 4, "A": 3, "B": 2, "E": 1},  # C, D
+    {"E": 5, "A": 4, "B": 3, "C": 2, "D": 1},  # sleeve 0 still holds B (limit-down): no cash, nothing bought
+    {"A": 5, "E": 4, "B": 3, "C": 2},  # sleeve 1: C's money (D suspended, still held)
+    {"B": 5, "C": 4, "A": 3, "D": 2, "E": 1},
+    {"D": 5, "E": 4, "A": 3, "B": 2, "C": 1},
+]
+COSTS = Costs(buy=0.001, sell=0.002, stamp=None, slippage=0.01)
+
+
+def write_store(root: Path) -> Path:
+    header = "数据由邢不行整理\n股票代码,股票名称,交易日期,开盘价,最高价,最低价,收盘价,前收盘价,成交量,成交额,流通市值\n"
+    (root / "raw").mkdir()
+    for code, bars in BARS.items():
+        lines, prev = [], 10.0
+        for day, bar in zip(DAYS, bars):
+            if bar is None:
+                continue
+            o, c = bar
+            lines.append(f"{code},股{code[-1]},{day},{o},{max(o, c)},{min(o, c)},{c},{prev},1e6,1e7,{c * 1e8}")
+            prev = c
+        (root / "raw" / f"{code}.csv").write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    assert run_cli("ingest", root / "raw", "--out", root / "s").exit_code == 0
+    return root / "s"
+
+
+def hand_rows(codes: list[str]) -> Rows:
+    index = {letter: codes.index(f"60000{n + 1}") for n, letter in enumerate("ABCDE")}
+    day, stock, score = [], [], []
+    for d, scores in enumerate(SCORES):
+        for letter, s in sorted(scores.items(), key=lambda kv: index[kv[0]]):
+            day.append(d), stock.append(index[letter]), score.append(float(s))
+    n = len(day)
+    return Rows(np.array(stock), np.array(day), np.zeros(n, int), np.zeros(n), np.zeros(n, bool), {},
+                {"model": np.array(score)})
+
+
+def ledger() -> tuple[list[tuple], list[float]]:
+    """The trades (day, sleeve, code, side, price, shares, value, fee) and the value at each close, by hand."""
+    trades, cash = [], [0.5, 0.5]
+    held: dict[str, float] = {}
+
+    def buy(day: int, sleeve: int, names: list[tuple[str, float]]) -> None:
+        gross = cash[sleeve] / len(names) / 1.001
+        for code, open_ in names:
+            price = float(np.float32(open_)) * 1.01  # the store keeps opens as float32 (closes as float64)
+            held[code] = gross / price
+            trades.append((day, sleeve, code, "buy", price, gross / price, gross, gross * 0.001))
+        cash[sleeve] = 0.0
+
+    def sell(day: int, sleeve: int, code: str, close: float, stamp: float) -> None:
+        price = close * 0.99
+        gross = held.pop(code) * price
+        trades.append((day, sleeve, code, "sell", price, gross / price, gross, gross * (0.002 + stamp)))
+        cash[sleeve] += gross - gross * (0.002 + stamp)
+
+    value = [1.0]
+    buy(1, 0, [("600002", 10.1)])  # A (600001) opened at its limit-up 11.00
+    value.append(sum(cash) + held["600002"] * 10.2)
+    buy(2, 1, [("600003", 10.1), ("600004", 9.9)])  # B due at day 2's close: limit-down, kept
+    value.append(held["600002"] * 9.18 + held["600003"] * 10.3 + held["600004"] * 10.0 + sum(cash))
+    sell(3, 0, "600002", 9.3, 0.001)  # sleeve 0 had no cash at day 3's open: nothing bought
+    sell(3, 1, "600003", 10.5, 0.001)  # D suspended: held, valued at its last close
+    value.append(sum(cash) + held["600004"] * 10.0)
+    buy(4, 1, [("600001", 11.3), ("600005", 10.35)])
+    sell(4, 1, "600004", 10.2, 0.0005)  # 2023-08-28: the halved stamp duty
+    value.append(sum(cash) + held["600001"] * 11.5 + held["600005"] * 10.4)
+    buy(5, 0, [("600002", 9.5), ("600003", 10.5)])
+    sell(5, 1, "600001", 11.4, 0.0005)
+    sell(5, 1, "600005", 10.5, 0.0005)
+    value.append(sum(cash) + held["600002"] * 9.6 + held["600003"] * 10.6)
+    buy(6, 1, [("600004", 10.4), ("600005", 10.55)])
+    sell(6, 0, "600002", 9.9, 0.0005)
+    sell(6, 0, "600003", 10.8, 0.0005)
+    value.append(sum(cash) + held["600004"] * 10.5 + held["600005"] * 10.6)
+    sell(7, 1, "600004", 10.6, 0.0005)
+    sell(7, 1, "600005", 10.8, 0.0005)
+    value.append(sum(cash))
+    return trades, value
+
+
+def test_every_trade_fill_cost_and_value_match_the_hand_ledger(tmp_path: Path) -> None:
+    store = open_store(write_store(tmp_path))
+    t = tape(store)
+    assert t.up_open[store.codes.index("600001"), 1] and t.down_close[store.codes.index("600002"), 2]
+    assert not t.traded[store.codes.index("600004"), 3]
+    result, books = backtest(hand_rows(store.codes), t, ("model",), Rules(hold=2, top=2, costs=COSTS), 0)
+    book = books["model/after_costs"]
+    got = [(int(d), int(k), store.codes[int(s)], ("buy", "sell")[int(side)], p, q, v, f)
+           for d, k, s, side, p, q, v, f in zip(*book.trades.values())]
+    want, value = ledger()
+    assert [g[:4] for g in got] == [w[:4] for w in want]
+    np.testing.assert_allclose(np.array([g[4:] for g in got]), np.array([w[4:] for w in want]), rtol=1e-12)
+    np.testing.assert_allclose(book.value, value, rtol=1e-12)
+    assert book.unsold == 0 and list(book.days) == list(range(8))
+    assert result["end"] == DAYS[-1] and result["forecasters"]["model"]["after_costs"]["days"] == 7
+    free = books["model/before_costs"]  # the same trades without costs: more money at the end
+    assert len(free.trades["day"]) == len(book.trades["day"]) and free.value[-1] > book.value[-1]
+    summary = result["forecasters"]["model"]["after_costs"]
+    assert summary["total_return"] == pytest.approx(value[-1] - 1)
+    peak = np.maximum.accumulate(value)
+    assert summary["max_drawdown"] == pytest.approx(max(1 - np.array(value) / peak))
+
+
+def test_tear_sheet_figures_on_hand_made_scores(tmp_path: Path) -> None:
+    store = open_store(write_store(tmp_path))
+    rows = hand_rows(store.codes)
+    close = np.asarray(store.close)
+    ahead = forward_returns(close, rows, 1)
+    first = (rows.day == 0) & (rows.stock == store.codes.index("600001"))
+    assert ahead[first][0] == pytest.approx(11.0 / 10.0 - 1)  # A's close to close over day 0 -> 1
+    assert np.isnan(forward_returns(close, rows, 10)).all()  # past the store's end
+    assert np.isnan(ahead[(rows.day == 2) & (rows.stock == store.codes.index("600004"))]).all()  # suspended then
+    day0 = rows.day == 0
+    q = quantile_returns(rows.score["model"][day0], ahead[day0], rows.day[day0])
+    order = [store.codes.index(f"60000{n}") for n in (5, 4, 3, 2, 1)]  # scores 1..5: one stock per quintile
+    np.testing.assert_allclose(q, [close[s, 1] / close[s, 0] - 1 for s in order])
+    same = Rows(rows.stock, rows.day, rows.y, rows.forward_return, rows.limit_up, {}, {"model": rows.stock * 1.0})
+    assert rank_autocorrelation(same.score["model"], same) == pytest.approx(1.0)  # the same order every day
+    flip = np.where(rows.day % 2 == 0, rows.stock, -rows.stock) * 1.0
+    assert rank_autocorrelation(flip, rows) == pytest.approx(-1.0)
