@@ -260,18 +260,20 @@ def monthly_ic(sheet: dict, path: Path) -> Path:
     names = [n for n in sheet if isinstance(sheet[n], dict) and "monthly_ic" in sheet[n]]
     months = sorted({m for n in names for m in sheet[n]["monthly_ic"]})
     years = sorted({m[:4] for m in months})
-    fig, ax = _figure(1, len(names), size=(9, 1.2 + 0.45 * len(years)))
+    fig, ax = _figure(len(names), 1, size=(9, 0.6 + len(names) * (0.75 + 0.3 * len(years))))
     bound = max([abs(v) for n in names for v in sheet[n]["monthly_ic"].values() if v is not None] + [0.01])
-    for a, name in zip(ax[0], names):
+    for a, name in zip(ax[:, 0], names):
         grid = np.full((len(years), 12), np.nan)
         for m, v in sheet[name]["monthly_ic"].items():
             grid[years.index(m[:4]), int(m[5:]) - 1] = np.nan if v is None else v
         image = a.imshow(grid, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
         for (y, m), v in np.ndenumerate(grid):
             if not np.isnan(v):
-                a.text(m, y, f"{v:+.2f}", ha="center", va="center", fontsize=6)
+                a.text(m, y, f"{v:+.3f}", ha="center", va="center", fontsize=7)
         a.set_xticks(range(12), [str(m + 1) for m in range(12)])
-        a.set_yticks(range(len(years)), years)
-        a.set(title=f"{name}: rank IC by month", xlabel="month")
-    fig.colorbar(image, ax=ax[0].tolist(), shrink=0.8, label="mean rank IC")
+        a.set_yticks(range(len(years)), years, fontsize=7)
+        a.set_ylabel(name)
+    ax[0, 0].set_title("Mean daily rank IC by month (years down, months across)")
+    ax[-1, 0].set_xlabel("month")
+    fig.colorbar(image, ax=ax[:, 0].tolist(), shrink=0.8, label="mean rank IC")
     return _save(fig, path)

@@ -99,7 +99,7 @@ def _summary(rows: Rows, top_pct: float) -> str:
     shown = [METRICS[k] for k in SUMMARY]
     head = "".join(f"<th>{html.escape(m.short)}</th>" for m in shown)
     body = ""
-    for name in ("model", "volatility", "reversal", "prior"):
+    for name in [n for n in ("model", "linear", "volatility", "reversal", "prior") if n in scored]:
         cells = "".join(f"<td>{formatted(scored[name].get(m.key), m.kind)}</td>" for m in shown)
         body += f"<tr><th>{name}</th>{cells}</tr>"
     return (f"<p>{scored['rows']:,} windows, {scored['days']} decision days, {scored['stocks']} stocks.</p>"
