@@ -16,7 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from equinet import checkpoint, distributed, files, rundir
 from equinet.config import SELECT, TrainConfig
-from equinet.device import attention_kernels, autocast, pick_precision
+from equinet.device import attention_kernels, autocast, pick_precision, trim_host_memory
 from equinet.distributed import World
 from equinet.errors import TrainingDiverged
 from equinet.features import FEATURES, Prepared, left_out, prepared
@@ -388,6 +388,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
                 run.ema.update_parameters(run.model)
             total += value
             seen += windows
+            trim_host_memory(run.data.device)
             if on_step:
                 on_step(value, run.sched.get_last_lr()[0], seen / (time.perf_counter() - t0))
         run.epoch = epoch + 1

@@ -365,8 +365,8 @@ def test_recomputed_activations_change_nothing_but_memory(monkeypatch) -> None:
     net.train()
     x, group = torch.randn(300, 25, len(FEATURES)), torch.arange(300)
     seen = []
-    for rows in (10**9, 100):  # keep every activation; then recompute them for batches over 100 rows
-        monkeypatch.setattr(M, "RECOMPUTE_ROWS", rows)
+    for cells in (10**12, 100 * 25 * 16):  # keep every activation; then recompute them (300 x 25 x 16 is over)
+        monkeypatch.setattr(M, "RECOMPUTE_CELLS", cells)
         torch.manual_seed(1)
         net.zero_grad()
         with autocast(cpu, "bf16"), attention_kernels(cpu):  # as a training step runs on a CPU
