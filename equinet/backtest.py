@@ -126,10 +126,13 @@ def simulate(picks: dict[int, np.ndarray], t: Tape, hold: int, costs: Costs, fir
     return Book(days, value, traded, fees, trades, int(sum(len(s) for s, _, _ in held)))
 
 
-def top_picks(rows: Rows, score: np.ndarray, top: int, top_pct: float) -> dict[int, np.ndarray]:
+def top_picks(rows: Rows, score: np.ndarray, top: int, top_pct: float, skip_limit_up: bool = True
+              ) -> dict[int, np.ndarray]:
     """Each decision day's best stocks by score (top names, or top_pct % of the day's scored stocks, at least one),
-    best first; a day whose scores are all equal ranks nothing and picks nothing."""
+    best first, leaving out (skip_limit_up) those that closed at their limit-up that day; a day whose scores are
+    all equal ranks nothing and picks nothing."""
     out = {}
+    score = np.where(rows.limit_up, np.nan, score) if skip_limit_up else score
     order = np.lexsort((-score, rows.day))
     day = rows.day[order]
     days, starts = np.unique(day, return_index=True)
@@ -173,6 +176,7 @@ class Rules:
     top: int = 50
     top_pct: float = 0.0  # > 0: the top pct % of each day's stocks instead of --top names
     costs: Costs = Costs()
+    skip_limit_up: bool = True  # a stock that closed at its limit-up on the decision day is not picked
 
 
 def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000
@@ -184,7 +188,7 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
     universe = simulate(everyone(rows), t, rules.hold, FREE, first, end)
     books, out = {"universe": universe}, {}
     for i, name in enumerate(names):
-        chosen = top_picks(rows, rows.score[name], rules.top, rules.top_pct)
+        chosen = top_picks(rows, rows.score[name], rules.top, rules.top_pct, rules.skip_limit_up)
         for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
             books[f"{name}/{tag}"] = book = simulate(chosen, t, rules.hold, costs, first, end)
             out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, seed=i)

@@ -256,6 +256,9 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
                                    "then) or a fraction, e.g. 0.001."),
              slippage: float = Opt(0.0005, min=0.0, help="Slippage per side: buys fill this much above the open, "
                                    "sells below the close."),
+             skip_limit_up: bool = Opt(True, "--skip-limit-up/--buy-limit-up", help="--skip-limit-up: a stock that "
+                                       "closed at its limit-up on the decision day is not picked (as eval's top-k); "
+                                       "--buy-limit-up: it may be, and is bought unless it opens at its limit-up."),
              bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
              trades: Path = Opt(None, help="Also write every trade of every portfolio to this CSV file."),
              output: Path = Opt(None, "--output", "-o", help="Also write the result (JSON) to this file."),
@@ -276,7 +279,7 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     except ValueError:
         fail(f"--stamp-duty takes auto or a fraction such as 0.001, not {stamp_duty!r}")
     target = run or newest_run(out)
-    rules = Rules(hold, top, top_pct, Costs(cost_buy, cost_sell, stamp, slippage))
+    rules = Rules(hold, top, top_pct, Costs(cost_buy, cost_sell, stamp, slippage), skip_limit_up)
     with progress_bar(as_json) as bar:
         bar.add_task(f"backtesting {target}", total=None)
         result, books, tape = backtest_run(target, rules, split, device, bootstrap)

@@ -207,6 +207,7 @@ def equity_curves(result: dict, path: Path) -> Path:
              lw=0.8, label="universe")
     r = result["rules"]
     size = f"top {r['top_pct']:g} %" if r["top_pct"] > 0 else f"top {r['top']}"
+    size += " (limit-up closes left out)" if r.get("skip_limit_up") else ""
     top.set(title=f"Backtest: each evening's {size}, bought at the next open, held {r['hold']} days "
             f"({r['hold']} sleeves)", ylabel="portfolio value (start = 1)")
     low.set(xlabel="day", ylabel="drawdown after costs, %")

@@ -169,7 +169,10 @@ def _trading_summary(result: dict) -> str:
     r, c = result["rules"], result["rules"]["costs"]
     where = f"from {html.escape(Path(result['saved']).name)}" if "saved" in result else \
         "at the default rules (`equinet backtest` keeps another)"
-    return (f"<p>Backtest {where}: decisions {result['first']} .. {result['last_decision']}, hold {r['hold']} "
+    size = f"top {r['top_pct']:g} %" if r["top_pct"] > 0 else f"top {r['top']}"
+    size += ", limit-up closes left out" if r.get("skip_limit_up") else ", limit-up closes included"
+    return (f"<p>Backtest {where}: each evening's {size}, bought at the next open; decisions {result['first']} .. "
+            f"{result['last_decision']}, hold {r['hold']} "
             f"days, commission {100 * c['buy']:.3f} % / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, "
             f"slippage {100 * c['slippage']:.3f} % per side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
 

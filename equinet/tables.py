@@ -408,6 +408,7 @@ def backtest_tables(r: dict) -> list:
     size = f"top {rules['top_pct']:g} %" if rules["top_pct"] > 0 else f"top {rules['top']}"
     stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
         formatted(rules["stamp_duty"], "pct")
+    size += " (limit-up closes left out)" if rules["skip_limit_up"] else " (limit-up closes included)"
     book = Table(title=f"Backtest of {r['run']} ({r['split']}): each evening's {size} by rank score, bought at the "
                        f"next open, sold at the close {rules['hold']} days later, {rules['hold']} sleeves; "
                        f"decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
