@@ -13,12 +13,12 @@ found=$((exports + days))
 if [ "$found" -gt 0 ]; then
   echo "Running on YOUR data: $found file(s) (.xlsx/.csv/TDX text exports or vipdoc .day files) in $raw" \
        "-> store data/parquet, runs under out/"
-  store=data/parquet out=out train=()  # the defaults, chosen by equinet cv
+  store=data/parquet out=out train=() top=50  # the defaults, chosen by equinet cv
 else
   echo "No exports or TDX files in $raw: running the DEMO on generated data in data/demo" \
        "(put your TDX exports, or link your TDX folder, in $raw to run on them)"
   raw=data/demo/raw store=data/demo/parquet out=data/demo/out
-  train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024)
+  train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024) top=5  # 40 stocks: the top 5
 fi
 eq=.venv/bin/equinet
 plan=${1:-}
@@ -30,6 +30,7 @@ fi
 step "$eq" ingest "$raw" --out "$store"
 step "$eq" train --data "$store" --out "$out" ${train[@]+"${train[@]}"}
 step "$eq" eval --out "$out" --split test
+step "$eq" backtest --out "$out" --top "$top"
 step "$eq" predict --out "$out" --top 10
 step "$eq" report --out "$out"
 step "$eq" runs --out "$out"
