@@ -217,48 +217,48 @@ def equity_curves(result: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def quintile_returns(sheet: dict, path: Path) -> Path:
-    """Mean forward return of each score quintile (Q1 lowest), one group of bars per score."""
-    names = [n for n in sheet if isinstance(sheet[n], dict) and "quintile_returns" in sheet[n]]
+def _scores(sheet: dict) -> list[str]:
+    """The scores a tear sheet holds (its other keys are its settings)."""
+    return [n for n in sheet if isinstance(sheet[n], dict)]
+
+
+def _grouped_bars(bars: dict[str, tuple[list, str]], ticks: list[str], title: str, xlabel: str, ylabel: str,
+                  path: Path) -> Path:
+    """One group of bars per tick, one bar per score (score -> (values, legend label))."""
     fig, ax = _figure()
     a = ax[0, 0]
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        a.bar(np.arange(5) + (i - (len(names) - 1) / 2) * width, 100 * np.array(sheet[name]["quintile_returns"],
-              dtype=float), width, color=COLOURS.get(name), label=f"{name} (Q5 - Q1 "
-              f"{100 * (sheet[name]['spread'] or 0):+.2f} %)")
-    a.set_xticks(np.arange(5), [f"Q{q + 1}" for q in range(5)])
+    width = 0.8 / len(bars)
+    for i, (name, (values, label)) in enumerate(bars.items()):
+        a.bar(np.arange(len(ticks)) + (i - (len(bars) - 1) / 2) * width, np.nan_to_num(np.array(values, float)),
+              width, color=COLOURS.get(name), label=label)
+    a.set_xticks(np.arange(len(ticks)), ticks)
     a.axhline(0, color="black", lw=0.6)
-    a.set(title=f"Mean {sheet['horizon']}-day forward return by score quintile (each day's quintiles, averaged)",
-          xlabel="score quintile (Q1 lowest)", ylabel="mean forward return, %")
+    a.set(title=title, xlabel=xlabel, ylabel=ylabel)
     a.legend(fontsize=7)
     a.grid(alpha=0.3, axis="y")
     return _save(fig, path)
+
+
+def quintile_returns(sheet: dict, path: Path) -> Path:
+    """Mean forward return of each score quintile (Q1 lowest), one group of bars per score."""
+    bars = {n: ([100 * (v or 0) for v in sheet[n]["quintile_returns"]],
+                f"{n} (Q5 - Q1 {100 * (sheet[n]['spread'] or 0):+.2f} %)") for n in _scores(sheet)}
+    return _grouped_bars(bars, [f"Q{q + 1}" for q in range(5)], f"Mean {sheet['horizon']}-day forward return by "
+                         "score quintile (each day's quintiles, averaged)", "score quintile (Q1 lowest)",
+                         "mean forward return, %", path)
 
 
 def ic_by_horizon(sheet: dict, path: Path) -> Path:
     """Mean daily rank IC of each score against the return over 1, 3, 5 and 10 days."""
-    names = [n for n in sheet if isinstance(sheet[n], dict) and "ic_by_horizon" in sheet[n]]
     horizons = sheet["horizons"]
-    fig, ax = _figure()
-    a = ax[0, 0]
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        a.bar(np.arange(len(horizons)) + (i - (len(names) - 1) / 2) * width,
-              [sheet[name]["ic_by_horizon"][str(h)] or 0 for h in horizons], width, color=COLOURS.get(name),
-              label=name)
-    a.set_xticks(np.arange(len(horizons)), [f"{h} d" for h in horizons])
-    a.axhline(0, color="black", lw=0.6)
-    a.set(title="Mean daily rank IC by horizon: how long the score's information lasts", xlabel="return over",
-          ylabel="mean rank IC")
-    a.legend(fontsize=7)
-    a.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    bars = {n: ([sheet[n]["ic_by_horizon"][str(h)] for h in horizons], n) for n in _scores(sheet)}
+    return _grouped_bars(bars, [f"{h} d" for h in horizons], "Mean daily rank IC by horizon: how long the score's "
+                         "information lasts", "return over", "mean rank IC", path)
 
 
 def monthly_ic(sheet: dict, path: Path) -> Path:
     """Heat maps of the mean daily rank IC per month (years down, months across), one per score."""
-    names = [n for n in sheet if isinstance(sheet[n], dict) and "monthly_ic" in sheet[n]]
+    names = _scores(sheet)
     months = sorted({m for n in names for m in sheet[n]["monthly_ic"]})
     years = sorted({m[:4] for m in months})
     fig, ax = _figure(len(names), 1, size=(9, 0.6 + len(names) * (0.75 + 0.3 * len(years))))
