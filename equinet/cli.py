@@ -197,7 +197,7 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
              up: float = UP, down: float = DOWN, device: str = DEVICE, as_json: bool = JSON) -> None:
     """Evaluate a checkpoint on every valid window, beside the baselines on the same rows: volatility (a Student-t
     of the stock's recent volatility), reversal (the 20-day return, for ranking), class prior and majority class."""
-    from equinet.evaluate import evaluate_rows, parse_gate
+    from equinet.evaluation.evaluate import evaluate_rows, parse_gate
     from equinet.splits import check_split
     from equinet.rundir import save_eval
     from equinet.tables import print_eval
@@ -266,10 +266,10 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     """Would it have made money: each evening's top picks of the model, the linear and the reversal baselines
     traded as an A-share investor could (next open, limit and suspension rules, costs), beside the universe; and
     the scores' tear sheet (IC by horizon, quintile returns, monthly IC, rank autocorrelation)."""
-    from equinet.backtest import Costs, Rules, backtest_run, trades_frame
+    from equinet.evaluation.backtest import Costs, Rules, backtest_run, trades_frame
     from equinet.files import replace_file, write_json
     from equinet.rundir import newest_run
-    from equinet.scoring import no_nan
+    from equinet.evaluation.scoring import no_nan
     from equinet.splits import check_split
     from equinet.tables import print_backtest
 

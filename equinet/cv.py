@@ -15,8 +15,8 @@ from pathlib import Path
 
 from equinet import files, rundir
 from equinet.config import TrainConfig
-from equinet.evaluate import collect, selection_mask
-from equinet.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
+from equinet.evaluation.evaluate import collect, selection_mask
+from equinet.evaluation.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
 from equinet.features import Prepared, prepared
 from equinet.infer import apply
 from equinet.store import open_store

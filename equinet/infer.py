@@ -17,7 +17,7 @@ from equinet.distribution import volatility_probabilities
 from equinet.features import Prepared, left_out, prepared
 from equinet.heads import Forecast, Head
 from equinet.labels import LabelRule
-from equinet.metrics import class_shares
+from equinet.evaluation.metrics import class_shares
 from equinet.model import EquiNet
 from equinet.sampler import DeviceData, anchor_on, labelled_context, to_device, windows
 from equinet.splits import Splits

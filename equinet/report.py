@@ -12,9 +12,9 @@ import numpy as np
 from equinet import figures, rundir
 from equinet.files import read_json, read_metrics, replace_file
 from equinet.config import best_line
-from equinet.scoring import Rows, no_nan, score_rows
-from equinet.scored import Scored, scored
-from equinet.metrics import METRICS
+from equinet.evaluation.scoring import Rows, no_nan, score_rows
+from equinet.evaluation.scored import Scored, scored
+from equinet.evaluation.metrics import METRICS
 from equinet.tables import formatted
 
 CAPTIONS = {
@@ -134,7 +134,7 @@ def label_rule(cfg: dict) -> str:
 
 def trading(run: Path, s: Scored, split: str) -> dict:
     """The backtest and tear sheet `equinet backtest` saved for these rows, else one at its default rules."""
-    from equinet.backtest import backtest_scored
+    from equinet.evaluation.backtest import backtest_scored
 
     saved = rundir.Folder(run).backtest_file(split)
     if saved.is_file():

@@ -131,7 +131,7 @@ def status(run_dir: Path) -> Status:
 def save_eval(report: dict, rows, dates: list[str], checkpoint: Path, split: str) -> Path | None:
     """An evaluation of a run's checkpoint is kept in the run: eval-<split>.json (the latest one) and, when it
     scored the whole split at the training thresholds (rows given), its rows beside it for `equinet report`."""
-    from equinet.scoring import save_rows
+    from equinet.evaluation.scoring import save_rows
 
     folder = Folder(Path(checkpoint).parent)
     if not folder.config.is_file():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from equinet import rundir
 from equinet.files import read_json
-from equinet.metrics import METRICS
+from equinet.evaluation.metrics import METRICS
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 # (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test

@@ -14,7 +14,7 @@ from rich import box
 from rich.table import Table
 
 from equinet.labels import CLASSES
-from equinet.metrics import FORECASTERS, METRICS, PROBABILISTIC
+from equinet.evaluation.metrics import FORECASTERS, METRICS, PROBABILISTIC
 from equinet.findings import Finding
 
 

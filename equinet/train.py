@@ -24,7 +24,7 @@ from equinet.heads import Head
 from equinet.checkpoint import FORMAT, build
 from equinet.infer import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
 from equinet.linear import Ridge, fit_split
-from equinet.metrics import class_shares, validation_line
+from equinet.evaluation.metrics import class_shares, validation_line
 from equinet.model import EquiNet
 from equinet.sampler import Batch, DeviceData, Pool, anchor_on, labelled_context, sample, targets, to_device
 from equinet.splits import Splits, by_date, by_stock

@@ -18,7 +18,7 @@ import torch
 from benchdata import default_run, emit, parser
 from equinet import checkpoint
 from equinet.device import autocast
-from equinet.evaluate import collect, eval_pool, selection_mask
+from equinet.evaluation.evaluate import collect, eval_pool, selection_mask
 from equinet.infer import apply, universe
 from equinet.sampler import windows
 from equinet.train import checkpoint_state

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from equinet.backtest import Costs, Rules, backtest, tape, top_picks
+from equinet.evaluation.backtest import Costs, Rules, backtest, tape, top_picks
 from equinet.features import limit_flags
-from equinet.scoring import Rows
+from equinet.evaluation.scoring import Rows
 from equinet.store import open_store
-from equinet.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
+from equinet.evaluation.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
 
 DAYS = ["2023-08-22", "2023-08-23", "2023-08-24", "2023-08-25", "2023-08-28", "2023-08-29", "2023-08-30",
         "2023-08-31"]

@@ -9,7 +9,7 @@ import torch
 from equinet.baselines import ewma_sigma, reversal
 from equinet.distribution import class_probabilities, t_cdf, volatility_probabilities
 from equinet.labels import LabelRule
-from equinet.metrics import daily_rank_ic, rank_metrics
+from equinet.evaluation.metrics import daily_rank_ic, rank_metrics
 
 # scipy.stats.t.cdf, computed once outside the suite
 T5 = {-1.0: 0.18160873382456144, 0.5: 0.6808505641795355, 2.0: 0.9490302605850708}

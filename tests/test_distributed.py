@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 
 from conftest import TINY, TINY_CLI, synthetic_store
 from equinet import distributed
-from equinet.evaluate import evaluate
+from equinet.evaluation.evaluate import evaluate
 from equinet.infer import apply
 from equinet.sampler import sample
 from equinet.train import TrainConfig, backward, draw, fit, global_loss, start, train_step, validate

@@ -13,7 +13,7 @@ from conftest import TINY, run_cli
 from equinet import ingest, open_store
 from equinet.baselines import ewma_sigma
 from equinet.distribution import volatility_probabilities
-from equinet.evaluate import collect, selection_mask
+from equinet.evaluation.evaluate import collect, selection_mask
 from equinet.labels import LabelRule
 from equinet.infer import apply
 from equinet.synth import frame, simulate, write

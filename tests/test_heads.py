@@ -13,7 +13,7 @@ from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 
 from equinet import open_store
 from equinet.distribution import class_probabilities, t_scale, volatility_probabilities
-from equinet.evaluate import collect, selection_mask
+from equinet.evaluation.evaluate import collect, selection_mask
 from equinet.features import clean_run, future_vol, prepare
 from equinet.labels import LabelRule
 from equinet.heads import make_head

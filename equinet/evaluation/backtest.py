@@ -11,7 +11,7 @@ import numpy as np
 
 from equinet.adjust import previous_close
 from equinet.features import at_limits, day_limits
-from equinet.scoring import Rows, bootstrap
+from equinet.evaluation.scoring import Rows, bootstrap
 from equinet.store import Store
 
 YEAR = 242  # A-share trading days a year, for annualising
@@ -208,7 +208,7 @@ TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are trad
 def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple[dict, dict[str, Book], Tape]:
     """Scored rows (scored.Scored) backtested and their scores' tear sheet, on the store the rows index."""
     from equinet.store import open_store
-    from equinet.tearsheet import tear_sheet
+    from equinet.evaluation.tearsheet import tear_sheet
 
     store = open_store(s.store)
     if list(store.meta["dates"]) != list(s.dates):
@@ -225,7 +225,7 @@ def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple
 def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str = "auto", n_bootstrap: int = 1000
                  ) -> tuple[dict, dict[str, Book], Tape]:
     """A run's (or a cv's) scored rows backtested, with the tear sheet."""
-    from equinet.scored import scored
+    from equinet.evaluation.scored import scored
 
     s = scored(run, split, device)
     result, books, t = backtest_scored(s, rules, n_bootstrap)

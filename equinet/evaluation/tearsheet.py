@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.metrics import daily_rank_ic, group_ranks
-from equinet.scoring import Rows
+from equinet.evaluation.metrics import daily_rank_ic, group_ranks
+from equinet.evaluation.scoring import Rows
 
 HORIZONS = (1, 3, 5, 10)  # trading days ahead
 QUANTILES = 5

@@ -12,7 +12,7 @@ from equinet.features import limit_flags
 from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
 from equinet.labels import CLASSES, DOWN, UP
 from equinet.sampler import Pool, make_pool, labelled_context
-from equinet.scoring import Rows, no_nan, score_rows
+from equinet.evaluation.scoring import Rows, no_nan, score_rows
 
 
 def selection_mask(app: Applied, split: str, date_from: str | None, date_to: str | None) -> np.ndarray:

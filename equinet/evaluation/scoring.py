@@ -11,7 +11,7 @@ import numpy as np
 
 from equinet.files import replace_file
 from equinet.labels import CLASSES
-from equinet.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
+from equinet.evaluation.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
                              gate_decision, rank_metrics, surprisal)
 
 DECILE = 10.0

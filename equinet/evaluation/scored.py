@@ -10,7 +10,7 @@ import numpy as np
 
 from equinet import rundir
 from equinet.files import read_json
-from equinet.scoring import Rows, concat, load_dates, load_rows
+from equinet.evaluation.scoring import Rows, concat, load_dates, load_rows
 from equinet.store import read_meta
 
 
@@ -29,7 +29,7 @@ class Scored:
 def train_rows(run: Path, split: str, device: str) -> Scored:
     """A train run: the rows its evaluation of the whole split kept, or its best checkpoint on every valid window
     of the split."""
-    from equinet.evaluate import collect, selection_mask
+    from equinet.evaluation.evaluate import collect, selection_mask
     from equinet.infer import apply
 
     folder = rundir.Folder(run)
