@@ -205,10 +205,10 @@ def equity_curves(result: dict, path: Path) -> Path:
         top.plot(days, s[name], color=COLOURS[name], lw=1.0, ls=":" if name == "market" else "-", label=name)
     low.plot(days, -100 * (1 - np.array(s["universe"]) / np.maximum.accumulate(s["universe"])), color="black",
              lw=0.8, label="universe")
+    from equinet.evaluation.backtest import picks_text
+
     r = result["rules"]
-    size = f"top {r['top_pct']:g} %" if r["top_pct"] > 0 else f"top {r['top']}"
-    size += " (limit-up closes left out)" if r.get("skip_limit_up") else ""
-    top.set(title=f"Backtest: each evening's {size}, bought at the next open, held {r['hold']} days "
+    top.set(title=f"Backtest: each evening's {picks_text(r)}, bought at the next open, held {r['hold']} days "
             f"({r['hold']} sleeves)", ylabel="portfolio value (start = 1)")
     low.set(xlabel="day", ylabel="drawdown after costs, %")
     top.legend(fontsize=7, ncol=3)

@@ -15,7 +15,7 @@ from equinet.config import best_line
 from equinet.evaluation.scoring import Rows, no_nan, score_rows
 from equinet.evaluation.scored import Scored, scored
 from equinet.evaluation.metrics import METRICS
-from equinet.tables import formatted
+from equinet.tables import BOOK_FIGURES, formatted
 
 CAPTIONS = {
     "learning.png": "Learning curves: the training objective and the validation log loss per epoch (left), and the "
@@ -153,35 +153,31 @@ def draw_trading(result: dict, folder: Path) -> list[Path]:
 
 def _trading_summary(result: dict) -> str:
     """The backtest's main figures per portfolio, as an HTML table."""
-    shown = (("annual_return", "annual return", "ret"), ("annual_excess", "excess vs universe / yr", "ret"),
-             ("information_ratio", "IR", "num"), ("max_drawdown", "max drawdown", "pct"),
-             ("turnover", "turnover / day", "pct"))
+    from equinet.evaluation.backtest import picks_text
+
+    shown = [f for f in BOOK_FIGURES if f[0] in ("annual_return", "annual_excess", "information_ratio",
+                                                  "max_drawdown", "turnover")]
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in shown)
     body = ""
     for name, tags in result["forecasters"].items():
         for tag, f in tags.items():
             cells = "".join(f"<td>{formatted(f.get(k), kind)}</td>" for k, _, kind in shown)
             body += f"<tr><th>{name}, {tag.replace('_', ' ')}</th>{cells}</tr>"
-    u = result["universe"]
-    body += "<tr><th>universe</th>" + "".join(
-        f"<td>{formatted(u.get(k), kind) if k != 'annual_excess' and k != 'information_ratio' else '—'}</td>"
-        for k, _, kind in shown) + "</tr>"
+    body += "<tr><th>universe</th>" + "".join(f"<td>{formatted(result['universe'].get(k), kind)}</td>"
+                                              for k, _, kind in shown) + "</tr>"
     r, c = result["rules"], result["rules"]["costs"]
     where = f"from {html.escape(Path(result['saved']).name)}" if "saved" in result else \
         "at the default rules (`equinet backtest` keeps another)"
-    size = f"top {r['top_pct']:g} %" if r["top_pct"] > 0 else f"top {r['top']}"
-    size += ", limit-up closes left out" if r.get("skip_limit_up") else ", limit-up closes included"
-    return (f"<p>Backtest {where}: each evening's {size}, bought at the next open; decisions {result['first']} .. "
-            f"{result['last_decision']}, hold {r['hold']} "
-            f"days, commission {100 * c['buy']:.3f} % / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, "
-            f"slippage {100 * c['slippage']:.3f} % per side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
+    return (f"<p>Backtest {where}: each evening's {picks_text(r)}, bought at the next open; decisions "
+            f"{result['first']} .. {result['last_decision']}, hold {r['hold']} days, commission {100 * c['buy']:.3f} "
+            f"% / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, slippage {100 * c['slippage']:.3f} % per "
+            f"side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
 
 
 def report(run: Path, split: str = "test", device: str = "auto", top_pct: float = 1.0) -> Path:
     """Write RUN/report/ (replacing an earlier report whole) and return its index.html."""
     run = Path(run)
     s = scored(run, split, device)
-    split = "test" if s.folds else split
     parts, trade = sections(run, s, split), trading(run, s, split)
 
     def write(tmp: Path) -> None:

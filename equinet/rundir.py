@@ -42,8 +42,9 @@ class Folder:
         return self.path / f"eval-{split}.npz"
 
     def backtest_file(self, split: str = "test") -> Path:
-        """The latest `equinet backtest` of the run's split (a cv: of its folds' blocks, as split test)."""
-        return self.path / f"backtest-{split}.json"
+        """The latest `equinet backtest` of the run's split (a cv trades its folds' blocks, whatever the split:
+        backtest-test.json)."""
+        return self.path / f"backtest-{'test' if self.kind == 'cv' else split}.json"
 
     def fold(self, k: int) -> "Folder":
         return Folder(self.path / f"fold-{k}")

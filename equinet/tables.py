@@ -404,14 +404,14 @@ BOOK_FIGURES = (("annual_return", "annual return", "ret"), ("annual_excess", "ex
 
 def backtest_tables(r: dict) -> list:
     """The backtest (each forecaster's picks before and after costs, the universe) and the tear sheet."""
+    from equinet.evaluation.backtest import picks_text
+
     rules, c = r["rules"], r["rules"]["costs"]
-    size = f"top {rules['top_pct']:g} %" if rules["top_pct"] > 0 else f"top {rules['top']}"
     stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
         formatted(rules["stamp_duty"], "pct")
-    size += " (limit-up closes left out)" if rules["skip_limit_up"] else " (limit-up closes included)"
-    book = Table(title=f"Backtest of {r['run']} ({r['split']}): each evening's {size} by rank score, bought at the "
-                       f"next open, sold at the close {rules['hold']} days later, {rules['hold']} sleeves; "
-                       f"decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
+    book = Table(title=f"Backtest of {r['run']} ({r['split']}): each evening's {picks_text(rules)} by rank score, "
+                       f"bought at the next open, sold at the close {rules['hold']} days later, {rules['hold']} "
+                       f"sleeves; decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
                  caption=f"costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per sell, stamp "
                          f"duty {stamp} on sells, slippage {100 * c['slippage']:.3f} % per side; the universe "
                          f"(every scored stock, equal weights) and the market series are without costs")
@@ -427,11 +427,9 @@ def backtest_tables(r: dict) -> list:
             book.add_row(f"{name}, {tag.replace('_', ' ')}", *[formatted(f[k], kind) for k, _, kind in BOOK_FIGURES],
                          f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "—")
     book.add_section()
-    book.add_row("universe", *[formatted(r["universe"][k], kind) if k in ("annual_return", "annual_excess_market",
-                                                                          "max_drawdown", "turnover") else "—"
-                               for k, _, kind in BOOK_FIGURES], "—")
+    book.add_row("universe", *[formatted(r["universe"][k], kind) for k, _, kind in BOOK_FIGURES], "—")
     t = r["tear_sheet"]
-    names = [n for n in r["forecasters"]]
+    names = list(r["forecasters"])
     sheet = Table(title=f"Tear sheet: mean daily rank IC by horizon (days), mean {t['horizon']}-day return per score "
                         f"quintile (Q1 lowest), and the score's rank autocorrelation from day to day")
     sheet.add_column("score")

@@ -63,9 +63,7 @@ def tape(store: Store) -> Tape:
     up, down = day_limits(store)
     prev = previous_close(close)
     traded = ~np.isnan(close) & ~np.isnan(opened)
-    days = np.arange(close.shape[1])
-    last = np.maximum.accumulate(np.where(traded, days, 0), axis=1)
-    return Tape(opened, close, np.take_along_axis(close, last, axis=1), traded,
+    return Tape(opened, close, np.where(np.isnan(close), prev, close), traded,
                 at_limits(opened, up, down, prev)[0] & traded, at_limits(close, up, down, prev)[1] & traded,
                 np.asarray(store.market[:, 1], dtype=np.float64), store.dates, store.codes)
 
@@ -168,6 +166,9 @@ def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, se
             "daily_excess_ci": ci.get("daily_excess"), "unsold": book.unsold}
 
 
+RELATIVE = ("annual_excess", "information_ratio", "hit_rate", "daily_excess", "daily_excess_ci")  # vs the universe
+
+
 @dataclass(frozen=True)
 class Rules:
     """What the backtest does: how long a pick is held, how many are picked, what trading costs."""
@@ -196,10 +197,16 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
     rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
     return {"rules": rules_json, "first": str(t.dates[first]), "last_decision": str(t.dates[last]),
             "end": str(t.dates[end]), "forecasters": out,
-            "universe": summary(universe, universe, t.market, 0),
+            "universe": summary(universe, universe, t.market, 0) | dict.fromkeys(RELATIVE),
             "series": {"dates": [str(d) for d in t.dates[universe.days]], "universe": universe.value.tolist(),
                        "market": market.tolist(),
                        **{k: b.value.tolist() for k, b in books.items() if k != "universe"}}}, books
+
+
+def picks_text(rules: dict) -> str:
+    """What each evening picks, in words, from a result's rules: 'top 50 (limit-up closes left out)'."""
+    size = f"top {rules['top_pct']:g} %" if rules["top_pct"] > 0 else f"top {rules['top']}"
+    return size + (" (limit-up closes left out)" if rules["skip_limit_up"] else " (limit-up closes included)")
 
 
 TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are traded and whose scores get a tear sheet
