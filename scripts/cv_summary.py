@@ -1,4 +1,5 @@
-"""One line per `equinet cv` run: pooled skill over volatility with its CI, AUCs, rank IC, per-fold gaps, time."""
+"""One line per `equinet cv` run: pooled skill over volatility with its CI, AUCs, rank IC (beside the linear and
+reversal baselines'), per-fold gaps, time."""
 
 import argparse
 import json
@@ -8,10 +9,11 @@ from pathlib import Path
 def summary(cv: dict) -> dict:
     """The figures the README's ablation table shows, from one cv.json."""
     p = cv["pooled"]
-    m, v, r = p["model"], p["volatility"], p["reversal"]
+    m, v, r, lin = p["model"], p["volatility"], p["reversal"], p["linear"]
     return {"name": Path(cv["cv"]).name, "skill_vs_volatility": m["log_loss_skill_vs_volatility"],
             "ci": m["ci"]["log_loss_skill_vs_volatility"], "auc_up": m["auc_up"], "auc_down": m["auc_down"],
             "volatility_auc": [v["auc_up"], v["auc_down"]], "rank_ic": m["rank_ic"], "reversal_ic": r["rank_ic"],
+            "linear_ic": lin["rank_ic"], "linear_skill_vs_volatility": lin["log_loss_skill_vs_volatility"],
             "top_decile_excess": m["top_decile_excess"], "minutes": cv["seconds"] / 60,
             "fold_gaps": [f["volatility"]["log_loss"] - f["model"]["log_loss"] for f in cv["per_fold"]]}
 
@@ -20,7 +22,7 @@ def line(s: dict) -> str:
     folds = " ".join(f"{g:+.4f}" for g in s["fold_gaps"])
     return (f"{s['name']:20s} skill {s['skill_vs_volatility']:+.4f} [{s['ci'][0]:+.4f},{s['ci'][1]:+.4f}] "
             f"AUC {s['auc_up']:.3f}/{s['auc_down']:.3f} (vol {s['volatility_auc'][0]:.3f}/{s['volatility_auc'][1]:.3f}) "
-            f"IC {s['rank_ic']:+.3f} (rev {s['reversal_ic']:+.3f}) decile {100 * s['top_decile_excess']:+.2f}% "
+            f"IC {s['rank_ic']:+.3f} (lin {s['linear_ic']:+.3f} rev {s['reversal_ic']:+.3f}) decile {100 * s['top_decile_excess']:+.2f}% "
             f"vol LL - LL per fold {folds}  {s['minutes']:.1f} min")
 
 
