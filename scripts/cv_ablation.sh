@@ -3,9 +3,8 @@
 # Usage: bash scripts/cv_ablation.sh STORE OUT   (each variant: OUT/cv-<name>/cv.json; one summary line per variant)
 set -euo pipefail
 store=${1:?store} out=${2:?out}
-eq="${EQUINET:-equinet}"
-run() { name=$1; shift; $eq cv --data "$store" --out "$out" --name "$name" --bootstrap 300 "$@" > /dev/null
-        python3 "$(dirname "$0")/cv_summary.py" "$out/cv-$name/cv.json"; }
+cv_options=(--bootstrap 300)
+source "$(dirname "$0")/cv_variant.sh"
 old=(--head softmax --batch-days 0 --d-model 128 --layers 4 --epochs 50 --samples-per-epoch 1024 --aux "")
 run old-default "${old[@]}"
 base=(--aux "" --shrink 0 --epochs 15 --samples-per-epoch 8192)  # the README's rows: 15 x 8,192 unless noted

@@ -4,12 +4,14 @@
 # Usage: bash scripts/market_ablation.sh STORE OUT   (each variant: OUT/cv-<name>/cv.json; one summary line per variant)
 set -euo pipefail
 store=${1:?store} out=${2:?out}
-eq="${EQUINET:-equinet}"
-run() { name=$1; shift; [ -f "$out/cv-$name/cv.json" ] || $eq cv --data "$store" --out "$out" --name "$name" --folds 1 "$@" > /dev/null
-        python3 "$(dirname "$0")/cv_summary.py" "$out/cv-$name/cv.json"; }
+cv_options=(--folds 1)
+source "$(dirname "$0")/cv_variant.sh"
 run all-inputs
 run prices-only --inputs ""
 run without-turnover-size --inputs limits,ranks,breadth,market
 run without-limits --inputs turnover,size,ranks,breadth,market
 run without-ranks --inputs turnover,size,limits,breadth,market
 run without-breadth-market --inputs turnover,size,limits,ranks
+# the seed's spread, and the epoch chosen on every validation day instead of a sample of them
+run all-inputs-seed1 --seed 1
+run seed1-allval --seed 1 --val-windows 0
