@@ -106,8 +106,9 @@ class TrainConfig:
                               flag="--multiscale/--no-multiscale")
     ensemble: int = option(1, "Members trained together from different initialisations; their probabilities are "
                            "averaged. One checkpoint holds all.", min=1)
-    ema: float = option(0.0, "Exponential moving average of the weights (decay per step, e.g. 0.99; 0 = off): the "
-                        "average validates and is saved.", min=0.0)
+    ema_epochs: float = option(3.5, "Exponential moving average of the weights over about this many epochs (its time "
+                               "constant; 0 = off): the average validates, is chosen and saved, so the kept epoch "
+                               "depends less on one step's luck.", min=0.0)
     return_weight: float = option(1.0, "dist head: weight of the realised log return's negative log likelihood "
                                   "beside the class log loss.", min=0.0)
     shrink: float = option(1.0, "dist head: penalty on the squared outputs (location and log-scale correction), "
@@ -137,8 +138,6 @@ class TrainConfig:
         left_out(self.inputs)
         if self.cross and self.batch_days <= 0:
             raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
-        if not 0 <= self.ema < 1:
-            raise ValueError(f"--ema is a decay in [0, 1) (0 = off), not {self.ema:g}")
         self.val_from, self.test_from = iso_day(self.val_from, "--val-from"), iso_day(self.test_from, "--test-from")
 
     def default_name(self) -> str:
@@ -155,4 +154,5 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "TrainConfig":
+        d = {"ema_epochs": 0.0, **d}  # runs made before --ema-epochs had no average by default
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

@@ -22,7 +22,7 @@ from equinet.labels import PAYOFF
 from equinet.model import EquiNet, ModelConfig, scale_mask
 from equinet.sampler import Batch, labelled_context, sample, targets, to_device, windows
 from equinet.splits import by_date
-from equinet.train import TrainConfig, fit, start, validation_days
+from equinet.train import TrainConfig, ema_decay, fit, start, validation_days
 
 RULE = LabelRule()
 SQRT_H = math.sqrt(RULE.horizon)
@@ -37,7 +37,7 @@ def store(tmp_path_factory) -> Path:
 def runs(store: Path, tmp_path_factory) -> dict[str, Path]:
     """A dist run with every option on (2 members), and a softmax run."""
     out = tmp_path_factory.mktemp("runs")
-    every = dict(ensemble=2, ema=0.9, cross=True, multiscale=True, aux="vol,momentum", score_weight=0.1,
+    every = dict(ensemble=2, ema_epochs=1.0, cross=True, multiscale=True, aux="vol,momentum", score_weight=0.1,
                  return_weight=0.5, shrink=0.1, anchor="linear")
     for name, options in (("dist", every), ("softmax", {"head": "softmax"})):
         run = fit(start(TrainConfig(**{**TINY, **options}, data=str(store), out=str(out), name=name, epochs=2)))
@@ -245,7 +245,7 @@ def test_ensemble_checkpoint_averages_its_members(runs) -> None:
 
 
 def test_ema_run_resumes_exactly(store: Path, tmp_path: Path) -> None:
-    common = ["--data", store, "--out", tmp_path, "--epochs", "4", *TINY_CLI, "--ema", "0.9", "--ensemble", "2",
+    common = ["--data", store, "--out", tmp_path, "--epochs", "4", *TINY_CLI, "--ema-epochs", "1", "--ensemble", "2",
               "--json"]
     assert run_cli("train", *common, "--name", "straight").exit_code == 0
     assert run_cli("train", *common, "--name", "halves", "--stop-after", "2").exit_code == 0
@@ -255,6 +255,16 @@ def test_ema_run_resumes_exactly(store: Path, tmp_path: Path) -> None:
     for key in ("model", "raw"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
     assert a["ema_steps"] == b["ema_steps"]
+
+
+def test_ema_spans_epochs_whatever_the_steps(store: Path, tmp_path: Path) -> None:
+    assert ema_decay(3.5, 29) == pytest.approx(0.99, abs=2e-4)  # the whole market's 29 steps an epoch
+    assert ema_decay(3.5, 6) == pytest.approx(1 - 1 / 21)  # the 319-stock store's 6
+    assert ema_decay(0.5, 1) == 0.0  # shorter than a step: the average is the weights
+    assert TrainConfig().ema_epochs == 3.5 and TrainConfig.from_json({"epochs": 3}).ema_epochs == 0  # older runs
+    assert run_cli("train", "--data", store, "--out", tmp_path, "--name", "off", "--epochs", "1", *TINY_CLI,
+                   "--ema-epochs", "0", "--json").exit_code == 0
+    assert "raw" not in torch.load(tmp_path / "off" / "best.pt", weights_only=True)
 
 
 def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
