@@ -5,9 +5,9 @@ set -euo pipefail
 store=${1:?store} out=${2:?out}
 cv_options=(--bootstrap 300)
 source "$(dirname "$0")/cv_variant.sh"
-old=(--head softmax --batch-days 0 --d-model 128 --layers 4 --epochs 50 --samples-per-epoch 1024 --aux "")
+old=(--head softmax --batch-days 0 --d-model 128 --layers 4 --epochs 50 --samples-per-epoch 1024 --aux "" --ema-epochs 0)
 run old-default "${old[@]}"
-base=(--aux "" --shrink 0 --epochs 15 --samples-per-epoch 8192)  # the README's rows: 15 x 8,192 unless noted
+base=(--aux "" --shrink 0 --epochs 15 --samples-per-epoch 8192 --ema-epochs 0)  # the rows: 15 x 8,192 unless noted
 run dist-days "${base[@]}"
 run dist-days-seed1 "${base[@]}" --seed 1
 run softmax-days "${base[@]}" --head softmax
@@ -19,7 +19,7 @@ run aux-vol "${base[@]}" --aux vol
 run shrink "${base[@]}" --shrink 1
 run shrink-lr3e-4 "${base[@]}" --shrink 1 --lr 3e-4
 run score "${base[@]}" --score-weight 0.1
-run ema "${base[@]}" --ema 0.98
+run ema "${base[@]}" --ema-epochs 6.25  # 50 steps: a decay of 0.98 at 8 steps an epoch
 run ensemble-3 "${base[@]}" --ensemble 3
 run d128-e50 "${base[@]}" --d-model 128 --epochs 50 --samples-per-epoch 4096
 run lr1e-4 "${base[@]}" --lr 1e-4
