@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from equinet.heads import Head
     from equinet.model import EquiNet, ModelConfig
 
-FORMAT = 4  # 4: 34 inputs, --inputs, the linear baseline; 3: every rank's dropout stream, the store's path
+FORMAT = 5  # 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs, --inputs, the linear
+# baseline; 3: every rank's dropout stream, the store's path
 
 
 def save(obj: dict, path: Path) -> None:

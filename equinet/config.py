@@ -154,5 +154,4 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, d: dict) -> "TrainConfig":
-        d = {"ema_epochs": 0.0, **d}  # runs made before --ema-epochs had no average by default
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

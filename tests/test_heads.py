@@ -261,10 +261,15 @@ def test_ema_spans_epochs_whatever_the_steps(store: Path, tmp_path: Path) -> Non
     assert ema_decay(3.5, 29) == pytest.approx(0.99, abs=2e-4)  # the whole market's 29 steps an epoch
     assert ema_decay(3.5, 6) == pytest.approx(1 - 1 / 21)  # the 319-stock store's 6
     assert ema_decay(0.5, 1) == 0.0  # shorter than a step: the average is the weights
-    assert TrainConfig().ema_epochs == 3.5 and TrainConfig.from_json({"epochs": 3}).ema_epochs == 0  # older runs
+    assert TrainConfig().ema_epochs == 3.5
     assert run_cli("train", "--data", store, "--out", tmp_path, "--name", "off", "--epochs", "1", *TINY_CLI,
                    "--ema-epochs", "0", "--json").exit_code == 0
-    assert "raw" not in torch.load(tmp_path / "off" / "best.pt", weights_only=True)
+    state = torch.load(tmp_path / "off" / "best.pt", weights_only=True)
+    assert "raw" not in state
+    state["format"] = 4  # a run from before --ema-epochs (its --ema was a decay per step): refused, not misread
+    torch.save(state, tmp_path / "old.pt")
+    result = run_cli("predict", "--checkpoint", tmp_path / "old.pt")
+    assert result.exit_code == 2 and "checkpoint format 4, this version reads 5" in result.output
 
 
 def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
