@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import polars as pl
 
 # (exchange, code prefixes, security type, price unit): prices are stored as integers in these units (public
 # format notes: pytdx's reader, TDX forum posts); the first matching row wins.
@@ -81,7 +82,14 @@ def limit_prices(prev_close: np.ndarray, up: np.ndarray, down: np.ndarray) -> tu
                 np.where(np.isinf(down), -np.inf, half_up(prev_close * (1 - np.where(np.isinf(down), 0, down)))))
 
 
-ST_NAME = r"(?i)^(\*?ST|S\*?ST)"  # a name that marks special treatment that day: ST, *ST, SST, S*ST
+DAY_MARKS = ("XD", "XR", "DR", "N", "C")  # the exchange's prefixes for one day: ex-dividend, ex-rights, both, a
+# listing's first day, its first days of free trading (C); ST stands after them (XDST康美, XR*ST厦)
+ST_NAME = rf"(?i)^(?:{'|'.join(DAY_MARKS)})?S?\*?ST"  # a name that marks special treatment that day: ST, *ST, SST, S*ST
+
+
+def special_treatment(names: pl.Series) -> pl.Series:
+    """Whether each day's name marks special treatment (ST, *ST, SST, S*ST), the day's prefixes looked past."""
+    return names.fill_null("").str.strip_chars().str.contains(ST_NAME)
 
 
 CODE = re.compile(r"^\s*(?:(sh|sz|bj)[.#]?)?(\d{6})(?:\.(sh|sz|bj|ss))?\s*$", re.IGNORECASE)

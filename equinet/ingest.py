@@ -17,16 +17,27 @@ import numpy as np
 import polars as pl
 
 from equinet.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
-from equinet.checks import check_values, drop_nonpositive_history
+from equinet.checks import check_values, drop_nonpositive_history, drop_suspended
 from equinet.findings import Finding, IngestError
-from equinet.board import ST_NAME, listing_age
+from equinet.board import listing_age, special_treatment
 from equinet.market import consensus_market, stocks_market
 from equinet.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)
 from equinet.sources import DEFAULT_INDEX, KINDS, Kind, Read, Source, detect, index_market, relabel
 from equinet.sources.rows import MAX_FILE_BYTES, parse
+from equinet.sources.vendor import PRECLOSE
 
 PRICE_COLUMNS = ["start", "max", "min", "end", "volume"]  # -> open, high, low, close, volume
+STALE_WINDOW, STALE_FEW, STALE_SHARE = 5, 1, 0.01  # a stock whose data ends this close to the last day is stale (or
+# suspended): more than a few such stocks (more than one, and more than 1 % of the store) are named in a warning
+
+
+def stale_stocks(present: np.ndarray) -> np.ndarray:
+    """The stocks whose last bar is within the store's last STALE_WINDOW days but not on its last day (a stock that
+    ended long before was delisted)."""
+    last = present.shape[1] - 1 - np.argmax(present[:, ::-1], axis=1)
+    return np.flatnonzero((last < present.shape[1] - 1) & (last >= present.shape[1] - 1 - STALE_WINDOW)
+                          & present.any(1))
 
 
 @dataclass
@@ -57,14 +68,31 @@ def fingerprint(hashes: list[str], names: list[str], options: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _duplicate_codes(names: list[str], codes: list[str], ok: list[int]) -> list[Finding]:
-    seen: dict[str, str] = {}
-    found = []
+def _duplicate_codes(names: list[str], codes: list[str], ok: list[int], bars: pl.DataFrame) -> list[Finding]:
+    """Two files of one stock: the one that covers later days is kept, then the one with the exchange's previous
+    close, then the first by name; each other one is an error (strict: nothing is written; --lenient leaves it out)
+    that says which file is kept and why."""
+    by_code: dict[str, list[int]] = {}
     for fid in ok:
-        if codes[fid] in seen:
-            found.append(Finding("error", names[fid], f"stock code {codes[fid]} also comes from {seen[codes[fid]]}"))
-        else:
-            seen[codes[fid]] = names[fid]
+        by_code.setdefault(codes[fid], []).append(fid)
+    twins = [fid for fids in by_code.values() if len(fids) > 1 for fid in fids]
+    if not twins:
+        return []
+    has = bars.filter(pl.col("file_id").is_in(twins)).group_by("file_id").agg(
+        pl.col("date").max().alias("last"),
+        (pl.col("preclose").is_finite().any() if "preclose" in bars.columns else pl.lit(False)).alias("exact"))
+    last, exact = ({fid: v for fid, v in zip(has["file_id"], has[c])} for c in ("last", "exact"))
+    found = []
+    for code, fids in by_code.items():
+        if len(fids) < 2:
+            continue
+        kept, *rest = sorted(fids, key=lambda f: (-last[f].toordinal(), not exact[f], names[f]))
+        for fid in rest:
+            why = (f"which covers later days (to {last[kept]}; this file to {last[fid]})" if last[kept] > last[fid]
+                   else "which has the exchange's previous close (this file has not)" if exact[kept] > exact[fid]
+                   else "which comes first by name (both cover the same days)")
+            found.append(Finding("error", names[fid], f"stock code {code} also comes from {names[kept]}, {why}: "
+                                 "that file is used and this one left out"))
     return found
 
 
@@ -159,6 +187,8 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     adjustment = [r.adjustment for _, r in read]
     stock_names = [r.name for _, r in read]
     units = {fid: r.units for fid, (_, r) in enumerate(read) if r.units}
+    labels = {names[fid]: r.labels for fid, (_, r) in enumerate(read) if r.labels}
+    preclose_from = [r.preclose for _, r in read]
     findings += [f for _, r in read for f in r.findings]
     del read
     bars, kind = pl.DataFrame(), KINDS[source.kind]
@@ -170,13 +200,14 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             factor[list(units)] = [u.get(column, 1.0) for u in units.values()]
             bars = bars.with_columns(pl.col(column) * factor[bars["file_id"].to_numpy()])
         bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
-        findings += relabel(cell_findings + early + check_values(bars, names), source.kind)
+        bars, idle = drop_suspended(bars, names)
+        findings += relabel(cell_findings + early + idle + check_values(bars, names), source.kind, labels)
     index_bars, index_findings = _index_bars(source, index_read)
     findings += relabel(index_findings, source.kind)
     actions, gbbq_findings = read_actions(gbbq_path) if gbbq_path else ({}, [])
     findings += gbbq_findings
     findings += _duplicate_codes(names, codes, [fid for fid in heights if not any(
-        f.level == "error" and f.file == names[fid] for f in findings)])
+        f.level == "error" and f.file == names[fid] for f in findings)], bars)
     bad = {f.file for f in findings if f.level == "error"}
     if bad and strict:
         raise IngestError(findings)
@@ -206,8 +237,11 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     name = bars["name"].fill_null("").str.strip_chars() if "name" in bars.columns else pl.repeat("", bars.height,
                                                                                                   eager=True)
     day_names = name.gather(np.lexsort((day, stock)))
+    for fid, latest in bars.select("file_id", name.alias("name")).filter(pl.col("name") != "").group_by(
+            "file_id").agg(pl.col("name").last()).iter_rows():  # bars are in date order: the latest name
+        stock_names[fid] = latest
     st, first_day = np.zeros(panel.shape[:2], bool), np.zeros(panel.shape[:2], bool)
-    st[stock, day] = name.str.contains(ST_NAME).to_numpy()
+    st[stock, day] = (special_treatment(name) | (bars["isst"] == 1 if "isst" in bars.columns else False)).to_numpy()
     first_day[stock, day] = name.str.starts_with("N").to_numpy()
     listed = listing_age(first_day, ~np.isnan(panel[:, :, 3]))
     from_stocks = market_index == "stocks" or (kind.market == "index" and index_bars is None) or \
@@ -228,6 +262,13 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
                     + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
     unexplained = disagreements([g for g in gaps if g["code"] in actions], declared)
+    inferred = sorted(unadjusted - set(actions))
+    if inferred:
+        findings.append(Finding("warning", str(src), f"{len(inferred):,} of {len(store_codes):,} stocks have no "
+                                "previous close in their source (no column for it, no change to derive it from): their "
+                                "ex-rights days are inferred from overnight gaps beyond the daily limit "
+                                f"({sum(g['code'] in inferred for g in gaps):,} found), so a dividend inside the limit "
+                                "is not seen and stays in their returns"))
     if unexplained:
         first = unexplained[0]
         findings.append(Finding("warning", str(gbbq_path), f"{len(unexplained)} overnight gap(s) beyond the daily "
@@ -245,6 +286,12 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
 
     skipped = sorted(bad)
     present = ~np.isnan(panel[:, :, 3])
+    stale = stale_stocks(present)
+    if len(stale) > max(STALE_FEW, len(store_codes) * STALE_SHARE):
+        file_of = {codes[fid]: names[fid] for fid in good}
+        findings.append(Finding("warning", str(src), f"{len(stale):,} of {len(store_codes):,} stocks end before "
+                                f"{dates[-1]}, within its last {STALE_WINDOW} trading days: stale files? (first: "
+                                f"{file_of[store_codes[stale[0]]]}); predict has no forecast for them on {dates[-1]}"))
     meta = {
         "format_version": FORMAT_VERSION,
         "files": list(STORE_FILES),
@@ -264,11 +311,16 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         "market_features": MARKET_FEATURES,
         "sources": [
             {"file": names[fid], "code": codes[fid], "sha256": hashes[fid], "adjustment": adjustment[fid],
+             "preclose": PRECLOSE.get(preclose_from[fid]),
              "rows": heights.get(fid, 0), "used": fid in good}
             for fid in range(len(names))
         ],
         "events": events,
         "factor_sources": {k: sum(e["source"] == k for e in events) for k in ("preclose", "gbbq", "gap")},
+        "preclose_sources": {PRECLOSE.get(k, "none: ex-rights days inferred from gaps or gbbq"):
+                             sum(preclose_from[fid] == k for fid in good) for k in {preclose_from[fid] for fid in good}},
+        "gap_inferred": inferred,
+        "stale": [store_codes[s] for s in stale],
         "market_source": market_source,
         "market_disagreements": disagree,
         "gbbq": str(gbbq_path.resolve()) if gbbq_path else None,

@@ -26,6 +26,9 @@ def zh(p: np.ndarray) -> str:
 
 def _skip_reason(app: Applied, s: int, t: int, date: str) -> str:
     if np.isnan(app.store.close[s, t]):
+        bars = np.flatnonzero(~np.isnan(app.store.close[s]))
+        if len(bars) and bars[-1] < t:
+            return f"no bar on {date}: its data ends on {app.store.meta['dates'][bars[-1]]} (a stale file, or delisted)"
         return f"no bar on {date} (suspended or not listed)"
     return f"only {int(app.prep.clean_days[s, t])} consecutive clean days up to {date}; the window needs {app.context}"
 

@@ -6,12 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 raw=${EQUINET_RAW:-data/raw}
-exports=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv' -o -iname '*#*.txt' \) \
+exports=$({ find -L "$raw" -maxdepth 1 -type f \( -iname '*.xlsx' -o -iname '*.csv' -o -iname '*.csv.gz' \
+             -o -iname '*#*.txt' -o -iname '*#*.txt.gz' -o -iname '*.zip' \) \
            ! -name '~$*' ! -name '.*' 2>/dev/null || true; } | wc -l)
 days=$({ find -L "$raw" -maxdepth 4 -type f -iname '*.day' -path '*lday*' 2>/dev/null || true; } | wc -l)
 found=$((exports + days))
+zips=$({ find -L "$raw" -maxdepth 1 -type f -iname '*.zip' ! -name '.*' 2>/dev/null || true; } | sort)
+if [ "$exports" -eq 1 ] && [ -n "$zips" ]; then raw=$zips; fi  # one archive alone: ingest reads the .zip itself
 if [ "$found" -gt 0 ]; then
-  echo "Running on YOUR data: $found file(s) (.xlsx/.csv/TDX text exports or vipdoc .day files) in $raw" \
+  echo "Running on YOUR data: $found file(s) (.xlsx/.csv/.csv.gz/TDX text exports, .zip archives or vipdoc .day files) in $raw" \
        "-> store data/parquet, runs under out/"
   store=data/parquet out=out train=() top=50  # the defaults, chosen by equinet cv
 else

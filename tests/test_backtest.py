@@ -160,3 +160,14 @@ def test_tear_sheet_figures_on_hand_made_scores(tmp_path: Path) -> None:
     assert rank_autocorrelation(same.score["model"], same) == pytest.approx(1.0)  # the same order every day
     flip = np.where(rows.day % 2 == 0, rows.stock, -rows.stock) * 1.0
     assert rank_autocorrelation(flip, rows) == pytest.approx(-1.0)
+
+
+def test_a_top_at_or_above_the_universe_is_a_warning_that_names_the_count(tmp_path: Path) -> None:
+    store = open_store(write_store(tmp_path))
+    rows, t = hand_rows(store.codes), tape(store)
+    assert backtest(rows, t, ("model",), Rules(hold=2, top=3), 0)[0]["warnings"] == []
+    warning = backtest(rows, t, ("model",), Rules(hold=2, top=4), 0)[0]["warnings"]
+    assert warning == ["--top 4 is at or above the 4..5 stocks a day can be picked from (1 of 6 days): on those days "
+                       "the picks are the whole universe, so the book is the universe's; use a smaller --top or "
+                       "--top-pct"]
+    assert backtest(rows, t, ("model",), Rules(hold=2, top=4, top_pct=50.0), 0)[0]["warnings"] == []

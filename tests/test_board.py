@@ -6,7 +6,7 @@ import numpy as np
 
 import polars as pl
 
-from equinet.board import ST_NAME, limit_prices, limit_rates
+from equinet.board import limit_prices, limit_rates, special_treatment
 
 DATES = ["2020-08-21", "2020-08-24", "2020-08-25"]
 
@@ -49,4 +49,12 @@ def test_limit_prices_are_rounded_half_up_to_the_fen() -> None:
 
 def test_st_names() -> None:
     names = pl.Series(["*ST康美", "ST华仪", "SST前锋", "S*ST天一", "浦发银行", "DR浦发银", "N中信", "st东数"])
-    assert names.str.contains(ST_NAME).to_list() == [True, True, True, True, False, False, False, True]
+    assert special_treatment(names).to_list() == [True, True, True, True, False, False, False, True]
+
+
+def test_st_behind_the_day_s_prefix() -> None:
+    """Real names of the whole-market archive on ex-rights days: the prefix does not hide the special treatment."""
+    names = pl.Series(["XDST康美", "XR*ST厦", "DR*ST大控", "XD*ST海马", "XD浦发银", "XR中国", "C*ST", "NST", "GST",
+                       "  *ST康美 ", None])
+    assert special_treatment(names).to_list() == [True, True, True, True, False, False, True, True, False, True,
+                                                  False]

@@ -29,8 +29,10 @@ def set_cell(df: pl.DataFrame, row: int, column: str, value) -> pl.DataFrame:
 CASES = {
     "missing column": (lambda df: df.drop("marketrange"), 1, "marketrange", "missing column(s) in the header"),
     "unparsable date": (lambda df: set_cell(df, 9, "time", " 2023/13/45"), 9, "time", "unparsable date"),
-    "duplicate date": (lambda df: set_cell(df, 12, "time", df["time"][9]), 12, "time", "duplicate date"),
-    "unsorted dates": (lambda df: set_cell(df, 12, "time", df["time"][2]), 12, "time", "earlier than the row above"),
+    "duplicate date": (lambda df: set_cell(df, 12, "time", df["time"][9]), 12, "time",
+                       "duplicate date: the same day as row 11"),
+    "date twice, far apart": (lambda df: set_cell(df, 12, "time", df["time"][2]), 12, "time",
+                              "duplicate date: the same day as row 4"),  # rows are sorted by date: both are named
     "non-numeric": (lambda df: set_cell(df, 7, "end", "abc"), 7, "end", "not a number: 'abc'"),
     "empty cell": (lambda df: set_cell(df, 30, "volume", None), 30, "volume", "empty cell"),
     "price <= 0": (lambda df: set_cell(df, 20, "start", 0.0), 20, "start", "price <= 0"),

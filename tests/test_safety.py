@@ -126,7 +126,10 @@ def test_a_run_being_trained_by_another_process_is_refused(trained, tmp_path: Pa
 @pytest.mark.parametrize("files,expected", [(["a.xlsx", "b.xlsx"], "YOUR data: 2"), (["a.CSV"], "YOUR data: 1"),
                                             (["SH#600000.txt", "notes.txt"], "YOUR data: 1"),
                                             (["vipdoc/sh/lday/sh600000.day", "vipdoc/sz/lday/sz000001.day"],
-                                             "YOUR data: 2"), ([], "DEMO on generated data")])
+                                             "YOUR data: 2"), ([], "DEMO on generated data"),
+                                            (["sh600000.csv.gz", "sz000001.csv.gz"], "YOUR data: 2"),
+                                            (["SH#600000.txt.gz"], "YOUR data: 1"),
+                                            (["archive.zip"], "YOUR data: 1")])
 def test_demo_detects_the_users_exports(tmp_path: Path, files: list[str], expected: str) -> None:
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +138,7 @@ def test_demo_detects_the_users_exports(tmp_path: Path, files: list[str], expect
                          env={**os.environ, "EQUINET_RAW": str(tmp_path)}, check=True).stdout
     assert expected in out
     assert (f"ingest {tmp_path}" in out) == bool(files)
+    assert (f"ingest {tmp_path}/archive.zip " in out) == (files == ["archive.zip"])  # a lone archive is passed itself
 
 
 # 4. non-finite and error cells are errors that say what they are

@@ -33,13 +33,15 @@ def vendor_frame(b: dict, code: str, layout: str, ex_day: int | None = None, fac
                              "最高价": b["high"], "最低价": b["low"], "收盘价": close, "前收盘价": prev,
                              "成交量": b["volume"].astype(float), "成交额": b["amount"],
                              "流通市值": close * 1e8, "总市值": close * 2e8})
-    if layout == "akshare":
+    if layout == "akshare":  # no previous close: the change (涨跌额) gives it
         return pl.DataFrame({"日期": day, "股票代码": code, "开盘": b["open"], "收盘": close, "最高": b["high"],
-                             "最低": b["low"], "成交量": b["volume"] / 100, "成交额": b["amount"]})
-    if layout == "tushare":
+                             "最低": b["low"], "成交量": b["volume"] / 100, "成交额": b["amount"],
+                             "涨跌幅": np.round((close / prev - 1) * 100, 2), "涨跌额": np.round(close - prev, 2)})
+    if layout == "tushare":  # newest first, as pro.daily returns it
         return pl.DataFrame({"ts_code": f"{code}.{ex.upper()}", "trade_date": [d.replace("-", "") for d in day],
                              "open": b["open"], "high": b["high"], "low": b["low"], "close": close, "pre_close": prev,
-                             "vol": b["volume"] / 100, "amount": b["amount"] / 1000})
+                             "change": np.round(close - prev, 2), "pct_chg": np.round((close / prev - 1) * 100, 4),
+                             "vol": b["volume"] / 100, "amount": b["amount"] / 1000}).reverse()
     return pl.DataFrame({"date": day, "code": f"{ex}.{code}", "open": b["open"], "high": b["high"], "low": b["low"],
                          "close": close, "preclose": prev, "volume": b["volume"], "amount": b["amount"]})
 
@@ -78,8 +80,8 @@ def test_every_layout_plain_or_gzip_gives_the_same_bars(tmp_path: Path, layout: 
         after = days >= last
         np.testing.assert_allclose(store.close[row, days[after]], b["close"][after], rtol=1e-9)
         np.testing.assert_allclose(store.panel[row, days[after], 4], b["volume"][after], rtol=1e-6)  # shares
-    # without a previous close (akshare) the synthetic -30 % gap is inferred; with one, nothing is inferred
-    assert (store.meta["factor_sources"]["gap"] > 0) == (layout == "akshare")
+    # every layout gives the previous close (akshare through its change): nothing is inferred from gaps
+    assert store.meta["factor_sources"]["gap"] == 0 and not store.meta["gap_inferred"]
     assert store.meta["market_source"].startswith("the stocks")
 
 
@@ -260,3 +262,118 @@ def test_every_input_is_causal_with_float_values(tmp_path: Path) -> None:
         assert np.abs(full.inputs[:, :cut, FEATURES.index(f)]).sum() > 0, f  # the store's float values are used
     np.testing.assert_allclose(full.inputs[:, :cut + 1], short.inputs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(full.linear[:, :cut + 1], short.linear, rtol=1e-5, atol=1e-6)
+
+
+def test_two_files_of_one_stock_keep_the_later_then_the_exact_one(tmp_path: Path) -> None:
+    """Strict: an error naming both files and which one is used; --lenient keeps that one, with the reason."""
+    folder = write(tmp_path / "raw", "vendor", gz=False)
+    code = SIM["codes"][0]
+    ex = "sh" if code.startswith("6") else "sz"
+    b = bars(SIM, 0)
+    old = {k: v[:-5] for k, v in b.items()}  # an older export: it ends 5 days before
+    (folder / f"old_{ex}{code}.csv").write_text("数据由邢不行整理\n" + vendor_frame(old, code, "vendor").write_csv())
+    result = run_cli("ingest", folder, "--out", tmp_path / "s")
+    assert result.exit_code == 2
+    line = next(ln for ln in result.output.splitlines() if f"old_{ex}{code}.csv" in ln)
+    assert f"also comes from {ex}{code}.csv, which covers later days" in line
+    result = run_cli("ingest", folder, "--out", tmp_path / "s", "--lenient")
+    assert result.exit_code == 0, result.output
+    store = open_store(tmp_path / "s")
+    assert np.isfinite(store.close[store.codes.index(code), -1])  # the later file's last day is there
+    used = {s["file"]: s["used"] for s in store.meta["sources"] if s["code"] == code}
+    assert used == {f"{ex}{code}.csv": True, f"old_{ex}{code}.csv": False}
+    (folder / f"old_{ex}{code}.csv").unlink()  # the same days, one without the previous close (akshare, bare)
+    bare = vendor_frame(b, code, "akshare").drop("涨跌额", "涨跌幅")
+    bare.write_csv(folder / f"a_{code}.csv")
+    result = run_cli("ingest", folder, "--out", tmp_path / "s2", "--lenient")
+    assert "which has the exchange's previous close" in result.output
+    assert {s["file"]: s["used"] for s in open_store(tmp_path / "s2").meta["sources"] if s["code"] == code} == \
+        {f"{ex}{code}.csv": True, f"a_{code}.csv": False}
+
+
+def test_an_evening_update_that_missed_some_files_is_named(tmp_path: Path) -> None:
+    """Two of four stocks miss the last day: a warning with the count, and predict's reason says where they end."""
+    from types import SimpleNamespace
+
+    from equinet.predict import _skip_reason
+
+    folder = write(tmp_path / "raw", "vendor", gz=False)
+    for path in sorted(folder.iterdir())[:2]:
+        path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:-1]), encoding="utf-8")
+    result = run_cli("ingest", folder, "--out", tmp_path / "s")
+    assert result.exit_code == 0
+    store = open_store(tmp_path / "s")
+    dates = store.meta["dates"]
+    assert len(store.meta["stale"]) == 2
+    assert f"2 of 4 stocks end before {dates[-1]}" in result.output and "stale files?" in " ".join(result.output.split())
+    s = store.codes.index(store.meta["stale"][0])
+    reason = _skip_reason(SimpleNamespace(store=store), s, len(dates) - 1, dates[-1])
+    assert reason == f"no bar on {dates[-1]}: its data ends on {dates[-2]} (a stale file, or delisted)"
+
+
+def test_a_layout_without_any_previous_close_warns_once_that_gaps_are_inferred(tmp_path: Path) -> None:
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for s, code in enumerate(SIM["codes"]):
+        vendor_frame(bars(SIM, s), code, "akshare").drop("涨跌额", "涨跌幅").write_csv(folder / f"{code}.csv")
+    result = run_cli("ingest", folder, "--out", tmp_path / "s")
+    assert result.exit_code == 0
+    warned = [ln for ln in result.output.splitlines() if "inferred from overnight gaps" in ln]
+    assert len(warned) == 1 and "4 of 4 stocks have no previous close" in warned[0]
+    assert "a dividend inside the limit is not seen" in " ".join(result.output.split())
+
+
+def test_errors_name_the_file_s_own_columns(tmp_path: Path) -> None:
+    """A tushare file with a bad open names trade_date's file, its row and column open; an akshare one 开盘."""
+    for layout, column, header in (("tushare", "open", "open"), ("akshare", "开盘", "开盘")):
+        folder = tmp_path / layout
+        folder.mkdir()
+        for s, code in enumerate(SIM["codes"]):
+            frame = vendor_frame(bars(SIM, s), code, layout)
+            if s == 1:
+                frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == 4).then(-1.0).otherwise(pl.col(header))
+                                           .alias(header))
+            frame.write_csv(folder / f"{code}.csv")
+        result = run_cli("ingest", folder, "--out", tmp_path / f"s-{layout}")
+        assert result.exit_code == 2
+        line = next(ln for ln in result.output.splitlines() if "price <= 0" in ln)
+        assert f"{SIM['codes'][1]}.csv, row 6, column {column}:" in line
+
+
+def test_a_folder_holding_only_a_zip_names_it(tmp_path: Path) -> None:
+    import zipfile
+
+    folder = write(tmp_path / "raw", "vendor", gz=True)
+    (tmp_path / "only").mkdir()
+    with zipfile.ZipFile(tmp_path / "only" / "archive.zip", "w") as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, p.name)
+    result = run_cli("ingest", tmp_path / "only", "--out", tmp_path / "s")
+    assert result.exit_code == 2
+    assert f"1 .zip archive(s) (archive.zip), which are read when passed themselves: equinet ingest " \
+           f"{tmp_path / 'only' / 'archive.zip'}" in " ".join(result.output.split())
+
+
+def test_a_zero_volume_row_at_the_previous_close_is_a_suspended_day(tmp_path: Path) -> None:
+    """Any layout that writes a suspension as a zero-volume row whose prices all equal the previous close: no bar,
+    one note; a zero-volume row that moved stays."""
+    folder = write(tmp_path / "raw", "tushare", gz=False)
+    code = SIM["codes"][1]
+    path = folder / f"{'sh' if code.startswith('6') else 'sz'}{code}.csv"
+    frame = pl.read_csv(path, infer_schema_length=0)
+    i = 10  # newest first: the 11th row is 11 days before the last
+    prev = frame["pre_close"][i]
+    frame = frame.with_columns(*[pl.when(pl.int_range(pl.len()) == i).then(pl.lit(v)).otherwise(pl.col(c)).alias(c)
+                                 for c, v in (("open", prev), ("high", prev), ("low", prev), ("close", prev),
+                                              ("vol", "0"), ("change", "0"), ("pct_chg", "0"))])
+    frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == i - 1).then(pl.lit(prev)).otherwise(
+        pl.col("pre_close")).alias("pre_close"))  # the next day's previous close is the last real close
+    frame.write_csv(path)
+    result = run_cli("ingest", folder, "--out", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    store = open_store(tmp_path / "s")
+    day = store.meta["dates"].index(str(np.datetime64(frame["trade_date"][i][:4] + "-" + frame["trade_date"][i][4:6]
+                                                      + "-" + frame["trade_date"][i][6:])))
+    assert np.isnan(store.close[store.codes.index(code), day])
+    note = [f for f in store.meta["findings"] if "suspended day" in f["message"]]
+    assert len(note) == 1 and note[0]["row"] == i + 2 and note[0]["count"] == 1

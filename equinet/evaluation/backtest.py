@@ -143,6 +143,18 @@ def top_picks(rows: Rows, score: np.ndarray, top: int, top_pct: float, skip_limi
     return out
 
 
+def too_few(rows: Rows, rules: Rules) -> str | None:
+    """The warning that --top reaches a day's whole universe (the picks are then every stock), or None."""
+    pickable = ~rows.limit_up if rules.skip_limit_up else np.ones(len(rows.day), bool)
+    per_day = np.bincount(rows.day[pickable], minlength=int(rows.day.max()) + 1)[np.unique(rows.day)]
+    full = int((per_day <= rules.top).sum())
+    if not full:
+        return None
+    return (f"--top {rules.top} is at or above the {int(per_day.min())}..{int(per_day.max())} stocks a day can be "
+            f"picked from ({full} of {len(per_day)} days): on those days the picks are the whole universe, so the "
+            "book is the universe's; use a smaller --top or --top-pct")
+
+
 def everyone(rows: Rows) -> dict[int, np.ndarray]:
     """Each decision day's every scored stock: the equal-weighted universe."""
     return {int(d): rows.stock[rows.day == d] for d in np.unique(rows.day)}
@@ -186,6 +198,7 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
     on the same days; the summary (JSON-ready, with each book's value per day) and the books (with their trades)."""
     first, last = int(rows.day.min()), int(rows.day.max())
     end = min(last + rules.hold, len(t.dates) - 1)
+    warnings = [too_few(rows, rules)] if rules.top_pct <= 0 else []
     universe = simulate(everyone(rows), t, rules.hold, FREE, first, end)
     books, out = {"universe": universe}, {}
     for i, name in enumerate(names):
@@ -195,7 +208,8 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
             out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, seed=i)
     market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[universe.days[1:]])])
     rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
-    return {"rules": rules_json, "first": str(t.dates[first]), "last_decision": str(t.dates[last]),
+    return {"rules": rules_json, "warnings": [w for w in warnings if w], "first": str(t.dates[first]),
+            "last_decision": str(t.dates[last]),
             "end": str(t.dates[end]), "forecasters": out,
             "universe": summary(universe, universe, t.market, 0) | dict.fromkeys(RELATIVE),
             "series": {"dates": [str(d) for d in t.dates[universe.days]], "universe": universe.value.tolist(),

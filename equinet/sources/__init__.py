@@ -33,6 +33,8 @@ class Read:
     adjustment: str = "none"  # none | front | back: what the source says about its prices
     name: str | None = None  # the stock's name, where the file gives it (a text export's title, a vendor column)
     units: dict[str, float] = field(default_factory=dict)  # column -> factor to the layout's unit (lots -> shares)
+    labels: dict[str, str] = field(default_factory=dict)  # the layout's column -> the file's own name for it
+    preclose: str | None = None  # where the previous close comes from (vendor.PRECLOSE's key); None: nowhere
 
 
 @dataclass
@@ -50,10 +52,11 @@ class Source:
     gbbq: Path | None = None  # TDX's corporate actions, T0002/hq_cache/gbbq under the TDX root
 
 
-def relabel(findings: list[Finding], kind: str) -> list[Finding]:
-    """Findings that name columns as the source's own files do (收盘, close), not as the ingest layout."""
-    labels = KINDS[kind].labels
-    return [replace(f, column=labels.get(f.column, f.column)) for f in findings]
+def relabel(findings: list[Finding], kind: str, by_file: dict[str, dict[str, str]] | None = None) -> list[Finding]:
+    """Findings that name columns as the source's own files do (收盘, trade_date, 开盘), not as the ingest layout:
+    by the file's own header where its reader says (by_file: file -> labels), else by the kind's."""
+    labels, by_file = KINDS[kind].labels, by_file or {}
+    return [replace(f, column=by_file.get(f.file, labels).get(f.column, f.column)) for f in findings]
 
 
 def vipdoc_root(src: Path) -> Path | None:
@@ -144,7 +147,10 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
         raise ValueError(f"{len(unreadable)} file(s) in a format EquiNet does not read (first: {unreadable[0].file}, "
                          f"{unreadable[0].message}) and no .xlsx/.csv exports")
     if not found:
+        zips = [p.name for p in entries if p.is_file() and p.suffix.lower() == ".zip"]
         raise ValueError("no .xlsx/.csv exports, TDX text exports (SH#600519.txt) or vipdoc tree found"
+                         + (f"; it holds {len(zips)} .zip archive(s) ({', '.join(zips[:3])}{' ...' if len(zips) > 3 else ''}), "
+                            f"which are read when passed themselves: equinet ingest {src / zips[0]}" if zips else "")
                          + _in_subfolders(entries))
     kind = found[0]
     files = by_kind[kind]
@@ -173,8 +179,8 @@ def read_export(path: Path, name: str) -> Read:
 
 
 def read_vendors(paths: list[Path], names: list[str], map_: Callable) -> list[Read]:
-    return [Read(frame, findings, name=declared.get("name") or None, units=declared.get("units", {}))
-            for frame, findings, declared in vendor.read_vendors(paths, names, map_)]
+    return [Read(frame, findings, units=declared.get("units", {}), labels=declared.get("labels", {}),
+                 preclose=declared.get("preclose")) for frame, findings, declared in vendor.read_vendors(paths, names, map_)]
 
 
 def read_text(path: Path, name: str) -> Read:

@@ -68,6 +68,31 @@ def decode(data: bytes) -> str:
     raise ValueError("not a text file in UTF-8, UTF-16 or GBK/GB18030")
 
 
+def whole_lines(head: bytes) -> bytes:
+    """The first bytes of a file up to its last line break: a character cut in two at the end is not read."""
+    return head[:head.rfind(b"\n") + 1] or head
+
+
+def is_utf8(head: bytes) -> bool:
+    """Whether a file's first bytes are UTF-8 (a BOM allowed), so that its rows parse as they are."""
+    try:
+        whole_lines(head).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def head_lines(head: bytes) -> list[str]:
+    """A file's first lines in its own encoding (decode's), for finding its header: the whole head where it decodes,
+    else its whole lines (a character cut at the end), else with undecodable bytes replaced."""
+    for part in (head, whole_lines(head)):
+        try:
+            return decode(part).splitlines()
+        except ValueError:
+            pass
+    return whole_lines(head).decode("utf-8", errors="replace").splitlines()
+
+
 def drop_blank_rows(raw: pl.DataFrame, name: str, first_row: int) -> tuple[pl.DataFrame, list[Finding]]:
     """The rows with at least one cell, each with the row number findings give it; rows that are entirely empty
     (a blank line, ',,,,', cells of spaces) are left out with a note. A partly empty row stays (and is an error)."""
@@ -140,8 +165,8 @@ def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 
 def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, columns: tuple[str, ...] = NUMERIC,
           optional: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> tuple[pl.DataFrame, list[Finding]]:
-    """All files' rows as file_id, row, date and the numeric fields the source has (float64), in one pass per
-    schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
+    """All files' rows as file_id, row, date and the numeric fields the source has (float64), each file's rows in
+    date order whatever order the file has (tushare writes the newest first), in one pass per schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
     Optional fields (a previous close, a float value) may be empty: NaN, never a finding."""
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
@@ -167,4 +192,4 @@ def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, c
                 mine = parsed.filter(pl.col("file_id") == f)
                 findings += _cell_findings(raws[f], mine, names[f], columns)
         parts.append(parsed)
-    return pl.concat(parts).sort("file_id", maintain_order=True), findings
+    return pl.concat(parts).sort("file_id", "date", maintain_order=True), findings  # newest-first files ascend

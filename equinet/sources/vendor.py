@@ -4,7 +4,6 @@ into the common row layout, with the previous close, the float value and the sto
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,11 @@ import polars as pl
 
 from equinet import board
 from equinet.findings import Finding
-from equinet.sources.rows import decode, read_bytes
+from equinet.sources.rows import decode, head_lines, is_utf8, read_bytes
 
-# the layout's column -> (the file's header, unit factor to the layout's unit); per vendor, in the order tried
+# the layout's column -> (the file's header, unit factor to the layout's unit); per vendor, in the order tried.
+# change (close minus the exchange's previous close, CNY) and pct (the same in percent) give the previous close where
+# a layout has no column for it; traded (0: suspended that day) and isst (1: special treatment) are baostock's.
 MAPPING: dict[str, dict[str, tuple[str, float]]] = {
     "vendor archive (邢不行)": {"time": ("交易日期", 1), "code": ("股票代码", 1), "name": ("股票名称", 1),
                                 "start": ("开盘价", 1), "max": ("最高价", 1), "min": ("最低价", 1), "end": ("收盘价", 1),
@@ -25,18 +26,21 @@ MAPPING: dict[str, dict[str, tuple[str, float]]] = {
                                 "floatvalue": ("流通市值", 1)},
     "akshare stock_zh_a_hist": {"time": ("日期", 1), "code": ("股票代码", 1), "start": ("开盘", 1), "max": ("最高", 1),
                                 "min": ("最低", 1), "end": ("收盘", 1), "volume": ("成交量", 100),  # lots of 100
-                                "amount": ("成交额", 1)},
+                                "amount": ("成交额", 1), "change": ("涨跌额", 1), "pct": ("涨跌幅", 1)},
     "tushare daily": {"time": ("trade_date", 1), "code": ("ts_code", 1), "start": ("open", 1), "max": ("high", 1),
-                      "min": ("low", 1), "end": ("close", 1), "preclose": ("pre_close", 1),
-                      "volume": ("vol", 100), "amount": ("amount", 1000)},  # vol in lots, amount in thousand CNY
+                      "min": ("low", 1), "end": ("close", 1), "preclose": ("pre_close", 1), "change": ("change", 1),
+                      "pct": ("pct_chg", 1), "volume": ("vol", 100), "amount": ("amount", 1000)},  # lots, 1,000 CNY
     "baostock query_history_k_data_plus": {"time": ("date", 1), "code": ("code", 1), "start": ("open", 1),
                                            "max": ("high", 1), "min": ("low", 1), "end": ("close", 1),
                                            "preclose": ("preclose", 1), "volume": ("volume", 1),
-                                           "amount": ("amount", 1)},
+                                           "amount": ("amount", 1), "pct": ("pctChg", 1),
+                                           "traded": ("tradestatus", 1), "isst": ("isST", 1)},
 }
 REQUIRED = ("time", "start", "max", "min", "end", "volume")
-COLUMNS = ("start", "max", "min", "end", "volume", "preclose", "floatvalue")  # numeric, as parse reads them
+COLUMNS = ("start", "max", "min", "end", "volume", "preclose", "floatvalue", "isst")  # numeric, as parse reads them
 SUFFIXES = (".csv", ".csv.gz")
+PRECLOSE = {"preclose": "the file's previous close", "change": "close - the file's change (涨跌额)",
+            "pct": "close / (1 + the file's change in %), rounded to the fen"}  # the first the layout has is used
 PEEK = 4096  # bytes read to recognise a header
 
 
@@ -51,19 +55,19 @@ def _header(lines: list[str]) -> tuple[int, str] | None:
 
 
 def is_vendor_file(path: Path) -> bool:
-    """A .csv or .csv.gz whose header (line 1 or 2) is one of MAPPING's layouts."""
+    """A .csv or .csv.gz whose header (line 1 or 2, in the file's encoding) is one of MAPPING's layouts."""
     if not path.name.lower().endswith(SUFFIXES) or path.name.startswith(("~$", ".")):
         return False
     try:
-        text = read_bytes(path, PEEK).decode("utf-8", errors="replace")
+        lines = head_lines(read_bytes(path, PEEK))
     except OSError:
         return path.name.lower().endswith(".csv.gz")  # a damaged .gz: read (and refused by name) as a vendor file
-    return _header(text.splitlines()) is not None
+    return _header(lines) is not None
 
 
 @dataclass
 class _Loaded:
-    """A file's bytes and its recognised header: what the one-parse fast path needs."""
+    """A file's bytes (UTF-8) and its recognised header: what the one-parse fast path needs."""
 
     data: bytes
     at: int  # index of the header line
@@ -73,11 +77,13 @@ class _Loaded:
 
 
 def _load(path: Path, name: str) -> _Loaded | list[Finding]:
-    """The file unpacked and its header found, or the finding that it cannot be read."""
+    """The file unpacked, in UTF-8 whatever it was written in (GBK as Excel saves it, UTF-16), and its header
+    found; or the finding that it cannot be read."""
     try:
         data = read_bytes(path)
-        head = data[:PEEK]
-        lines = decode(head[:head.rfind(b"\n") + 1] or head).splitlines()  # whole lines only
+        lines = head_lines(data[:PEEK])
+        if not is_utf8(data[:PEEK]):
+            data = decode(data).encode()
     except (OSError, ValueError) as exc:
         return [Finding("error", name, f"cannot read the file: {getattr(exc, 'strerror', None) or exc}")]
     found = _header(lines)
@@ -90,14 +96,17 @@ def _load(path: Path, name: str) -> _Loaded | list[Finding]:
     return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body)
 
 
+NUMBERS = (*COLUMNS, "change", "pct", "traded")  # the columns read as numbers
+
+
 def _typed(header: list[str], vendor: str) -> dict[str, pl.DataType]:
     """The numeric columns of a header, read as numbers while parsed (as text only if a cell is not a number)."""
-    return {h: pl.Float64 for k, (h, _) in MAPPING[vendor].items() if k in COLUMNS and h in header}
+    return {h: pl.Float64 for k, (h, _) in MAPPING[vendor].items() if k in NUMBERS and h in header}
 
 
 def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
     """One CSV parse of many files of one header, with each file's row count; None where the rows cannot be told
-    apart (a quoted line break, a non-UTF-8 file, a ragged header): those files are parsed one by one."""
+    apart (a quoted line break, a ragged header): those files are parsed one by one."""
     header = group[0].header
     if len(set(header)) < len(header):
         return None
@@ -115,29 +124,45 @@ def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
 
 
 def _parse_one(g: _Loaded) -> pl.DataFrame:
-    """One file's rows by its own header (UTF-8 as the vendors write it goes as bytes; GBK is decoded first)."""
-    try:
-        return pl.read_csv(g.data, skip_rows=g.at, infer_schema=False, truncate_ragged_lines=True)
-    except pl.exceptions.ComputeError:
-        return pl.read_csv(io.StringIO(decode(g.data)), skip_rows=g.at, infer_schema=False, truncate_ragged_lines=True)
+    """One file's rows by its own header."""
+    return pl.read_csv(g.data, skip_rows=g.at, infer_schema=False, truncate_ragged_lines=True)
 
 
-def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> pl.DataFrame:
-    """The layout's columns of a parsed frame, each row's line in its file, and whether the row lacks a date."""
+def _preclose(present: dict[str, str]) -> tuple[str | None, pl.Expr]:
+    """Where the previous close comes from (a PRECLOSE key, None: nowhere) and the expression that gives it."""
+    number = lambda k: pl.col(present[k]).cast(pl.Float64, strict=False)  # noqa: E731
+    if "preclose" in present:
+        return "preclose", number("preclose")
+    if "change" in present:  # both in fen: the difference rounded off float noise (3 places keep a fund's 0.001)
+        return "change", (number("end") - number("change")).round(3)
+    if "pct" in present:  # the exchange's previous close is in fen
+        return "pct", (number("end") / (1 + number("pct") / 100)).round(2)
+    return None, pl.lit(None, pl.Float64)
+
+
+def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> tuple[pl.DataFrame, str | None]:
+    """The layout's columns of a parsed frame, each row's line in its file, whether the row lacks a date and
+    whether it traded; and where its previous close came from."""
     by_header = {c.strip(): c for c in raw.columns}
     present = {k: by_header[h] for k, (h, _) in MAPPING[vendor].items() if h in by_header}
+    source, preclose = _preclose(present)
+    plain = [k for k in ("time", *COLUMNS, "name", "code") if k != "preclose"]
     return raw.lazy().select(
-        *[pl.col(present[k]).alias(k) for k in ("time", *COLUMNS, "name", "code") if k in present],
-        *[pl.lit(None, pl.String).alias(k) for k in (*COLUMNS, "name", "code") if k not in present],
+        *[pl.col(present[k]).alias(k) for k in plain if k in present],
+        *[pl.lit(None, pl.String).alias(k) for k in plain if k not in present],
+        preclose.alias("preclose"),
         pl.Series("row", rows, dtype=pl.Int32),
         (pl.col(present["time"]).cast(pl.String).str.strip_chars().fill_null("") == "").alias("no_date"),
-    ).collect()  # one pass over the rows
+        (pl.col(present["traded"]).cast(pl.Float64, strict=False) != 0).fill_null(True).alias("traded")
+        if "traded" in present else pl.lit(True).alias("traded"),
+    ).collect(), source  # one pass over the rows
 
 
-def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, latest: str | None, empty: bool
+def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, empty: bool, source: str | None
             ) -> tuple[pl.DataFrame | None, list[Finding], dict]:
-    """One file's rows without its empty ones, its findings, and what it declares (the vendor, the exchange and
-    code of its code column, the stock's latest name); empty: whether a row lacks its date."""
+    """One file's rows without its empty and its untraded ones, its findings, and what it declares (the vendor,
+    its columns' names, where its previous close came from, the exchange and code of its code column); empty:
+    whether a row lacks its date."""
     findings = []
     if empty:  # an empty row has no date: only then are all its cells looked at
         blank = frame["no_date"] & frame.select(pl.all_horizontal(
@@ -146,40 +171,40 @@ def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, lates
             rows = frame["row"].filter(blank)
             findings.append(Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows)))
             frame = frame.filter(~blank)
+    if not frame["traded"].all():
+        rows = frame["row"].filter(~frame["traded"])
+        findings.append(Finding("note", name, "suspended day (the source's trading status 0) left out: no bar",
+                                row=int(rows[0]), column=MAPPING[vendor]["traded"][0], count=len(rows)))
+        frame = frame.filter(frame["traded"])
     if frame.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
     units = MAPPING[vendor]
-    declared = {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1}}
+    declared = {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1},
+                "labels": {k: h for k, (h, _) in units.items()}, "preclose": source}
     if code:
         try:
             declared["exchange"], declared["code"] = board.split_code(code)
         except ValueError:
             pass
-    if latest is not None:
-        declared["name"] = latest
-    return frame, findings, declared
+    return frame.drop("traded"), findings, declared
 
 
 def _split(raw: pl.DataFrame, files: list[_Loaded], counts: np.ndarray, vendor: str, names: list[str]
            ) -> list[tuple]:
     """The files' rows of one parse (counts: each file's rows, in order), in the layout and each finished: every
-    row numbered by its line in its file, cut where each file's rows start, first and last rows gathered for all
-    files at once."""
+    row numbered by its line in its file, cut where each file's rows start, first rows gathered for all files at
+    once."""
     starts = np.cumsum(counts) - counts
     lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([g.at + 2 for g in files], counts)
-    frame = _layout(raw, vendor, lines)
+    frame, source = _layout(raw, vendor, lines)
     some = counts > 0
-    first = np.where(some, starts, 0)
-    code = frame["code"].gather(first).to_list() if frame.height else [None] * len(counts)
-    latest = frame["name"].gather(np.where(some, starts + counts - 1, 0)).to_list() if frame.height else code
+    code = frame["code"].gather(np.where(some, starts, 0)).to_list() if frame.height else [None] * len(counts)
     file_of = np.repeat(np.arange(len(counts)), counts)
     empty = np.zeros(len(counts), bool)
     empty[np.unique(file_of[frame["no_date"].to_numpy()])] = True
     frame = frame.drop("code")
-    return [_finish(frame.slice(s, n), vendor, name, c if n else None, l if n else None, e)
-            for s, n, name, c, l, e in zip(starts.tolist(), counts.tolist(), names, code, latest, empty.tolist())]
-
-
+    return [_finish(frame.slice(s, n), vendor, name, c if n else None, e, source)
+            for s, n, name, c, e in zip(starts.tolist(), counts.tolist(), names, code, empty.tolist())]
 def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
                  ) -> list[tuple[pl.DataFrame | None, list[Finding], dict]]:
     """Many vendor files in the common layout (volumes in shares, amounts in CNY): unpacked in parallel (map_: a
