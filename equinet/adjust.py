@@ -104,12 +104,12 @@ def event_cells(events: list[dict], codes: list[str], dates: list[str]) -> tuple
 
 
 def back_adjust(panel: np.ndarray, events: list[dict], codes: list[str], dates: list[str]) -> np.ndarray:
-    """Scale prices before each event by its factor (volume inversely), so returns across it are continuous."""
+    """Scale prices before each event by its factor (volume inversely), so returns across it are continuous: in
+    place (a market's panel is not copied), and returned."""
     factor = np.ones(panel.shape[:2])
     np.multiply.at(factor, event_cells(events, codes, dates), [e["factor"] for e in events])
     # after[s, d]: product of the factors of events strictly after day d
     after = np.flip(np.cumprod(np.flip(factor, 1), 1), 1) / factor
-    out = panel.copy()
-    out[:, :, :VOLUME] *= after[:, :, None]
-    out[:, :, VOLUME] /= after
-    return out
+    panel[:, :, :VOLUME] *= after[:, :, None]
+    panel[:, :, VOLUME] /= after
+    return panel

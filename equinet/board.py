@@ -88,8 +88,10 @@ ST_NAME = rf"(?i)^(?:{'|'.join(DAY_MARKS)})?S?\*?ST"  # a name that marks specia
 
 
 def special_treatment(names: pl.Series) -> pl.Series:
-    """Whether each day's name marks special treatment (ST, *ST, SST, S*ST), the day's prefixes looked past."""
-    return names.fill_null("").str.strip_chars().str.contains(ST_NAME)
+    """Whether each day's name marks special treatment (ST, *ST, SST, S*ST), the day's prefixes looked past (each
+    distinct name tested once: a market has millions of days and thousands of names)."""
+    distinct = names.unique().drop_nulls()
+    return names.is_in(distinct.filter(distinct.str.strip_chars().str.contains(ST_NAME)).implode()).fill_null(False)
 
 
 CODE = re.compile(r"^\s*(?:(sh|sz|bj)[.#]?)?(\d{6})(?:\.(sh|sz|bj|ss))?\s*$", re.IGNORECASE)

@@ -118,14 +118,24 @@ def _sha256_or_unreadable(path: Path) -> str:
         return "unreadable"
 
 
+def by_stock(file_id: np.ndarray, to_row: np.ndarray) -> np.ndarray:
+    """The order that puts bars (by file, each file's by date) in the store's (stock, day) order: whole files
+    moved, not every bar sorted."""
+    starts = np.r_[0, np.flatnonzero(np.diff(file_id)) + 1]
+    ends = np.r_[starts[1:], len(file_id)]
+    return np.concatenate([np.arange(starts[b], ends[b]) for b in np.argsort(to_row[file_id[starts]])] or [[]]
+                          ).astype(np.int64)
+
+
 def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray,
                day_names: pl.Series) -> pl.DataFrame:
     """The store in long form, one row per bar in (stock, day) order; day_names: each bar's name in that order."""
     s, d = np.nonzero(~np.isnan(panel[:, :, 3]))
     columns = {"code": pl.Series(codes).gather(s), "date": pl.Series(calendar[d]),
                "name": day_names.alias("name")}  # the stock's name that day ("" where unknown)
-    columns |= {f["name"]: panel[s, d, i].astype(np.float32) for i, f in enumerate(FEATURES)}
-    columns |= {f["name"]: market[d, i] for i, f in enumerate(MARKET_FEATURES)}
+    bar, day = panel[s, d].astype(np.float32), market[d]  # one gather each: [bars, features]
+    columns |= {f["name"]: bar[:, i] for i, f in enumerate(FEATURES)}
+    columns |= {f["name"]: day[:, i] for i, f in enumerate(MARKET_FEATURES)}
     return pl.DataFrame(columns)
 
 
@@ -219,7 +229,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     code_of = {fid: codes[fid] for fid in good}
     store_codes = sorted(code_of.values())
     row = {c: i for i, c in enumerate(store_codes)}
-    calendar = np.unique(bars["date"].to_numpy())
+    calendar = bars["date"].unique().sort().to_numpy()
     dates = [str(d) for d in calendar.astype("datetime64[D]")]
     to_row = np.full(len(names), -1)
     to_row[list(code_of)] = [row[c] for c in code_of.values()]
@@ -236,7 +246,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     # the stock's name each day where the source says, in the store's (stock, day) order; the ST and listing marks
     name = bars["name"].fill_null("").str.strip_chars() if "name" in bars.columns else pl.repeat("", bars.height,
                                                                                                   eager=True)
-    day_names = name.gather(np.lexsort((day, stock)))
+    day_names = name.gather(by_stock(bars["file_id"].to_numpy(), to_row))
     for fid, latest in bars.select("file_id", name.alias("name")).filter(pl.col("name") != "").group_by(
             "file_id").agg(pl.col("name").last()).iter_rows():  # bars are in date order: the latest name
         stock_names[fid] = latest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,18 +201,23 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: n
     leftovers beside out are then of dead processes, and are dropped)."""
     out = Path(out)
 
-    def write(tmp: Path) -> None:
-        tmp.mkdir()
-        np.save(tmp / "panel.npy", panel.astype(np.float32))
-        np.save(tmp / "market.npy", market.astype(np.float32))
-        np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
-        np.save(tmp / "float_value.npy", float_value.astype(np.float64))
-        np.save(tmp / "st.npy", st.astype(bool))
+    def parquet(tmp: Path) -> None:
         try:
             bars.write_parquet(tmp / "bars.parquet")
         except pl.exceptions.PolarsError as exc:  # polars wraps the OS error (a full disk) in its own
             raise OSError(str(exc).splitlines()[0]) from None
-        (tmp / "meta.json").write_text(dumps(meta), encoding="utf-8")
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the long form is written while the arrays are
+            long_form = pool.submit(parquet, tmp)
+            np.save(tmp / "panel.npy", panel.astype(np.float32))
+            np.save(tmp / "market.npy", market.astype(np.float32))
+            np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
+            np.save(tmp / "float_value.npy", float_value.astype(np.float64))
+            np.save(tmp / "st.npy", st.astype(bool))
+            (tmp / "meta.json").write_text(dumps(meta), encoding="utf-8")
+            long_form.result()
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,7 @@ class _Loaded:
     vendor: str
     header: list[str]  # its cells, stripped
     body: int  # offset of the first data line
+    rows: int  # its lines after the header (a last line without a line break counted), found while unpacking
 
 
 def _load(path: Path, name: str) -> _Loaded | list[Finding]:
@@ -93,7 +94,8 @@ def _load(path: Path, name: str) -> _Loaded | list[Finding]:
     body = 0
     for _ in range(at + 1):
         body = data.find(b"\n", body) + 1 or len(data)
-    return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body)
+    rows = data.count(b"\n", body) + (not data.endswith(b"\n") and len(data) > body)
+    return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body, rows)
 
 
 NUMBERS = (*COLUMNS, "change", "pct", "traded")  # the columns read as numbers
@@ -111,7 +113,7 @@ def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
     if len(set(header)) < len(header):
         return None
     ends = [b"" if g.data.endswith(b"\n") or len(g.data) == g.body else b"\n" for g in group]
-    counts = np.array([g.data.count(b"\n", g.body) + len(end) for g, end in zip(group, ends)])
+    counts = np.array([g.rows for g in group])
     blob = b"".join(part for g, end in zip(group, ends) for part in (memoryview(g.data)[g.body:], end))  # no copies
     for schema in (_typed(header, group[0].vendor), {}):
         try:
@@ -158,11 +160,19 @@ def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> tuple[pl.DataFr
     ).collect(), source  # one pass over the rows
 
 
-def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, empty: bool, source: str | None
+def _declared(vendor: str, source: str | None) -> dict:
+    """What every file of a layout declares: the vendor, its units, its columns' names, where its previous close
+    comes from."""
+    units = MAPPING[vendor]
+    return {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1},
+            "labels": {k: h for k, (h, _) in units.items()}, "preclose": source}
+
+
+def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, empty: bool, idle: bool, declared: dict
             ) -> tuple[pl.DataFrame | None, list[Finding], dict]:
-    """One file's rows without its empty and its untraded ones, its findings, and what it declares (the vendor,
-    its columns' names, where its previous close came from, the exchange and code of its code column); empty:
-    whether a row lacks its date."""
+    """One file's rows without its empty and its untraded ones, its findings, and what it declares (declared, with
+    the exchange and code of its code column); empty, idle: whether a row lacks its date, whether one did not
+    trade (only then are those rows looked for)."""
     findings = []
     if empty:  # an empty row has no date: only then are all its cells looked at
         blank = frame["no_date"] & frame.select(pl.all_horizontal(
@@ -171,40 +181,42 @@ def _finish(frame: pl.DataFrame, vendor: str, name: str, code: str | None, empty
             rows = frame["row"].filter(blank)
             findings.append(Finding("note", name, "empty row left out", row=int(rows[0]), count=len(rows)))
             frame = frame.filter(~blank)
-    if not frame["traded"].all():
+    if idle:
         rows = frame["row"].filter(~frame["traded"])
         findings.append(Finding("note", name, "suspended day (the source's trading status 0) left out: no bar",
                                 row=int(rows[0]), column=MAPPING[vendor]["traded"][0], count=len(rows)))
         frame = frame.filter(frame["traded"])
     if frame.height == 0:
         return None, findings + [Finding("error", name, "the file has no data rows")], {"vendor": vendor}
-    units = MAPPING[vendor]
-    declared = {"vendor": vendor, "units": {k: units[k][1] for k in ("volume",) if units[k][1] != 1},
-                "labels": {k: h for k, (h, _) in units.items()}, "preclose": source}
     if code:
         try:
-            declared["exchange"], declared["code"] = board.split_code(code)
+            declared = {**declared, **dict(zip(("exchange", "code"), board.split_code(code)))}
         except ValueError:
             pass
-    return frame.drop("traded"), findings, declared
+    return frame, findings, declared
 
 
 def _split(raw: pl.DataFrame, files: list[_Loaded], counts: np.ndarray, vendor: str, names: list[str]
            ) -> list[tuple]:
     """The files' rows of one parse (counts: each file's rows, in order), in the layout and each finished: every
-    row numbered by its line in its file, cut where each file's rows start, first rows gathered for all files at
-    once."""
+    row numbered by its line in its file, cut where each file's rows start; the first rows, the rows without a
+    date and the untraded ones found for all files at once."""
     starts = np.cumsum(counts) - counts
     lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([g.at + 2 for g in files], counts)
     frame, source = _layout(raw, vendor, lines)
     some = counts > 0
     code = frame["code"].gather(np.where(some, starts, 0)).to_list() if frame.height else [None] * len(counts)
     file_of = np.repeat(np.arange(len(counts)), counts)
-    empty = np.zeros(len(counts), bool)
-    empty[np.unique(file_of[frame["no_date"].to_numpy()])] = True
-    frame = frame.drop("code")
-    return [_finish(frame.slice(s, n), vendor, name, c if n else None, e, source)
-            for s, n, name, c, e in zip(starts.tolist(), counts.tolist(), names, code, empty.tolist())]
+    empty, idle = (np.bincount(file_of[~frame[c].to_numpy() if c == "traded" else frame[c].to_numpy()],
+                               minlength=len(counts)) > 0 for c in ("no_date", "traded"))
+    frame = frame.drop("code", *(() if empty.any() else ("no_date",)), *(() if empty.any() or idle.any() else
+                                                                          ("traded",)))
+    declared = _declared(vendor, source)
+    return [_finish(frame.slice(s, n), vendor, name, c if n else None, e, i, declared)
+            for s, n, name, c, e, i in zip(starts.tolist(), counts.tolist(), names, code, empty.tolist(),
+                                           idle.tolist())]
+
+
 def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
                  ) -> list[tuple[pl.DataFrame | None, list[Finding], dict]]:
     """Many vendor files in the common layout (volumes in shares, amounts in CNY): unpacked in parallel (map_: a
