@@ -118,6 +118,15 @@ def _sha256_or_unreadable(path: Path) -> str:
         return "unreadable"
 
 
+def day_index(days: np.ndarray, calendar: np.ndarray) -> np.ndarray:
+    """Each bar's day in the calendar (days and calendar as days since 1970), by a table over the calendar's span:
+    one lookup per bar instead of a search."""
+    first = calendar.astype("datetime64[D]").astype(np.int64)
+    table = np.zeros(first[-1] - first[0] + 1, np.int64)
+    table[first - first[0]] = np.arange(len(first))
+    return table[days.astype(np.int64) - first[0]]
+
+
 def by_stock(file_id: np.ndarray, to_row: np.ndarray) -> np.ndarray:
     """The order that puts bars (by file, each file's by date) in the store's (stock, day) order: whole files
     moved, not every bar sorted."""
@@ -234,14 +243,15 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     to_row = np.full(len(names), -1)
     to_row[list(code_of)] = [row[c] for c in code_of.values()]
     stock = to_row[bars["file_id"].to_numpy()]
-    day = np.searchsorted(calendar, bars["date"].to_numpy())
+    day = day_index(bars["date"].to_physical().to_numpy(), calendar)
+    cell = stock * len(calendar) + day  # each bar's place in a [stocks, days] array
     panel = np.full((len(store_codes), len(calendar), len(PRICE_COLUMNS)), np.nan)
-    panel[stock, day] = bars.select(PRICE_COLUMNS).to_numpy()
+    panel.reshape(-1, len(PRICE_COLUMNS))[cell] = bars.select(PRICE_COLUMNS).to_numpy()
     per_day = {}  # the optional per-(stock, day) fields the source has: previous close, float value
     for c in ("preclose", "floatvalue"):
         per_day[c] = np.full(panel.shape[:2], np.nan)
         if c in bars.columns:
-            per_day[c][stock, day] = bars[c].to_numpy()
+            per_day[c].reshape(-1)[cell] = bars[c].to_numpy()
 
     # the stock's name each day where the source says, in the store's (stock, day) order; the ST and listing marks
     name = bars["name"].fill_null("").str.strip_chars() if "name" in bars.columns else pl.repeat("", bars.height,
@@ -251,8 +261,9 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
             "file_id").agg(pl.col("name").last()).iter_rows():  # bars are in date order: the latest name
         stock_names[fid] = latest
     st, first_day = np.zeros(panel.shape[:2], bool), np.zeros(panel.shape[:2], bool)
-    st[stock, day] = (special_treatment(name) | (bars["isst"] == 1 if "isst" in bars.columns else False)).to_numpy()
-    first_day[stock, day] = name.str.starts_with("N").to_numpy()
+    st.reshape(-1)[cell] = (special_treatment(name) | (bars["isst"] == 1 if "isst" in bars.columns else False)
+                            ).to_numpy()
+    first_day.reshape(-1)[cell] = name.str.starts_with("N").to_numpy()
     listed = listing_age(first_day, ~np.isnan(panel[:, :, 3]))
     from_stocks = market_index == "stocks" or (kind.market == "index" and index_bars is None) or \
         kind.market == "stocks"

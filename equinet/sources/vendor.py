@@ -4,6 +4,7 @@ into the common row layout, with the previous close, the float value and the sto
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ class _Loaded:
     header: list[str]  # its cells, stripped
     body: int  # offset of the first data line
     rows: int  # its lines after the header (a last line without a line break counted), found while unpacking
+    first: list[str]  # the cells of its first data line (the stock's code is read from them)
 
 
 def _load(path: Path, name: str) -> _Loaded | list[Finding]:
@@ -95,15 +97,24 @@ def _load(path: Path, name: str) -> _Loaded | list[Finding]:
     for _ in range(at + 1):
         body = data.find(b"\n", body) + 1 or len(data)
     rows = data.count(b"\n", body) + (not data.endswith(b"\n") and len(data) > body)
-    return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body, rows)
+    end = data.find(b"\n", body)
+    first = data[body:end if end >= 0 else len(data)].decode(errors="replace").split(",")
+    return _Loaded(data, at, vendor, [c.strip().strip('"') for c in lines[at].split(",")], body, rows,
+                   [c.strip().strip('"') for c in first])
 
 
 NUMBERS = (*COLUMNS, "change", "pct", "traded")  # the columns read as numbers
+UNUSED = ("code", "amount")  # not parsed: the code is read from a file's first line, the amount is not stored
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def _typed(header: list[str], vendor: str) -> dict[str, pl.DataType]:
-    """The numeric columns of a header, read as numbers while parsed (as text only if a cell is not a number)."""
-    return {h: pl.Float64 for k, (h, _) in MAPPING[vendor].items() if k in NUMBERS and h in header}
+def _typed(g: _Loaded) -> dict[str, pl.DataType]:
+    """The columns of a file's header read typed while parsed: numbers, and ISO dates where its first row has one
+    (as text only if a cell does not parse)."""
+    mapping = MAPPING[g.vendor]
+    day = g.first[g.header.index(mapping["time"][0])] if len(g.first) == len(g.header) else ""
+    return {h: pl.Float64 for k, (h, _) in mapping.items() if k in NUMBERS and h in g.header} | (
+        {mapping["time"][0]: pl.Date} if ISO_DATE.match(day) else {})
 
 
 def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
@@ -115,10 +126,12 @@ def _parse_many(group: list[_Loaded]) -> tuple[pl.DataFrame, np.ndarray] | None:
     ends = [b"" if g.data.endswith(b"\n") or len(g.data) == g.body else b"\n" for g in group]
     counts = np.array([g.rows for g in group])
     blob = b"".join(part for g, end in zip(group, ends) for part in (memoryview(g.data)[g.body:], end))  # no copies
-    for schema in (_typed(header, group[0].vendor), {}):
+    unused = {MAPPING[group[0].vendor][k][0] for k in UNUSED if k in MAPPING[group[0].vendor]}
+    wanted = [i for i, h in enumerate(header) if h not in unused]
+    for schema in (_typed(group[0]), {}):
         try:
-            raw = pl.read_csv(blob, has_header=False, new_columns=header, schema_overrides=schema or None,
-                              infer_schema=False, truncate_ragged_lines=True)
+            raw = pl.read_csv(blob, has_header=False, new_columns=header, columns=wanted,
+                              schema_overrides=schema or None, infer_schema=False, truncate_ragged_lines=True)
         except (pl.exceptions.ComputeError, pl.exceptions.SchemaError):
             continue
         return (raw, counts) if raw.height == counts.sum() else None
@@ -148,13 +161,15 @@ def _layout(raw: pl.DataFrame, vendor: str, rows: np.ndarray) -> tuple[pl.DataFr
     by_header = {c.strip(): c for c in raw.columns}
     present = {k: by_header[h] for k, (h, _) in MAPPING[vendor].items() if h in by_header}
     source, preclose = _preclose(present)
-    plain = [k for k in ("time", *COLUMNS, "name", "code") if k != "preclose"]
+    plain = [k for k in ("time", *COLUMNS, "name") if k != "preclose"]
+    time = pl.col(present["time"])
     return raw.lazy().select(
         *[pl.col(present[k]).alias(k) for k in plain if k in present],
         *[pl.lit(None, pl.String).alias(k) for k in plain if k not in present],
         preclose.alias("preclose"),
         pl.Series("row", rows, dtype=pl.Int32),
-        (pl.col(present["time"]).cast(pl.String).str.strip_chars().fill_null("") == "").alias("no_date"),
+        (time.is_null() if raw.schema[present["time"]] == pl.Date else
+         time.cast(pl.String).str.strip_chars().fill_null("") == "").alias("no_date"),
         (pl.col(present["traded"]).cast(pl.Float64, strict=False) != 0).fill_null(True).alias("traded")
         if "traded" in present else pl.lit(True).alias("traded"),
     ).collect(), source  # one pass over the rows
@@ -204,13 +219,13 @@ def _split(raw: pl.DataFrame, files: list[_Loaded], counts: np.ndarray, vendor: 
     starts = np.cumsum(counts) - counts
     lines = np.arange(counts.sum()) - np.repeat(starts, counts) + np.repeat([g.at + 2 for g in files], counts)
     frame, source = _layout(raw, vendor, lines)
-    some = counts > 0
-    code = frame["code"].gather(np.where(some, starts, 0)).to_list() if frame.height else [None] * len(counts)
+    column = MAPPING[vendor]["code"][0]
+    code = [g.first[g.header.index(column)] if column in g.header and len(g.first) == len(g.header) else None
+            for g in files]
     file_of = np.repeat(np.arange(len(counts)), counts)
     empty, idle = (np.bincount(file_of[~frame[c].to_numpy() if c == "traded" else frame[c].to_numpy()],
                                minlength=len(counts)) > 0 for c in ("no_date", "traded"))
-    frame = frame.drop("code", *(() if empty.any() else ("no_date",)), *(() if empty.any() or idle.any() else
-                                                                          ("traded",)))
+    frame = frame.drop(*(() if empty.any() else ("no_date",)), *(() if empty.any() or idle.any() else ("traded",)))
     declared = _declared(vendor, source)
     return [_finish(frame.slice(s, n), vendor, name, c if n else None, e, i, declared)
             for s, n, name, c, e, i in zip(starts.tolist(), counts.tolist(), names, code, empty.tolist(),
