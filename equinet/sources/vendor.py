@@ -232,26 +232,42 @@ def _split(raw: pl.DataFrame, files: list[_Loaded], counts: np.ndarray, vendor: 
                                            idle.tolist())]
 
 
+def _read_group(loaded: list[_Loaded], vendor: str, names: list[str]) -> list[tuple]:
+    """Files of one header in the common layout: one parse for all of them, else one by one."""
+    parsed = _parse_many(loaded)
+    if parsed is None:
+        return [_split(raw, [g], np.array([raw.height]), vendor, [name])[0]
+                for g, name in zip(loaded, names) for raw in (_parse_one(g),)]
+    raw, counts = parsed
+    return _split(raw, loaded, counts, vendor, names)
+
+
+BATCH = 512  # files parsed together: the next batch unpacks on the pool while this one parses
+
+
 def read_vendors(paths: list[Path], names: list[str], map_: Callable = map
                  ) -> list[tuple[pl.DataFrame | None, list[Finding], dict]]:
     """Many vendor files in the common layout (volumes in shares, amounts in CNY): unpacked in parallel (map_: a
-    thread pool's map), then one CSV parse per header for all of them, which costs what one large file costs."""
-    loaded = list(map_(_load, paths, names))
-    out: list = [(None, x, {}) if isinstance(x, list) else None for x in loaded]
+    thread pool's map), and every BATCH files of one header parsed in one CSV parse while the next ones unpack."""
+    out: list = [None] * len(paths)
     groups: dict[tuple, list[int]] = {}
-    for i, g in enumerate(loaded):
-        if isinstance(g, _Loaded):
-            groups.setdefault((g.vendor, tuple(g.header)), []).append(i)
-    for (vendor, _), members in groups.items():
-        parsed = _parse_many([loaded[i] for i in members])
-        if parsed is None:  # one by one
-            for i in members:
-                raw = _parse_one(loaded[i])
-                out[i] = _split(raw, [loaded[i]], np.array([raw.height]), vendor, [names[i]])[0]
-            continue
-        raw, counts = parsed
-        files = [loaded[i] for i in members]
-        for i, read in zip(members, _split(raw, files, counts, vendor, [names[i] for i in members])):
-            out[i] = read
-    return out
+    loaded: dict[int, _Loaded] = {}
 
+    def parse(key: tuple, members: list[int]) -> None:
+        for i, read in zip(members, _read_group([loaded.pop(i) for i in members], key[0], [names[i] for i in members])):
+            out[i] = read
+
+    for i, g in enumerate(map_(_load, paths, names)):
+        if not isinstance(g, _Loaded):
+            out[i] = (None, g, {})
+            continue
+        loaded[i] = g
+        members = groups.setdefault((g.vendor, tuple(g.header)), [])
+        members.append(i)
+        if len(members) == BATCH:
+            parse((g.vendor, tuple(g.header)), members)
+            groups[(g.vendor, tuple(g.header))] = []
+    for key, members in groups.items():
+        if members:
+            parse(key, members)
+    return out
