@@ -139,10 +139,12 @@ def by_stock(file_id: np.ndarray, to_row: np.ndarray) -> np.ndarray:
 def _bars_long(panel: np.ndarray, market: np.ndarray, codes: list[str], calendar: np.ndarray,
                day_names: pl.Series) -> pl.DataFrame:
     """The store in long form, one row per bar in (stock, day) order; day_names: each bar's name in that order."""
-    s, d = np.nonzero(~np.isnan(panel[:, :, 3]))
-    columns = {"code": pl.Series(codes).gather(s), "date": pl.Series(calendar[d]),
+    has = ~np.isnan(panel[:, :, 3])
+    s, d = np.nonzero(has)
+    columns = {"code": pl.Series(codes).gather(s), "date": pl.Series(calendar).gather(d),
                "name": day_names.alias("name")}  # the stock's name that day ("" where unknown)
-    bar, day = panel[s, d].astype(np.float32), market[d]  # one gather each: [bars, features]
+    bar = np.take(panel.reshape(-1, panel.shape[2]), np.flatnonzero(has), axis=0).astype(np.float32)  # [bars, 5]
+    day = market[d]
     columns |= {f["name"]: bar[:, i] for i, f in enumerate(FEATURES)}
     columns |= {f["name"]: day[:, i] for i, f in enumerate(MARKET_FEATURES)}
     return pl.DataFrame(columns)

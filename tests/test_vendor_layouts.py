@@ -92,12 +92,14 @@ def baostock(a: pl.DataFrame, calendar: np.ndarray, empty_suspended: bool) -> st
     return frame.write_csv()
 
 
-def gbk_archive(name: str, excel: bool) -> bytes:
+def gbk_archive(name: str, excel: bool, note: bool = True) -> bytes:
     """The archive's file as Excel on Chinese Windows saves it: GBK; excel: also its dates as Excel writes them
-    (2015/1/5)."""
+    (2015/1/5); without its note line when not note."""
     text = gzip.decompress((REAL / f"{name}.csv.gz").read_bytes()).decode("utf-8")
+    if not note:
+        text = text.split("\n", 1)[1]
     if excel:
-        text = "\n".join(ln if i < 2 else ln.replace(ln.split(",")[2], excel_date(ln.split(",")[2]))
+        text = "\n".join(ln if i < 1 + note else ln.replace(ln.split(",")[2], excel_date(ln.split(",")[2]))
                          for i, ln in enumerate(text.splitlines()))
     return text.encode("gbk", errors="replace")
 
@@ -192,13 +194,14 @@ def test_baostock_suspended_rows_are_no_bars(tmp_path: Path, frames: dict, empty
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("gz,excel", [(False, True), (True, False)])
-def test_the_archive_saved_in_gbk(tmp_path: Path, frames: dict, gz: bool, excel: bool) -> None:
-    """GBK, plain (with Excel's dates) or .gz, reads exactly as the UTF-8 original: same returns, and ST where the
-    day's name says, behind XD/XR/DR prefixes too (XDST康美 2019-08-28, XR*ST厦 2019-12-23)."""
+@pytest.mark.parametrize("gz,excel,note", [(False, True, True), (True, False, True), (False, False, False)])
+def test_the_archive_saved_in_gbk(tmp_path: Path, frames: dict, gz: bool, excel: bool, note: bool) -> None:
+    """GBK, plain (with Excel's dates, or without the note line) or .gz, reads exactly as the UTF-8 original: same
+    returns, and ST where the day's name says, behind XD/XR/DR prefixes too (XDST康美 2019-08-28, XR*ST厦
+    2019-12-23)."""
     (tmp_path / "raw").mkdir()
     for name in PICKED:
-        data = gbk_archive(name, excel)
+        data = gbk_archive(name, excel, note)
         (tmp_path / "raw" / f"{name}.csv{'.gz' if gz else ''}").write_bytes(gzip.compress(data) if gz else data)
     ingest(tmp_path / "raw", tmp_path / "s")
     sources = {c: v for a in frames.values() for c, v in real_returns(a).items()}
