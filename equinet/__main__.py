@@ -1,3 +1,3 @@
-from equinet.cli import app
+from equinet.cli.commands import app
 
 app(prog_name="equinet")

@@ -16,12 +16,12 @@ from pathlib import Path
 import torch
 
 from benchdata import default_run, emit, parser
-from equinet import checkpoint
-from equinet.device import autocast
+from equinet.training import checkpoint
+from equinet.training.device import autocast
 from equinet.evaluation.evaluate import collect, eval_pool, selection_mask
-from equinet.infer import apply, universe
-from equinet.sampler import windows
-from equinet.train import checkpoint_state
+from equinet.inference.apply import apply, universe
+from equinet.features.sampler import windows
+from equinet.training.train import checkpoint_state
 
 
 def main() -> None:

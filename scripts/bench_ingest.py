@@ -1,4 +1,4 @@
-"""Ingest speed, side by side in one run: `equinet.ingest` against a plain pandas.read_excel loop.
+"""Ingest speed, side by side in one run: `equinet.data.ingest` against a plain pandas.read_excel loop.
 
     python scripts/bench_ingest.py [--data ../shared/data/a-share-319] [--repeat 5] [--scale csv,vipdoc]
                                    [--size 5000x2500] [--market ../shared/data/a-share-market] [--json]
@@ -127,7 +127,7 @@ def bench_market(data: Path, repeat: int) -> dict:
 
 def bench_scale(stocks: int, days: int, fmt: str) -> dict:
     """A synthetic market in one layout, ingested in a child process so its peak memory is its own."""
-    from equinet.synth import synth
+    from equinet.data.synth import synth
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -37,7 +37,7 @@ def store_from(data: Path, tmp: Path) -> Path:
 
 def default_run(data: Path, device: str, tmp: Path):
     """The store and a fresh `equinet train` run at its defaults on it: what the model benchmarks time."""
-    from equinet.train import TrainConfig, start
+    from equinet.training.train import TrainConfig, start
 
     store = store_from(data, tmp)
     return store, start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=device))

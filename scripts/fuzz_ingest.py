@@ -31,7 +31,7 @@ import xlsxwriter
 
 from benchdata import emit, parser
 from equinet import ingest
-from equinet.synth import frame, simulate, write
+from equinet.data.synth import frame, simulate, write
 
 VALUES = ["", "abc", "NaN", "nan", "inf", "-inf", "1e400", "#NUM!", "#DIV/0!", "#N/A", "#VALUE!", "-5", "0",
           "99999999", "2023/13/45", "1.2.3", " ", "数据", "None", "TRUE"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from equinet.baselines import ewma_sigma, reversal
-from equinet.distribution import class_probabilities, t_cdf, volatility_probabilities
-from equinet.labels import LabelRule
-from equinet.evaluation.metrics import daily_rank_ic, rank_metrics
+from equinet.features.series import ewma_sigma, reversal
+from equinet.models.distribution import class_probabilities, t_cdf, volatility_probabilities
+from equinet.core.labels import LabelRule
+from equinet.core.metrics import daily_rank_ic, rank_metrics
 
 # scipy.stats.t.cdf, computed once outside the suite
 T5 = {-1.0: 0.18160873382456144, 0.5: 0.6808505641795355, 2.0: 0.9490302605850708}
@@ -80,7 +80,7 @@ def test_rank_ic_and_icir_two_days_by_hand() -> None:
 def test_the_linear_baseline_is_the_closed_form_ridge() -> None:
     """fit() (normal equations by blocks of rows) equals the ridge solved as one least-squares problem on the
     augmented system [X; sqrt(alpha N) I] b = [z; 0], on more rows than one block."""
-    from equinet.linear import CHUNK, demeaned, fit
+    from equinet.models.linear import CHUNK, demeaned, fit
 
     rng = np.random.default_rng(0)
     n = CHUNK + 1000

@@ -6,7 +6,7 @@ import numpy as np
 
 import polars as pl
 
-from equinet.board import limit_prices, limit_rates, special_treatment
+from equinet.core.board import limit_prices, limit_rates, special_treatment
 
 DATES = ["2020-08-21", "2020-08-24", "2020-08-25"]
 

@@ -12,17 +12,17 @@ import torch
 from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 
 from equinet import open_store
-from equinet.distribution import class_probabilities, t_scale, volatility_probabilities
+from equinet.models.distribution import class_probabilities, t_scale, volatility_probabilities
 from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.features import clean_run, future_vol, prepare
-from equinet.labels import LabelRule
-from equinet.heads import make_head
-from equinet.infer import apply, day_outputs
-from equinet.labels import PAYOFF
-from equinet.model import EquiNet, ModelConfig, scale_mask
-from equinet.sampler import Batch, labelled_context, sample, targets, to_device, windows
-from equinet.splits import by_date
-from equinet.train import TrainConfig, ema_decay, fit, start, validation_days
+from equinet.features.inputs import clean_run, future_vol, prepare
+from equinet.core.labels import LabelRule
+from equinet.models.heads import make_head
+from equinet.inference.apply import apply, day_outputs
+from equinet.core.labels import PAYOFF
+from equinet.models.transformer import EquiNet, ModelConfig, scale_mask
+from equinet.features.sampler import Batch, labelled_context, sample, targets, to_device, windows
+from equinet.features.splits import by_date
+from equinet.training.train import TrainConfig, ema_decay, fit, start, validation_days
 
 RULE = LabelRule()
 SQRT_H = math.sqrt(RULE.horizon)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SHARED, run_cli, snapshot, write_sim
 from equinet import ingest, open_store
-from equinet.synth import EX_RIGHTS_FACTOR, frame, simulate, synth, write
+from equinet.data.synth import EX_RIGHTS_FACTOR, frame, simulate, synth, write
 
 
 def bars(dates: list[str], closes: list[float], opens: list[float] | None = None, market=None) -> pl.DataFrame:

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from conftest import run_cli, snapshot
-from equinet.store import open_store
-from equinet.synth import frame, write
+from equinet.data.store import open_store
+from equinet.data.synth import frame, write
 
 CODE = "002000"  # stock 2 of the synthetic set; its file is the one we break
 NAME = f"processed_{CODE}.xlsx"

@@ -14,8 +14,8 @@ import pytest
 import xlsxwriter
 from conftest import run_cli, write_sim
 
-from equinet.store import open_store
-from equinet.synth import frame
+from equinet.data.store import open_store
+from equinet.data.synth import frame
 
 NAME = "processed_002000"  # stock 2 of the synthetic set: the file each case changes
 
@@ -175,7 +175,7 @@ def test_exports_in_subfolders_are_named_with_one_path(raw: Path, tmp_path: Path
 
 
 def test_tdx_text_exports_take_empty_lines_and_times_of_day(tmp_path: Path) -> None:
-    from equinet.synth import synth
+    from equinet.data.synth import synth
 
     synth(tmp_path / "txt", stocks=4, days=60, seed=3, fmt="txt")
     _, clean = ingested(tmp_path / "txt", tmp_path / "clean")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from equinet.evaluation.scoring import Rows, score_rows, top_excess
-from equinet.evaluation.metrics import (auc, brier, confusion, decision_metrics, expected_score_decision, forecast_metrics,
+from equinet.core.metrics import (auc, brier, confusion, decision_metrics, expected_score_decision, forecast_metrics,
                              gate_decision, log_loss, macro_f1, mcc, score_per_1000)
 
 #              up down flat flat up down

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import TINY_CLI, run_cli
 
-from equinet.days import next_trading_days, trading_days_between
-from equinet.synth import synth
+from equinet.core.days import next_trading_days, trading_days_between
+from equinet.data.synth import synth
 
 EQUINET = [sys.executable, "-m", "equinet"]
 STILL = "SZ#002000.txt"  # its close stops moving for the last 40 days

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from conftest import TINY_CLI, run_cli, synthetic_store
-from equinet.runs import COLUMNS
+from equinet.workflow.runs import COLUMNS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("learning.png", "reliability.png", "confusion.png", "rank_ic.png", "cumulative.png", "class_shares.png")
@@ -115,7 +115,7 @@ def test_report_of_a_cv_has_the_pooled_figures_and_each_fold(out: Path) -> None:
 
 
 def test_backtest_of_a_cv_trades_at_the_next_open_and_is_kept_for_runs(out: Path, tmp_path: Path) -> None:
-    from equinet.store import open_store
+    from equinet.data.store import open_store
 
     result = run_cli("backtest", out / "cv-k", "--top", "3", "--json", "--bootstrap", "50", "--trades",
                      tmp_path / "trades.csv", "-o", tmp_path / "bt.json")

@@ -17,8 +17,8 @@ import torch
 import xlsxwriter
 from conftest import TINY, TINY_CLI, run_cli, snapshot, synthetic_store, write_sim
 
-from equinet.synth import frame
-from equinet.train import TrainConfig, fit, start
+from equinet.data.synth import frame
+from equinet.training.train import TrainConfig, fit, start
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUINET = [sys.executable, "-m", "equinet"]

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from conftest import run_cli, snapshot
-from equinet.ingest import ingest
-from equinet.store import open_store
-from equinet.sources.gbbq import read_gbbq, write_gbbq
-from equinet.synth import EX_RIGHTS_FACTOR, bars, simulate, synth, text_export
-from equinet.synth import actions as synth_actions
-from equinet.sources.vipdoc import RECORD, read_day, write_day
+from equinet.data.ingest import ingest
+from equinet.data.store import open_store
+from equinet.data.sources.gbbq import read_gbbq, write_gbbq
+from equinet.data.synth import EX_RIGHTS_FACTOR, bars, simulate, synth, text_export
+from equinet.data.synth import actions as synth_actions
+from equinet.data.sources.vipdoc import RECORD, read_day, write_day
 
 STOCKS, DAYS, SEED = 5, 80, 7
 

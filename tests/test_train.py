@@ -12,13 +12,13 @@ import torch
 
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
-from equinet.board import limit_rates
-from equinet.features import FEATURES, at_limits, cross_rank, prepare
-from equinet.labels import DOWN, FLAT, UP, LabelRule
-from equinet.sampler import labelled_context, to_device, windows
-from equinet.splits import by_date
-from equinet.synth import simulate
-from equinet.train import TrainConfig, TrainingDiverged, fit, start
+from equinet.core.board import limit_rates
+from equinet.features.inputs import FEATURES, at_limits, cross_rank, prepare
+from equinet.core.labels import DOWN, FLAT, UP, LabelRule
+from equinet.features.sampler import labelled_context, to_device, windows
+from equinet.features.splits import by_date
+from equinet.data.synth import simulate
+from equinet.training.train import TrainConfig, TrainingDiverged, fit, start
 
 def tiny(store: Path, out: Path, **kw) -> TrainConfig:
     return TrainConfig(**{**TINY, "data": str(store), "out": str(out), "epochs": 2, **kw})
@@ -356,8 +356,8 @@ def test_asks_on_a_terminal(stores, tmp_path: Path) -> None:
 
 
 def test_recomputed_activations_change_nothing_but_memory(monkeypatch) -> None:
-    from equinet import model as M
-    from equinet.device import attention_kernels, autocast
+    from equinet.models import transformer as M
+    from equinet.training.device import attention_kernels, autocast
 
     cpu = torch.device("cpu")
     torch.manual_seed(0)

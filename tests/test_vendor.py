@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 from conftest import run_cli
 
-from equinet.features import FEATURES, limit_flags, prepare
-from equinet.labels import LabelRule
-from equinet.store import open_store
-from equinet.synth import bars, simulate
+from equinet.features.inputs import FEATURES, limit_flags, prepare
+from equinet.core.labels import LabelRule
+from equinet.data.store import open_store
+from equinet.data.synth import bars, simulate
 
 SIM = simulate(stocks=4, days=60, seed=9)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"
@@ -295,7 +295,7 @@ def test_an_evening_update_that_missed_some_files_is_named(tmp_path: Path) -> No
     """Two of four stocks miss the last day: a warning with the count, and predict's reason says where they end."""
     from types import SimpleNamespace
 
-    from equinet.predict import _skip_reason
+    from equinet.inference.predict import _skip_reason
 
     folder = write(tmp_path / "raw", "vendor", gz=False)
     for path in sorted(folder.iterdir())[:2]:

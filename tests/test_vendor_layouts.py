@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from conftest import run_cli
 
-from equinet.store import open_store
+from equinet.data.store import open_store
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"
 # an ex-rights day mis-sized by gap inference (sz300290 2015-09-21), XDST康美, XR*ST厦, 408 suspended days

@@ -15,7 +15,7 @@ import pytest
 from conftest import TINY_CLI, run_cli, snapshot, synthetic_store
 
 from equinet import ingest
-from equinet.store import lock_store, open_store, read_meta, release_store
+from equinet.data.store import lock_store, open_store, read_meta, release_store
 
 EQUINET = [sys.executable, "-m", "equinet"]
 

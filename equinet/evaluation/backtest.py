@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from equinet.adjust import previous_close
-from equinet.features import at_limits, day_limits
+from equinet.data.adjust import previous_close
+from equinet.features.inputs import at_limits, day_limits
 from equinet.evaluation.scoring import Rows, bootstrap
-from equinet.store import Store
+from equinet.data.store import Store
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
@@ -228,7 +228,7 @@ TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are trad
 
 def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple[dict, dict[str, Book], Tape]:
     """Scored rows (scored.Scored) backtested and their scores' tear sheet, on the store the rows index."""
-    from equinet.store import open_store
+    from equinet.data.store import open_store
     from equinet.evaluation.tearsheet import tear_sheet
 
     store = open_store(s.store)

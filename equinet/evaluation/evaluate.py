@@ -7,11 +7,11 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from equinet.distribution import volatility_probabilities
-from equinet.features import limit_flags
-from equinet.infer import Applied, MismatchError, baseline_probabilities, rows_of
-from equinet.labels import CLASSES, DOWN, UP
-from equinet.sampler import Pool, make_pool, labelled_context
+from equinet.models.distribution import volatility_probabilities
+from equinet.features.inputs import limit_flags
+from equinet.inference.apply import Applied, MismatchError, baseline_probabilities, rows_of
+from equinet.core.labels import CLASSES, DOWN, UP
+from equinet.features.sampler import Pool, make_pool, labelled_context
 from equinet.evaluation.scoring import Rows, no_nan, score_rows
 
 

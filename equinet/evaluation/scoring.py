@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from equinet.files import replace_file
-from equinet.labels import CLASSES
-from equinet.evaluation.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
+from equinet.core.files import replace_file
+from equinet.core.labels import CLASSES
+from equinet.core.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
                              gate_decision, rank_metrics, surprisal)
 
 DECILE = 10.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from equinet.evaluation.metrics import daily_rank_ic, group_ranks
+from equinet.core.metrics import daily_rank_ic, group_ranks
 from equinet.evaluation.scoring import Rows
 
 HORIZONS = (1, 3, 5, 10)  # trading days ahead

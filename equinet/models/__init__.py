@@ -1,0 +1,1 @@
+"""The forecasters: the transformer, its heads, the return distribution and the linear baseline."""

@@ -1,0 +1,1 @@
+"""Several runs: walk-forward cross-validation and the table of runs."""
