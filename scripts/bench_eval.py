@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 
 from benchdata import default_run, emit, parser
+from equinet.features.sampler import windows
 from equinet.training import checkpoint
 from equinet.training.device import autocast
-from equinet.evaluation.evaluate import collect, eval_pool, selection_mask
-from equinet.inference.apply import apply, universe
-from equinet.features.sampler import windows
+from equinet.training.forward import universe
 from equinet.training.train import checkpoint_state
+from equinet.inference.apply import apply
+from equinet.evaluation.evaluate import collect, eval_pool, selection_mask
 
 
 def main() -> None:

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from benchdata import default_run, emit, parser
-from equinet.features.series import SIGMA_FLOOR
+from equinet.data.store import open_store
 from equinet.features.inputs import IN_SIGMAS, prepare
 from equinet.features.sampler import labelled_context, sample, windows
-from equinet.data.store import open_store
+from equinet.features.series import SIGMA_FLOOR
 from equinet.training.train import TrainConfig, backward, draw, start, train_step
 
 BATCH, CONTEXT = 256, 60

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from equinet import ingest
-from equinet.cli.commands import app
 from equinet.data.synth import frame, simulate, write
+from equinet.cli.commands import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-319"
 # A model small enough to train a few epochs in a second: TrainConfig fields, or CLI options via TINY_CLI.

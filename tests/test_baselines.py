@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from equinet.features.series import ewma_sigma, reversal
-from equinet.models.distribution import class_probabilities, t_cdf, volatility_probabilities
 from equinet.core.labels import LabelRule
 from equinet.core.metrics import daily_rank_ic, rank_metrics
+from equinet.features.series import ewma_sigma, reversal
+from equinet.models.distribution import class_probabilities, t_cdf, volatility_probabilities
 
 # scipy.stats.t.cdf, computed once outside the suite
 T5 = {-1.0: 0.18160873382456144, 0.5: 0.6808505641795355, 2.0: 0.9490302605850708}

@@ -12,8 +12,8 @@ import torch
 from conftest import TINY_CLI, run_cli, synthetic_store
 
 from equinet import open_store
-from equinet.workflow.cv import make_folds
 from equinet.features.splits import by_date
+from equinet.workflow.cv import make_folds
 
 CV = ["--folds", "2", "--fold-days", "15", "--epochs", "2", *TINY_CLI, "--bootstrap", "100"]
 
@@ -91,8 +91,8 @@ def test_cv_refuses_what_it_sets_and_existing_names(store: Path, tmp_path: Path)
 
 
 def test_a_store_is_prepared_once_and_reused_only_for_the_same_build_and_rule(store: Path, tmp_path: Path) -> None:
-    from equinet.features.inputs import prepared
     from equinet.core.labels import LabelRule
+    from equinet.features.inputs import prepared
 
     opened = open_store(store)
     prep = prepared(opened, LabelRule())

@@ -18,11 +18,11 @@ import torch
 import torch.multiprocessing as mp
 
 from conftest import TINY, TINY_CLI, synthetic_store
-from equinet.training import distributed
-from equinet.evaluation.evaluate import evaluate
-from equinet.inference.apply import apply
 from equinet.features.sampler import sample
+from equinet.training import distributed
 from equinet.training.train import TrainConfig, backward, draw, fit, global_loss, start, train_step, validate
+from equinet.inference.apply import apply
+from equinet.evaluation.evaluate import evaluate
 
 WORLD = 2
 TIMEOUT = 60  # a rank waiting longer than this for its peer fails the test instead of hanging it

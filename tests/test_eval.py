@@ -11,13 +11,13 @@ import torch
 
 from conftest import TINY, run_cli
 from equinet import ingest, open_store
+from equinet.core.labels import LabelRule
+from equinet.data.synth import frame, simulate, write
 from equinet.features.series import ewma_sigma
 from equinet.models.distribution import volatility_probabilities
-from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.core.labels import LabelRule
-from equinet.inference.apply import apply
-from equinet.data.synth import frame, simulate, write
 from equinet.training.train import TrainConfig, fit, start
+from equinet.inference.apply import apply
+from equinet.evaluation.evaluate import collect, selection_mask
 
 KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "brier", "auc_up",
         "auc_down", "score_per_1000", "score_per_1000_expected", "up_recall", "down_to_up_rate", "extreme_up_capture",

@@ -12,17 +12,18 @@ import torch
 from conftest import TINY, TINY_CLI, run_cli, synthetic_store
 
 from equinet import open_store
-from equinet.models.distribution import class_probabilities, t_scale, volatility_probabilities
-from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.features.inputs import clean_run, future_vol, prepare
 from equinet.core.labels import LabelRule
-from equinet.models.heads import make_head
-from equinet.inference.apply import apply, day_outputs
 from equinet.core.labels import PAYOFF
-from equinet.models.transformer import EquiNet, ModelConfig, scale_mask
+from equinet.features.inputs import clean_run, future_vol, prepare
 from equinet.features.sampler import Batch, labelled_context, sample, targets, to_device, windows
 from equinet.features.splits import by_date
+from equinet.models.distribution import class_probabilities, t_scale, volatility_probabilities
+from equinet.models.heads import make_head
+from equinet.models.transformer import EquiNet, ModelConfig, scale_mask
+from equinet.training.forward import day_outputs
 from equinet.training.train import TrainConfig, ema_decay, fit, start, validation_days
+from equinet.inference.apply import apply
+from equinet.evaluation.evaluate import collect, selection_mask
 
 RULE = LabelRule()
 SQRT_H = math.sqrt(RULE.horizon)

@@ -9,11 +9,11 @@ import pytest
 
 from conftest import run_cli, snapshot
 from equinet.data.ingest import ingest
-from equinet.data.store import open_store
 from equinet.data.sources.gbbq import read_gbbq, write_gbbq
+from equinet.data.sources.vipdoc import RECORD, read_day, write_day
+from equinet.data.store import open_store
 from equinet.data.synth import EX_RIGHTS_FACTOR, bars, simulate, synth, text_export
 from equinet.data.synth import actions as synth_actions
-from equinet.data.sources.vipdoc import RECORD, read_day, write_day
 
 STOCKS, DAYS, SEED = 5, 80, 7
 

@@ -13,11 +13,11 @@ import torch
 from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.core.board import limit_rates
-from equinet.features.inputs import FEATURES, at_limits, cross_rank, prepare
 from equinet.core.labels import DOWN, FLAT, UP, LabelRule
+from equinet.data.synth import simulate
+from equinet.features.inputs import FEATURES, at_limits, cross_rank, prepare
 from equinet.features.sampler import labelled_context, to_device, windows
 from equinet.features.splits import by_date
-from equinet.data.synth import simulate
 from equinet.training.train import TrainConfig, TrainingDiverged, fit, start
 
 def tiny(store: Path, out: Path, **kw) -> TrainConfig:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import typer
 from typer.core import TyperGroup
-from equinet.training import rundir
 from equinet.core.days import iso_day
 from equinet.core.errors import TrainingDiverged
 from equinet.core.files import WriteError
 from equinet.core.findings import IngestError
+from equinet.training import rundir
 from equinet.cli.options import config_fields, given, option_name, to_config, with_config_options
 from equinet.cli.terminal import console, err, fail, progress_bar, say
 
@@ -197,9 +197,9 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
              up: float = UP, down: float = DOWN, device: str = DEVICE, as_json: bool = JSON) -> None:
     """Evaluate a checkpoint on every valid window, beside the baselines on the same rows: volatility (a Student-t
     of the stock's recent volatility), reversal (the 20-day return, for ranking), class prior and majority class."""
-    from equinet.evaluation.evaluate import evaluate_rows, parse_gate
     from equinet.features.splits import check_split
-    from equinet.training.rundir import save_eval
+    from equinet.evaluation.evaluate import evaluate_rows, parse_gate
+    from equinet.evaluation.scoring import save_eval
     from equinet.cli.tables import print_eval
 
     check_split(split)
@@ -266,11 +266,11 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     """Would it have made money: each evening's top picks of the model, the linear and the reversal baselines
     traded as an A-share investor could (next open, limit and suspension rules, costs), beside the universe; and
     the scores' tear sheet (IC by horizon, quintile returns, monthly IC, rank autocorrelation)."""
-    from equinet.evaluation.backtest import Costs, Rules, backtest_run, trades_frame
     from equinet.core.files import replace_file, write_json
-    from equinet.training.rundir import newest_run
-    from equinet.evaluation.scoring import no_nan
     from equinet.features.splits import check_split
+    from equinet.training.rundir import newest_run
+    from equinet.evaluation.backtest import Costs, Rules, backtest_run, trades_frame
+    from equinet.evaluation.scoring import no_nan
     from equinet.cli.tables import print_backtest
 
     check_split(split)
@@ -328,9 +328,9 @@ def report(run: Path = Arg(None, help="Run directory, or a cv-* folder (default:
            device: str = DEVICE, open_: bool = Opt(False, "--open", help="Open index.html in the web browser.")) -> None:
     """Figures of a run — learning curves, reliability, confusion, daily rank IC, cumulative excess of the top
     picks, class shares per day (cv: pooled and per fold) — as PNGs and one self-contained index.html."""
-    from equinet.cli.report import report as write_report
     from equinet.features.splits import check_split
     from equinet.training.rundir import newest_run
+    from equinet.cli.report import report as write_report
 
     check_split(split)
     target = run or newest_run(out)

@@ -12,9 +12,9 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-from equinet.evaluation.scoring import Rows, top_excess
 from equinet.core.labels import DOWN, UP
 from equinet.core.metrics import confusion, daily_rank_ic
+from equinet.evaluation.scoring import Rows, top_excess
 
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
              "SimHei", "Microsoft YaHei", "PingFang SC", "Heiti SC", "Sarasa Gothic SC")

@@ -7,15 +7,13 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from equinet.cli import figures
-from equinet.training import rundir
 from equinet.core.files import read_json, read_metrics, replace_file
-from equinet.training.config import best_line
-from equinet.evaluation.scoring import Rows, no_nan, score_rows
-from equinet.evaluation.scored import Scored, scored
 from equinet.core.metrics import METRICS
+from equinet.training import rundir
+from equinet.training.config import best_line
+from equinet.evaluation.scored import Scored, scored
+from equinet.evaluation.scoring import Rows, no_nan, score_rows
+from equinet.cli import figures
 from equinet.cli.tables import BOOK_FIGURES, formatted
 
 CAPTIONS = {

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich import box
 from rich.table import Table
 
+from equinet.core.findings import Finding
 from equinet.core.labels import CLASSES
 from equinet.core.metrics import FORECASTERS, METRICS, PROBABILISTIC
-from equinet.core.findings import Finding
 
 
 WHERE = {"preclose": "the previous close", "gbbq": "gbbq actions", "gap": "gap inference"}  # meta's factor_sources

@@ -63,8 +63,8 @@ def train_live(resume: Path | None, options: dict, stop_after: int | None, overw
                timeout: float) -> None:
     """`equinet train` in this process: start or resume, a progress bar per epoch, one line per epoch, the table."""
     from equinet.features.splits import STOCK_SPLIT_WARNING
-    from equinet.cli.tables import epoch_row, epochs_table, objective, print_json, run_start
     from equinet.training.train import estimate_epoch_seconds, fit, start
+    from equinet.cli.tables import epoch_row, epochs_table, objective, print_json, run_start
 
     if resume is not None:
         overrides = {k: options[k] for k in ("device", "precision", "epochs") if options.get(k) is not None}
@@ -129,9 +129,9 @@ def train_ranks(ctx: typer.Context, nproc: int, resume: Path | None, options: di
 def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resume: bool, top_pct: float,
             bootstrap: int, as_json: bool) -> None:
     """`equinet cv`: one bar over every fold-epoch, the time estimate after the first start, the table."""
+    from equinet.training.train import estimate_epoch_seconds
     from equinet.workflow.cv import cross_validate
     from equinet.cli.tables import cv_table, print_json
-    from equinet.training.train import estimate_epoch_seconds
 
     bar = progress_bar(as_json)
     task = bar.add_task("cv", total=folds * cfg.epochs)

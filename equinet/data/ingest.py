@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from equinet.core.board import listing_age, special_treatment
+from equinet.core.findings import Finding, IngestError
 from equinet.data.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
 from equinet.data.checks import check_values, drop_nonpositive_history, drop_suspended
-from equinet.core.findings import Finding, IngestError
-from equinet.core.board import listing_age, special_treatment
 from equinet.data.market import consensus_market, stocks_market
 from equinet.data.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
                            release_store, write_store)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from equinet.data.adjust import previous_close
 from equinet.core.findings import Finding
+from equinet.data.adjust import previous_close
 
 KEYS = ("marketvolume", "marketlimit", "marketrange")
 UNTRUSTED_SHARE = 0.05  # a file disagreeing on more than this share of its dates is trusted on none

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from equinet.data.adjust import previous_close
+from equinet.data.store import Store
 from equinet.features.inputs import at_limits, day_limits
 from equinet.evaluation.scoring import Rows, bootstrap
-from equinet.data.store import Store
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day

@@ -7,11 +7,12 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from equinet.models.distribution import volatility_probabilities
-from equinet.features.inputs import limit_flags
-from equinet.inference.apply import Applied, MismatchError, baseline_probabilities, rows_of
 from equinet.core.labels import CLASSES, DOWN, UP
+from equinet.features.inputs import limit_flags
 from equinet.features.sampler import Pool, make_pool, labelled_context
+from equinet.models.distribution import volatility_probabilities
+from equinet.training.forward import baseline_probabilities, rows_of
+from equinet.inference.apply import Applied, MismatchError
 from equinet.evaluation.scoring import Rows, no_nan, score_rows
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from equinet.training import rundir
 from equinet.core.files import read_json
-from equinet.evaluation.scoring import Rows, concat, load_dates, load_rows
 from equinet.data.store import read_meta
+from equinet.training import rundir
+from equinet.evaluation.scoring import Rows, concat, load_dates, load_rows
 
 
 @dataclass
@@ -29,8 +29,8 @@ class Scored:
 def train_rows(run: Path, split: str, device: str) -> Scored:
     """A train run: the rows its evaluation of the whole split kept, or its best checkpoint on every valid window
     of the split."""
-    from equinet.evaluation.evaluate import collect, selection_mask
     from equinet.inference.apply import apply
+    from equinet.evaluation.evaluate import collect, selection_mask
 
     folder = rundir.Folder(run)
     cfg = read_json(folder.config)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from equinet.core.files import replace_file
+from equinet.core.files import replace_file, write_json
 from equinet.core.labels import CLASSES
 from equinet.core.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
                              gate_decision, rank_metrics, surprisal)
+from equinet.training.rundir import Folder
 
 DECILE = 10.0
 
@@ -171,3 +172,15 @@ def no_nan(obj):
     return obj
 
 
+def save_eval(report: dict, rows, dates: list[str], checkpoint: Path, split: str) -> Path | None:
+    """An evaluation of a run's checkpoint is kept in the run: eval-<split>.json (the latest one) and, when it
+    scored the whole split at the training thresholds (rows given), its rows beside it for `equinet report`."""
+    folder = Folder(Path(checkpoint).parent)
+    if not folder.config.is_file():
+        return None
+    write_json(report, folder.eval_file(split))
+    if rows is not None:
+        save_rows(rows, folder.eval_rows(split), dates)
+    else:
+        folder.eval_rows(split).unlink(missing_ok=True)  # rows of an earlier, whole evaluation no longer match
+    return folder.eval_file(split)

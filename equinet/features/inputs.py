@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from equinet.data.adjust import event_cells, previous_close
-from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
-from equinet.data.store import Store
 from equinet.core.board import limit_rates, listing_age
 from equinet.core.labels import LabelRule, labels
+from equinet.data.adjust import event_cells, previous_close
+from equinet.data.store import Store
+from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
 
 FEATURES = (
     "log_open", "log_high", "log_low", "log_close",  # minus the decision day's log close

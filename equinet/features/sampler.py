@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from equinet.models.distribution import floored
 from equinet.features.inputs import DECISION_CLOSE, FEATURES, IN_SIGMAS, PRICE_LOGS, Prepared
-from equinet.models.linear import Ridge, locations
+from equinet.features.series import floored
 
 VOLUME = FEATURES.index("log_volume")  # relative to the window's mean
 MARKET_LOGS = slice(FEATURES.index("log_market_volume"), FEATURES.index("log_market_range") + 1)  # to known days' mean
@@ -117,13 +116,6 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
                       torch.zeros(prep.sigma.shape, device=device),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)
-
-
-def anchor_on(data: DeviceData, kind: str, ridge: Ridge, prep: Prepared) -> None:
-    """--anchor: with `linear` the dist head's location starts from the linear baseline's at every stock and day
-    (else it stays 0, the volatility baseline's)."""
-    if kind == "linear":
-        data.anchor = torch.as_tensor(locations(ridge, prep.linear), device=data.device)
 
 
 def windows(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:

@@ -10,6 +10,7 @@ The constants are fixed here, never fitted on the evaluated days; the probabilit
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from equinet.data.adjust import previous_close
 
@@ -52,3 +53,8 @@ def reversal(daily_return: np.ndarray, days: int = REVERSAL_DAYS) -> np.ndarray:
     before = np.zeros_like(total)
     before[:, days:] = total[:, :-days]
     return -(total - before)
+
+
+def floored(sigma: torch.Tensor) -> torch.Tensor:
+    """A daily sigma as every forecast uses it: unknown or below the floor (a price that never moved) is the floor."""
+    return sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)

@@ -12,7 +12,8 @@ import torch
 from equinet.core.board import a_share_exchange, split_code, symbol
 from equinet.core.days import next_trading_days, trading_days_between
 from equinet.core.labels import CLASSES_ZH
-from equinet.inference.apply import Applied, MismatchError, baseline_probabilities, rows_of
+from equinet.training.forward import baseline_probabilities, rows_of
+from equinet.inference.apply import Applied, MismatchError
 
 SORTS = {"score": ("score", "rank score"), "up": ("up", "P(涨)"), "down": ("down", "P(跌)"),
          "up-down": ("up_minus_down", "P(涨) - P(跌)")}  # --sort: the row key, highest first, and its words

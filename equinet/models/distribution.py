@@ -6,13 +6,8 @@ import math
 
 import torch
 
-from equinet.features.series import DOF, SIGMA_FLOOR
 from equinet.core.labels import LabelRule
-
-
-def floored(sigma: torch.Tensor) -> torch.Tensor:
-    """A daily sigma as every forecast uses it: unknown or below the floor (a price that never moved) is the floor."""
-    return sigma.nan_to_num(SIGMA_FLOOR).clamp_min(SIGMA_FLOOR)
+from equinet.features.series import DOF, floored
 
 
 def horizon_std(sigma: torch.Tensor, horizon: int) -> torch.Tensor:

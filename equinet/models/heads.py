@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from equinet.features.series import DOF
-from equinet.models.distribution import class_probabilities, horizon_std, t_scale
 from equinet.core.labels import PAYOFF, LabelRule
 from equinet.features.sampler import Targets
+from equinet.features.series import DOF
+from equinet.models.distribution import class_probabilities, horizon_std, t_scale
 
 MAX_LOC, MAX_CORRECTION = 3.0, 2.0  # bounds on the dist outputs: 3 sigmas of location, e^2 of scale
 

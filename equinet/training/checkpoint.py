@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from equinet.training.config import MULTISCALE, TrainConfig
 from equinet.core.files import write_bytes
 from equinet.core.labels import LabelRule
-from equinet.models.linear import Ridge
 from equinet.features.splits import Splits
+from equinet.models.linear import Ridge
+from equinet.training.config import MULTISCALE, TrainConfig
 
 if TYPE_CHECKING:
     import torch

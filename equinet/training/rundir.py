@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from equinet.core import lock
+from equinet.core.files import read_json, read_metrics
 from equinet.training.config import best_line
-from equinet.core.files import read_json, read_metrics, write_json
 
 LOCK = ".lock"
 CONFIG, METRICS, BEST, LAST = "config.json", "metrics.jsonl", "best.pt", "last.pt"
@@ -127,19 +127,3 @@ def read_run(run_dir: Path) -> tuple[dict, list[dict], dict | None, Status]:
 
 def status(run_dir: Path) -> Status:
     return read_run(run_dir)[3]
-
-
-def save_eval(report: dict, rows, dates: list[str], checkpoint: Path, split: str) -> Path | None:
-    """An evaluation of a run's checkpoint is kept in the run: eval-<split>.json (the latest one) and, when it
-    scored the whole split at the training thresholds (rows given), its rows beside it for `equinet report`."""
-    from equinet.evaluation.scoring import save_rows
-
-    folder = Folder(Path(checkpoint).parent)
-    if not folder.config.is_file():
-        return None
-    write_json(report, folder.eval_file(split))
-    if rows is not None:
-        save_rows(rows, folder.eval_rows(split), dates)
-    else:
-        folder.eval_rows(split).unlink(missing_ok=True)  # rows of an earlier, whole evaluation no longer match
-    return folder.eval_file(split)

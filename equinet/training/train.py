@@ -14,22 +14,23 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from equinet.training import checkpoint, distributed, rundir
 from equinet.core import files
+from equinet.core.errors import TrainingDiverged
+from equinet.core.metrics import class_shares, validation_line
+from equinet.data.store import Store, open_store
+from equinet.features.inputs import FEATURES, Prepared, left_out, prepared
+from equinet.features.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
+from equinet.features.splits import Splits, by_date, by_stock
+from equinet.models.heads import Head
+from equinet.models.linear import Ridge, fit_split
+from equinet.models.transformer import EquiNet
+from equinet.training import checkpoint, distributed, rundir
+from equinet.training.anchor import anchor_on
+from equinet.training.checkpoint import FORMAT, build
 from equinet.training.config import SELECT, TrainConfig
 from equinet.training.device import attention_kernels, autocast, pick_precision, trim_host_memory
 from equinet.training.distributed import World
-from equinet.core.errors import TrainingDiverged
-from equinet.features.inputs import FEATURES, Prepared, left_out, prepared
-from equinet.models.heads import Head
-from equinet.training.checkpoint import FORMAT, build
-from equinet.inference.apply import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
-from equinet.models.linear import Ridge, fit_split
-from equinet.core.metrics import class_shares, validation_line
-from equinet.models.transformer import EquiNet
-from equinet.features.sampler import Batch, DeviceData, Pool, anchor_on, labelled_context, sample, targets, to_device
-from equinet.features.splits import Splits, by_date, by_stock
-from equinet.data.store import Store, open_store
+from equinet.training.forward import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
 
 NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
 

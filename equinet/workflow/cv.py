@@ -14,14 +14,14 @@ from pathlib import Path
 
 
 from equinet.core import files
+from equinet.data.store import open_store
+from equinet.features.inputs import Prepared, prepared
 from equinet.training import rundir
 from equinet.training.config import TrainConfig
+from equinet.training.train import Run, fit, longest_history, start
+from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
 from equinet.evaluation.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
-from equinet.features.inputs import Prepared, prepared
-from equinet.inference.apply import apply
-from equinet.data.store import open_store
-from equinet.training.train import Run, fit, longest_history, start
 
 @dataclass(frozen=True)
 class Fold:

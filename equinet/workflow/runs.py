@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from equinet.training import rundir
 from equinet.core.files import read_json
 from equinet.core.metrics import METRICS
+from equinet.training import rundir
 
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 # (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test
