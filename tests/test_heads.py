@@ -204,7 +204,7 @@ def test_rank_shares_are_disjoint_and_make_up_the_global_batch(store: Path, shap
 
 def test_cross_attention_sees_only_its_own_day() -> None:
     torch.manual_seed(0)
-    model = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, cross=True))
+    model = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, members=1, cross=True, scales=[]))
     torch.nn.init.normal_(model.members[0].head.weight)
     x, group = torch.randn(5, 10, 24), torch.tensor([0, 0, 0, 1, 1])
     with torch.no_grad():
@@ -213,7 +213,7 @@ def test_cross_attention_sees_only_its_own_day() -> None:
         after = model(x, group, 2)
     torch.testing.assert_close(after[0, :3], before[0, :3])  # day 0 does not see day 1
     assert not torch.allclose(after[0, 3], before[0, 3])  # day 1's other stock does
-    alone = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2))
+    alone = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, members=1, cross=False, scales=[]))
     with torch.no_grad():
         a, b = alone(x, group, 2), alone(torch.cat([x[:4], x[4:] + 1]), group, 2)
     torch.testing.assert_close(a[0, :4], b[0, :4])  # without --cross no row sees another

@@ -361,7 +361,7 @@ def test_recomputed_activations_change_nothing_but_memory(monkeypatch) -> None:
 
     cpu = torch.device("cpu")
     torch.manual_seed(0)
-    net = M.EquiNet(M.ModelConfig(n_features=len(FEATURES), d_model=16, layers=2, heads=2, dropout=0.2, n_out=3))
+    net = M.EquiNet(M.ModelConfig(n_features=len(FEATURES), d_model=16, layers=2, heads=2, dropout=0.2, n_out=3, members=1, cross=False, scales=[]))
     net.train()
     x, group = torch.randn(300, 25, len(FEATURES)), torch.arange(300)
     seen = []

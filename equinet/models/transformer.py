@@ -4,7 +4,7 @@ attending across the stocks of the same day; an ensemble of such members in one 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -20,16 +20,18 @@ RECOMPUTE_CELLS = 8_000_000  # a training batch of more windows x days x d-model
 
 @dataclass
 class ModelConfig:
-    n_features: int = 24
-    d_model: int = 128
-    layers: int = 4
-    heads: int = 8
-    dropout: float = 0.1
+    """The network's shape, built by the checkpoint from a run's options (training.checkpoint) and saved in it."""
+
+    n_features: int
+    d_model: int
+    layers: int
+    heads: int
+    dropout: float
+    n_out: int  # outputs per window: the head's own, then one per auxiliary target
+    members: int  # ensemble members, each a whole network
+    cross: bool  # attention across the stocks of a day after the per-stock encoder (as in MASTER)
+    scales: list[int]  # multi-scale: heads see only the last N days (0 = all); [] for none
     mlp_ratio: int = 2  # a narrower MLP than the usual 4: more samples seen in the same CPU budget
-    n_out: int = 3  # outputs per window: the head's own, then one per auxiliary target
-    members: int = 1  # ensemble members, each a whole network
-    cross: bool = False  # attention across the stocks of a day after the per-stock encoder (as in MASTER)
-    scales: list[int] = field(default_factory=list)  # multi-scale: heads see only the last N days (0 = all)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -104,7 +106,7 @@ class DayAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.ln = nn.LayerNorm(cfg.d_model)
-        self.attn = SelfAttention(ModelConfig(d_model=cfg.d_model, heads=cfg.heads, dropout=cfg.dropout))
+        self.attn = SelfAttention(replace(cfg, scales=[]))  # every stock of the day, no day masks
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, h: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
