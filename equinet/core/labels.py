@@ -24,11 +24,17 @@ class LabelRule:
     down: float = -0.02
 
 
+def forward_return(close: np.ndarray, horizon: int) -> np.ndarray:
+    """r[s, d] = close[s, d + horizon] / close[s, d] - 1 from adjusted float64 closes; NaN past the store's end or
+    where either day has no bar."""
+    r = np.full(close.shape, np.nan)
+    r[:, :-horizon] = close[:, horizon:] / close[:, :-horizon] - 1
+    return r
+
+
 def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
     """Labels and forward returns from adjusted float64 closes (never from normalised values)."""
-    h = rule.horizon
-    r = np.full(close.shape, np.nan)
-    r[:, :-h] = close[:, h:] / close[:, :-h] - 1
+    r = forward_return(close, rule.horizon)
     y = np.full(close.shape, -1, dtype=np.int64)
     known = ~np.isnan(r)
     y[known] = FLAT

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from equinet.core.labels import forward_return
 from equinet.core.metrics import daily_rank_ic, group_ranks
 from equinet.evaluation.scoring import Rows
 
@@ -14,13 +15,8 @@ QUANTILES = 5
 
 
 def forward_returns(close: np.ndarray, rows: Rows, horizon: int) -> np.ndarray:
-    """close of day + horizon over close of the decision day, minus 1, per row (NaN past the store or suspended
-    then), as labels.labels computes it."""
-    end = rows.day + horizon
-    out = np.full(len(rows.day), np.nan)
-    ok = end < close.shape[1]
-    out[ok] = close[rows.stock[ok], end[ok]] / close[rows.stock[ok], rows.day[ok]] - 1
-    return out
+    """The forward return of each row (labels.forward_return at its stock and decision day)."""
+    return forward_return(close, horizon)[rows.stock, rows.day]
 
 
 def mean_ic(score: np.ndarray, outcome: np.ndarray, day: np.ndarray) -> float:

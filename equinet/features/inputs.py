@@ -10,7 +10,7 @@ from equinet.core.board import limit_rates, listing_age
 from equinet.core.labels import LabelRule, labels
 from equinet.data.adjust import event_cells, previous_close
 from equinet.data.store import Store
-from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns
+from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns, trailing_sum
 
 FEATURES = (
     "log_open", "log_high", "log_low", "log_close",  # minus the decision day's log close
@@ -142,14 +142,6 @@ def cross_rank(x: np.ndarray) -> np.ndarray:
     np.put_along_axis(rank, order, np.arange(x.shape[0], dtype=float)[:, None], axis=0)
     n = known.sum(0)
     return np.where(known, rank / np.maximum(n - 1, 1) - 0.5, 0.0)
-
-
-def trailing_sum(x: np.ndarray, days: int) -> np.ndarray:
-    """Sum of x[s, d-days+1 .. d] (fewer at the start)."""
-    total = np.cumsum(x, axis=1)
-    before = np.zeros_like(total)
-    before[:, days:] = total[:, :-days]
-    return total - before
 
 
 def future_vol(r2: np.ndarray, sigma: np.ndarray, horizon: int) -> np.ndarray:

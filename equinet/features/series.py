@@ -47,12 +47,17 @@ def ewma_sigma(close: np.ndarray, breaks: np.ndarray, half_life: float = HALF_LI
     return np.sqrt(ewma(*squared_returns(close, breaks), half_life))
 
 
-def reversal(daily_return: np.ndarray, days: int = REVERSAL_DAYS) -> np.ndarray:
-    """score[s, d] = -(sum of the daily log returns over the last `days` days up to d)."""
-    total = np.cumsum(daily_return, axis=1)
+def trailing_sum(x: np.ndarray, days: int) -> np.ndarray:
+    """Sum of x[s, d-days+1 .. d] (fewer at the start)."""
+    total = np.cumsum(x, axis=1)
     before = np.zeros_like(total)
     before[:, days:] = total[:, :-days]
-    return -(total - before)
+    return total - before
+
+
+def reversal(daily_return: np.ndarray, days: int = REVERSAL_DAYS) -> np.ndarray:
+    """score[s, d] = -(sum of the daily log returns over the last `days` days up to d)."""
+    return -trailing_sum(daily_return, days)
 
 
 def floored(sigma: torch.Tensor) -> torch.Tensor:
