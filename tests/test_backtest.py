@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from equinet.data.store import open_store
-from equinet.features.inputs import limit_flags
+from equinet.data.limits import limit_flags
 from equinet.evaluation.backtest import Costs, Rules, backtest, tape, top_picks
 from equinet.evaluation.scoring import Rows
 from equinet.evaluation.tearsheet import forward_returns, quantile_returns, rank_autocorrelation

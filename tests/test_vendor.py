@@ -14,7 +14,8 @@ from conftest import run_cli
 from equinet.core.labels import LabelRule
 from equinet.data.store import open_store
 from equinet.data.synth import bars, simulate
-from equinet.features.inputs import FEATURES, limit_flags, prepare
+from equinet.data.limits import limit_flags
+from equinet.features.inputs import FEATURES, prepare
 
 SIM = simulate(stocks=4, days=60, seed=9)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"

@@ -11,7 +11,7 @@ import numpy as np
 
 from equinet.data.adjust import previous_close
 from equinet.data.store import Store
-from equinet.features.inputs import at_limits, day_limits
+from equinet.data.limits import at_limits, day_limits
 from equinet.evaluation.scoring import Rows, bootstrap
 
 YEAR = 242  # A-share trading days a year, for annualising
@@ -57,7 +57,7 @@ class Tape:
 
 
 def tape(store: Store) -> Tape:
-    """The store's prices and limit states, by each day's limit rules (features.day_limits)."""
+    """The store's prices and limit states, by each day's limit rules (data.limits.day_limits)."""
     close = np.asarray(store.close, dtype=np.float64)
     opened = np.asarray(store.panel[:, :, 0], dtype=np.float64)
     up, down = day_limits(store)

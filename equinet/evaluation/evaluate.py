@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from equinet.core.labels import CLASSES, DOWN, UP
-from equinet.features.inputs import limit_flags
+from equinet.data.limits import limit_flags
 from equinet.features.sampler import Pool, make_pool, labelled_context
 from equinet.models.distribution import volatility_probabilities
 from equinet.training.forward import baseline_probabilities, rows_of
