@@ -12,7 +12,8 @@ import pytest
 from conftest import run_cli
 from equinet.data.store import open_store
 from equinet.data.limits import limit_flags
-from equinet.evaluation.backtest import Costs, Rules, backtest, tape, top_picks
+from equinet.evaluation.backtest import Costs, Rules, backtest, by_day, tape
+from equinet.evaluation.scoring import top_picks
 from equinet.evaluation.scoring import Rows
 from equinet.evaluation.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
 
@@ -132,9 +133,9 @@ def test_every_trade_fill_cost_and_value_match_the_hand_ledger(tmp_path: Path) -
     rows = hand_rows(store.codes)
     rows.limit_up = limit_flags(store)[0][rows.stock, rows.day]  # A closed at its limit-up on day 1
     assert rows.limit_up.sum() == 1
-    assert list(top_picks(rows, rows.score["model"], 3, 0)[1]) == [store.codes.index(c) for c in
-                                                                   ("600003", "600004", "600002")]  # not A
-    assert store.codes.index("600001") in top_picks(rows, rows.score["model"], 3, 0, skip_limit_up=False)[1]
+    assert list(by_day(rows, top_picks(rows, rows.score["model"], 3))[1]) == [store.codes.index(c) for c in
+                                                                         ("600003", "600004", "600002")]  # not A
+    assert store.codes.index("600001") in by_day(rows, top_picks(rows, rows.score["model"], 3, skip_limit_up=False))[1]
     free = books["model/before_costs"]  # the same trades without costs: more money at the end
     assert len(free.trades["day"]) == len(book.trades["day"]) and free.value[-1] > book.value[-1]
     summary = result["forecasters"]["model"]["after_costs"]

@@ -109,3 +109,22 @@ def test_bootstrap_intervals_cover_the_estimate_and_repeat() -> None:
     assert report["reversal"]["log_loss"] is None and report["reversal"]["ci"]["rank_ic"][0] < 0.5
     assert np.isnan(report["prior"]["rank_ic"])  # a constant forecast ranks nothing: no IC, no picks
     assert np.isnan(report["prior"]["top_decile_excess"]) and "topk_excess" not in report["prior"]["ci"]
+
+
+def test_one_top_k_rule_counts_k_from_the_stocks_that_can_be_picked() -> None:
+    """Ten stocks, one closed at its limit-up: the top 20 % are 1 of the 9 pickable (not 2 of 10), in eval's excess
+    and in the backtest's picks alike."""
+    from equinet.evaluation.backtest import by_day
+    from equinet.evaluation.scoring import top_picks
+
+    score = np.arange(10, 0, -1, dtype=float)  # stock 0 best
+    ret = np.linspace(0.05, -0.04, 10)
+    rows = Rows(stock=np.arange(10), day=np.zeros(10, int), y=np.zeros(10, int), forward_return=ret,
+                limit_up=np.arange(10) == 0, p={}, score={"model": score})
+    picks = by_day(rows, top_picks(rows, score, pct=20.0))
+    assert picks[0].tolist() == [1]
+    assert top_excess(rows, score, pct=20.0)["picks_mean"] == pytest.approx(ret[1])
+    assert by_day(rows, top_picks(rows, score, top=3))[0].tolist() == [1, 2, 3]
+    assert by_day(rows, top_picks(rows, score, top=3, skip_limit_up=False))[0].tolist() == [0, 1, 2]
+    flat = np.ones(10)
+    assert len(top_picks(rows, flat, pct=20.0)) == 0  # all scores equal: nothing is ranked, nothing picked

@@ -12,7 +12,7 @@ import numpy as np
 from equinet.data.adjust import previous_close
 from equinet.data.store import Store
 from equinet.data.limits import at_limits, day_limits
-from equinet.evaluation.scoring import Rows, bootstrap
+from equinet.evaluation.scoring import Rows, bootstrap, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
@@ -124,23 +124,10 @@ def simulate(picks: dict[int, np.ndarray], t: Tape, hold: int, costs: Costs, fir
     return Book(days, value, traded, fees, trades, int(sum(len(s) for s, _, _ in held)))
 
 
-def top_picks(rows: Rows, score: np.ndarray, top: int, top_pct: float, skip_limit_up: bool = True
-              ) -> dict[int, np.ndarray]:
-    """Each decision day's best stocks by score (top names, or top_pct % of the day's scored stocks, at least one),
-    best first, leaving out (skip_limit_up) those that closed at their limit-up that day; a day whose scores are
-    all equal ranks nothing and picks nothing."""
-    out = {}
-    score = np.where(rows.limit_up, np.nan, score) if skip_limit_up else score
-    order = np.lexsort((-score, rows.day))
-    day = rows.day[order]
-    days, starts = np.unique(day, return_index=True)
-    for d, start, stop in zip(days, starts, np.r_[starts[1:], len(day)]):
-        idx = order[start:stop]
-        idx = idx[~np.isnan(score[idx])]
-        if len(idx) and score[idx[0]] > score[idx[-1]]:
-            k = top if top_pct <= 0 else max(1, int(len(idx) * top_pct / 100))
-            out[int(d)] = rows.stock[idx[:k]]
-    return out
+def by_day(rows: Rows, chosen: np.ndarray) -> dict[int, np.ndarray]:
+    """Chosen rows (by day) as each decision day's stocks, in their order."""
+    days, first = np.unique(rows.day[chosen], return_index=True)
+    return {int(d): rows.stock[part] for d, part in zip(days, np.split(chosen, first[1:]))}
 
 
 def too_few(rows: Rows, rules: Rules) -> str | None:
@@ -157,7 +144,7 @@ def too_few(rows: Rows, rules: Rules) -> str | None:
 
 def everyone(rows: Rows) -> dict[int, np.ndarray]:
     """Each decision day's every scored stock: the equal-weighted universe."""
-    return {int(d): rows.stock[rows.day == d] for d in np.unique(rows.day)}
+    return by_day(rows, np.argsort(rows.day, kind="stable"))
 
 
 def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0) -> dict:
@@ -202,7 +189,7 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
     universe = simulate(everyone(rows), t, rules.hold, FREE, first, end)
     books, out = {"universe": universe}, {}
     for i, name in enumerate(names):
-        chosen = top_picks(rows, rows.score[name], rules.top, rules.top_pct, rules.skip_limit_up)
+        chosen = by_day(rows, top_picks(rows, rows.score[name], rules.top, rules.top_pct, rules.skip_limit_up))
         for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
             books[f"{name}/{tag}"] = book = simulate(chosen, t, rules.hold, costs, first, end)
             out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, seed=i)

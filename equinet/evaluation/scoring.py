@@ -75,24 +75,32 @@ def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
     return int(group.max()) + 1 if len(group) else 0, group
 
 
+def top_picks(rows: Rows, score: np.ndarray, top: int = 0, pct: float = 0.0, skip_limit_up: bool = True
+              ) -> np.ndarray:
+    """The one top-k rule of eval, cv, report and the backtest: each decision day's best rows by score among the
+    stocks that can be picked (with a score; not closed at the limit-up that day, with skip_limit_up), `top` of
+    them, or pct % of the day's pickable stocks (at least one); a day whose pickable scores are all equal picks
+    nothing. Row indices, by day, best first."""
+    pickable = ~np.isnan(score) & (~rows.limit_up if skip_limit_up else True)
+    order = np.flatnonzero(pickable)
+    order = order[np.lexsort((-score[order], rows.day[order]))]  # by day, best score first (ties: row order)
+    _, first, counts = np.unique(rows.day[order], return_index=True, return_counts=True)
+    ranked = score[order[first]] > score[order[first + counts - 1]]  # best > worst that day
+    k = np.full(len(counts), top) if pct <= 0 else np.maximum(1, np.floor(counts * pct / 100)).astype(int)
+    position = np.arange(len(order)) - np.repeat(first, counts)
+    return order[(position < np.repeat(k, counts)) & np.repeat(ranked, counts)]
+
+
 def top_excess(rows: Rows, score: np.ndarray, pct: float) -> dict:
-    """Each day: the top pct % of buyable stocks by score (at least one); their mean forward return against the
-    equal-weighted universe. A day whose scores are all equal ranks nothing: no pick (the prior has no top-k)."""
+    """Each day: the top pct % of the stocks that can be picked, by score (top_picks); their mean forward return
+    against the equal-weighted universe. A day whose scores are all equal has no pick (the prior has no top-k)."""
     days, group = _day_groups(rows.day)
-    order = np.lexsort((-score, group))  # by day, best score first
-    start = np.searchsorted(group[order], np.arange(days))
-    ranked = score[order[start]] > score[order[np.r_[start[1:], len(order)] - 1]]  # best > worst that day
     universe = np.bincount(group, weights=rows.forward_return, minlength=days) / np.bincount(group, minlength=days)
-    buyable = order[~rows.limit_up[order]]
-    g = group[buyable]
-    first = np.searchsorted(g, np.arange(days))
-    position = np.arange(len(buyable)) - first[g]
-    k = np.maximum(1, np.floor(np.bincount(group, minlength=days) * pct / 100)).astype(int)
-    chosen = buyable[position < k[g]]
+    chosen = top_picks(rows, score, pct=pct)
     counts = np.bincount(group[chosen], minlength=days)
     with np.errstate(invalid="ignore"):
         picks = np.bincount(group[chosen], weights=rows.forward_return[chosen], minlength=days) / counts
-    ok = (counts > 0) & ranked
+    ok = counts > 0
     daily = np.where(ok, picks - universe, np.nan)
 
     def mean(x: np.ndarray) -> float:
