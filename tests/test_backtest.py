@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from equinet.data.store import open_store
 from equinet.data.limits import limit_flags
+from equinet.data.store import open_store
 from equinet.evaluation.backtest import Costs, Rules, backtest, by_day, tape
-from equinet.evaluation.scoring import top_picks
 from equinet.evaluation.scoring import Rows
+from equinet.evaluation.scoring import top_picks
 from equinet.evaluation.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
 
 DAYS = ["2023-08-22", "2023-08-23", "2023-08-24", "2023-08-25", "2023-08-28", "2023-08-29", "2023-08-30",

@@ -14,8 +14,8 @@ from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.core.board import limit_rates
 from equinet.core.labels import DOWN, FLAT, UP, LabelRule
-from equinet.data.synth import simulate
 from equinet.data.limits import at_limits
+from equinet.data.synth import simulate
 from equinet.features.inputs import FEATURES, cross_rank, prepare
 from equinet.features.sampler import labelled_context, to_device, windows
 from equinet.features.splits import by_date

@@ -12,9 +12,9 @@ import pytest
 from conftest import run_cli
 
 from equinet.core.labels import LabelRule
+from equinet.data.limits import limit_flags
 from equinet.data.store import open_store
 from equinet.data.synth import bars, simulate
-from equinet.data.limits import limit_flags
 from equinet.features.inputs import FEATURES, prepare
 
 SIM = simulate(stocks=4, days=60, seed=9)

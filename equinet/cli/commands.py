@@ -3,42 +3,18 @@ errors into one line and an exit code."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
+
 from equinet.core.days import iso_day
-from equinet.core.errors import TrainingDiverged
-from equinet.core.files import WriteError
-from equinet.core.findings import IngestError
 from equinet.training import rundir
-from equinet.cli.options import config_fields, given, option_name, to_config, with_config_options
-from equinet.cli.terminal import console, err, fail, progress_bar, say
+from equinet.training.config import TrainConfig
+from equinet.evaluation.backtest import Costs, Rules
+from equinet.cli.options import build, config_fields, given, option_name, to_config, with_options
+from equinet.cli.terminal import Commands, applied, console, err, fail, progress_bar
 
 Opt, Arg = typer.Option, typer.Argument
-
-
-class Commands(TyperGroup):
-    """The command group: the one place errors become a line. A closed pipe (`equinet predict | head`) ends
-    quietly with 0; a failed write or a diverged run exits 1; bad input exits 2."""
-
-    def invoke(self, ctx: typer.Context):
-        try:
-            return super().invoke(ctx)
-        except BrokenPipeError:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush goes nowhere
-            raise typer.Exit(0) from None
-        except IngestError as exc:
-            from equinet.cli.tables import print_findings
-
-            print_findings(err, exc.findings, ("error",))
-            fail(str(exc))
-        except (TrainingDiverged, WriteError) as exc:
-            fail(str(exc), code=1)
-        except (FileNotFoundError, ValueError) as exc:
-            fail(str(exc))
 
 
 app = typer.Typer(cls=Commands, help="EquiNet: 涨/跌/稳 probabilities for A-share stocks from TDX (通达信) daily-bar "
@@ -48,6 +24,8 @@ app = typer.Typer(cls=Commands, help="EquiNet: 涨/跌/稳 probabilities for A-s
 JSON = Opt(False, "--json", help="Print JSON instead of tables.")
 SPLIT = "train, val, test or all (decision days of the checkpoint's split)."
 DEVICE = Opt("auto", help="auto, cuda, mps or cpu.")
+TOP_PCT = Opt(1.0, min=0.0, max=100.0, help="Daily top-k: this % of the stocks that can be picked (at least one).")
+BOOTSTRAP = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals.")
 
 
 @app.command()
@@ -117,7 +95,7 @@ def synth(out: Path = Arg(..., help="Folder to write the files (or, for vipdoc, 
 
 
 @app.command()
-@with_config_options()
+@with_options(TrainConfig)
 def train(ctx: typer.Context,
           resume: Path = Opt(None, help="Continue the run in this directory exactly where it stopped (its saved "
                              "options; --epochs may extend it)."),
@@ -148,13 +126,13 @@ CV_SETS = ("val_from", "test_from", "split_by", "test_ratio")  # what each fold'
 @app.command(help="Walk-forward evaluation: one run per fold, each scored on days it never saw, pooled beside every "
              "baseline.\n\nThese `equinet train` options apply to every fold (see `equinet train --help`): "
              + ", ".join(config_fields(skip=("data", "out", "name") + CV_SETS)) + ".")
-@with_config_options(skip=("name",), hidden=CV_SETS)
+@with_options(TrainConfig, skip=("name",), hidden=CV_SETS)
 def cv(name: str = Opt(None, help="cv directory name under --out (default: the time)."),
        folds: int = Opt(4, min=1, help="Folds: the last FOLDS blocks of --fold-days decision days."),
        fold_days: int = Opt(0, min=0, help="Decision days per block (and per inner validation block); 0: 60 when "
                             "a year of training precedes the folds (the whole market), else 40."),
        resume: bool = Opt(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
-       top_pct: float = Opt(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+       top_pct: float = TOP_PCT,
        bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
        as_json: bool = Opt(False, "--json", help=f"Print {rundir.CV} instead of the table."), **options) -> None:
     from equinet.cli.terminal import cv_live
@@ -163,19 +141,6 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
     if fixed:
         fail(f"cv sets {', '.join(option_name(k) for k in fixed)} itself; leave it out")
     cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, as_json)
-
-
-def applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
-            device: str, up: float | None, down: float | None):
-    """The checkpoint applied to its store, after one line saying which checkpoint it is."""
-    from equinet.inference.apply import apply, describe, resolve
-
-    chosen = resolve(run, checkpoint, out)
-    say(describe(chosen), "dim")
-    app_ = apply(chosen, data, context, device, up=up, down=down)
-    if app_.thresholds_note:
-        say(f"note: {app_.thresholds_note}", "yellow")
-    return app_
 
 
 RUN = Opt(None, help=f"Run directory (uses its {rundir.BEST}; default: the newest finished run under --out).")
@@ -191,8 +156,8 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
              data: Path = Opt(None, help="Store to evaluate on (default: the one the checkpoint was trained on)."),
              date_from: str = Opt(None, "--from", help="First decision day (ISO date)."),
              date_to: str = Opt(None, "--to", help="Last decision day (ISO date)."), context: int = CONTEXT,
-             bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
-             top_pct: float = Opt(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+             bootstrap: int = BOOTSTRAP,
+             top_pct: float = TOP_PCT,
              gate: str = Opt(None, help="Also report the confidence gate, e.g. up=0.6,down=0.7."),
              up: float = UP, down: float = DOWN, device: str = DEVICE, as_json: bool = JSON) -> None:
     """Evaluate a checkpoint on every valid window, beside the baselines on the same rows: volatility (a Student-t
@@ -242,44 +207,27 @@ def predict(codes: list[str] = Arg(None, help="Stock codes: 600881, SH600881, sh
 
 
 @app.command()
+@with_options(Rules, Costs, skip=("costs",))
 def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (default: the newest run under --out)."),
              out: Path = OUT, split: str = Opt("test", help="Train runs: the split whose decision days are traded "
                                                "(train, val, test or all); a cv trades its folds' blocks."),
-             top: int = Opt(50, min=1, help="Stocks bought each decision day: the best by the rank score."),
-             top_pct: float = Opt(0.0, min=0.0, max=100.0, help="Instead of --top: this % of each day's scored "
-                                  "stocks (at least one)."),
-             hold: int = Opt(3, min=2, help="Bought at the open after the decision day, sold at the close HOLD days "
-                             "after it (T+1: at least 2); the capital is split into HOLD daily sleeves."),
-             cost_buy: float = Opt(0.00025, min=0.0, help="Commission per buy, fraction of its value."),
-             cost_sell: float = Opt(0.00025, min=0.0, help="Commission per sell, fraction of its value."),
-             stamp_duty: str = Opt("auto", help="Stamp duty on sells: auto (0.1 % before 2023-08-28, 0.05 % from "
-                                   "then) or a fraction, e.g. 0.001."),
-             slippage: float = Opt(0.0005, min=0.0, help="Slippage per side: buys fill this much above the open, "
-                                   "sells below the close."),
-             skip_limit_up: bool = Opt(True, "--skip-limit-up/--buy-limit-up", help="--skip-limit-up: a stock that "
-                                       "closed at its limit-up on the decision day is not picked (as eval's top-k); "
-                                       "--buy-limit-up: it may be, and is bought unless it opens at its limit-up."),
-             bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals."),
+             bootstrap: int = BOOTSTRAP,
              trades: Path = Opt(None, help="Also write every trade of every portfolio to this CSV file."),
              output: Path = Opt(None, "--output", "-o", help="Also write the result (JSON) to this file."),
-             device: str = DEVICE, as_json: bool = JSON) -> None:
+             device: str = DEVICE, as_json: bool = JSON, **options) -> None:
     """Would it have made money: each evening's top picks of the model, the linear and the reversal baselines
     traded as an A-share investor could (next open, limit and suspension rules, costs), beside the universe; and
     the scores' tear sheet (IC by horizon, quintile returns, monthly IC, rank autocorrelation)."""
     from equinet.core.files import replace_file, write_json
     from equinet.features.splits import check_split
     from equinet.training.rundir import newest_run
-    from equinet.evaluation.backtest import Costs, Rules, backtest_run, trades_frame
+    from equinet.evaluation.backtest import backtest_run, trades_frame
     from equinet.evaluation.scoring import no_nan
     from equinet.cli.tables import print_backtest
 
     check_split(split)
-    try:
-        stamp = None if stamp_duty == "auto" else float(stamp_duty)
-    except ValueError:
-        fail(f"--stamp-duty takes auto or a fraction such as 0.001, not {stamp_duty!r}")
+    rules = build(Rules, options, costs=build(Costs, options))
     target = run or newest_run(out)
-    rules = Rules(hold, top, top_pct, Costs(cost_buy, cost_sell, stamp, slippage), skip_limit_up)
     with progress_bar(as_json) as bar:
         bar.add_task(f"backtesting {target}", total=None)
         result, books, tape = backtest_run(target, rules, split, device, bootstrap)
@@ -302,21 +250,14 @@ def runs(out: Path = Opt(Path("out"), help="Folder whose run directories (train 
                             "of the terminal.")) -> None:
     """The experiment table: one row per run with its options, time, best epoch and figures (validation, pooled
     cv, and test where `equinet eval` ran)."""
-    from equinet.workflow.runs import runs as list_runs, write
-    from equinet.cli.tables import runs_table
+    from equinet.workflow.runs import runs as list_runs
+    from equinet.cli.tables import print_runs
 
     if fmt not in ("table", "csv", "json", "xlsx"):
         fail(f"--format must be table, csv, json or xlsx, not {fmt!r}")
     if fmt == "xlsx" and output is None:
         fail("--format xlsx writes a file: give --output runs.xlsx")
-    rows = list_runs(out, sort)
-    if fmt == "table":
-        console.print(runs_table(rows, out))
-    elif output is None:
-        sys.stdout.write(write(rows, fmt))
-    else:
-        write(rows, fmt, output)
-        console.print(f"wrote {len(rows)} runs to {output}", markup=False)
+    print_runs(console, list_runs(out, sort), out, fmt, output)
 
 
 @app.command()
@@ -324,7 +265,7 @@ def report(run: Path = Arg(None, help="Run directory, or a cv-* folder (default:
            out: Path = OUT, split: str = Opt("test", help="Train runs: the split whose windows the figures show "
                                              "(train, val, test or all); cv runs show each fold's out-of-sample "
                                              "block."),
-           top_pct: float = Opt(1.0, min=0.0, max=100.0, help="Daily top-k portfolio size, % of stocks."),
+           top_pct: float = TOP_PCT,
            device: str = DEVICE, open_: bool = Opt(False, "--open", help="Open index.html in the web browser.")) -> None:
     """Figures of a run — learning curves, reliability, confusion, daily rank IC, cumulative excess of the top
     picks, class shares per day (cv: pooled and per fold) — as PNGs and one self-contained index.html."""

@@ -1,5 +1,6 @@
-"""Command-line options generated from TrainConfig's fields: `equinet train` and `equinet cv` declare each field
-once, where it is defined (its help, bounds and flag), never again."""
+"""Command-line options generated from the dataclasses they fill: `equinet train` and `equinet cv` from TrainConfig,
+`equinet backtest` from Rules and Costs; each field declares its option once, where it is defined (its help, bounds
+and flag: core.fields.option), never again."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from equinet.training.config import CHOICES, TrainConfig
 def _option(f, hidden: bool) -> inspect.Parameter:
     """One field as a Typer option whose value is None when not given (so a caller knows what was asked for)."""
     meta, default = f.metadata, f.default if f.default is not MISSING else None
-    kind = type(default) if default is not None else str
+    kind = str if default is None or "parse" in meta else type(default)
     choices = f" One of {', '.join(CHOICES[f.name])}." if f.name in CHOICES else ""
     flag = meta.get("flag")
-    single = bool(flag) and "/" not in flag  # --compile: off unless given
+    single = isinstance(default, bool) and bool(flag) and "/" not in flag  # --compile: off unless given
+    default = meta.get("shown", default)
     shown = "" if single or default is None else f" Default: {default}."
     opt = typer.Option(False if single else None, *([flag] if flag else [option_name(f.name)]),
                        help=meta["help"] + choices + shown, min=meta.get("min"), max=meta.get("max"), hidden=hidden,
@@ -29,10 +31,10 @@ def _option(f, hidden: bool) -> inspect.Parameter:
                              annotation=typing.Optional[kind])
 
 
-def with_config_options(skip: tuple[str, ...] = (), hidden: tuple[str, ...] = ()) -> Callable:
-    """Give a command every TrainConfig field as an option (but `skip`; `hidden` ones are accepted but not shown);
-    the command receives them among its keyword arguments."""
-    generated = [_option(f, f.name in hidden) for f in fields(TrainConfig) if f.name not in skip]
+def with_options(*classes: type, skip: tuple[str, ...] = (), hidden: tuple[str, ...] = ()) -> Callable:
+    """Give a command every field of the dataclasses as an option (but `skip`; `hidden` ones are accepted but not
+    shown); the command receives them among its keyword arguments."""
+    generated = [_option(f, f.name in hidden) for cls in classes for f in fields(cls) if f.name not in skip]
 
     def wrap(command: Callable) -> Callable:
         hints = typing.get_type_hints(command)
@@ -65,6 +67,14 @@ def given(options: dict) -> dict:
     """The TrainConfig fields among options that the user gave (not None)."""
     names = {f.name for f in fields(TrainConfig)}
     return {k: v for k, v in options.items() if k in names and v is not None}
+
+
+def build(cls: type, options: dict, **nested):
+    """An instance of a dataclass from the options given (the rest at its defaults), each parsed as its field
+    says; nested: fields that are dataclasses themselves, built already."""
+    given_here = {f.name: f.metadata.get("parse", lambda v: v)(options[f.name]) for f in fields(cls)
+                  if options.get(f.name) is not None}
+    return cls(**given_here, **nested)
 
 
 def to_config(options: dict) -> TrainConfig:

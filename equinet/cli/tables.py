@@ -461,3 +461,16 @@ def print_backtest(console: Console, result: dict, saved, as_json: bool) -> None
     if saved:
         console.print(f"saved {saved} (`equinet report` draws it, `equinet runs` shows its excess after costs)",
                       markup=False)
+
+
+def print_runs(console: Console, rows: list[dict], out, fmt: str, output) -> None:
+    """What `equinet runs` prints: the table, or the rows as csv/json on stdout, or written to --output."""
+    from equinet.workflow.runs import write
+
+    if fmt == "table":
+        console.print(runs_table(rows, out))
+    elif output is None:
+        sys.stdout.write(write(rows, fmt))
+    else:
+        write(rows, fmt, output)
+        console.print(f"wrote {len(rows)} runs to {output}", markup=False)

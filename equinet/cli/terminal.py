@@ -1,5 +1,5 @@
-"""The terminal: the two consoles, the one-line error, progress bars, and the live output of training and cv (what
-the commands print while the package's functions run)."""
+"""The terminal: the two consoles, the one error boundary and its one-line error, progress bars, and the live output
+of training, cv and a checkpoint's choice (what the commands print while the package's functions run)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from dataclasses import fields
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from equinet.core.errors import TrainingDiverged
+from equinet.core.files import WriteError
+from equinet.core.findings import IngestError
 from equinet.training import rundir
 from equinet.training.config import ASKED, TrainConfig
 from equinet.cli.options import to_config
@@ -156,3 +160,37 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
     console.print(cv_table(result))
     console.print(f"{rundir.Folder(Path(result['cv'])).cv} holds every figure ({result['seconds'] / 60:.1f} min).",
                   markup=False)
+
+
+class Commands(TyperGroup):
+    """The command group: the one place errors become a line. A closed pipe (`equinet predict | head`) ends
+    quietly with 0; a failed write or a diverged run exits 1; bad input exits 2."""
+
+    def invoke(self, ctx: typer.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush goes nowhere
+            raise typer.Exit(0) from None
+        except IngestError as exc:
+            from equinet.cli.tables import print_findings
+
+            print_findings(err, exc.findings, ("error",))
+            fail(str(exc))
+        except (TrainingDiverged, WriteError) as exc:
+            fail(str(exc), code=1)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+
+
+def applied(run: Path | None, checkpoint: Path | None, out: Path, data: Path | None, context: int | None,
+            device: str, up: float | None, down: float | None):
+    """The checkpoint applied to its store, after one line saying which checkpoint it is."""
+    from equinet.inference.apply import apply, describe, resolve
+
+    chosen = resolve(run, checkpoint, out)
+    say(describe(chosen), "dim")
+    app_ = apply(chosen, data, context, device, up=up, down=down)
+    if app_.thresholds_note:
+        say(f"note: {app_.thresholds_note}", "yellow")
+    return app_

@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from equinet.core.fields import option
 from equinet.data.adjust import previous_close
-from equinet.data.store import Store
 from equinet.data.limits import at_limits, day_limits
+from equinet.data.store import Store
 from equinet.evaluation.scoring import Rows, bootstrap, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
@@ -20,15 +21,27 @@ STAMP = (0.001, 0.0005)  # before, from then
 SIDES = ("buy", "sell")
 
 
+def stamp_rate(text: str) -> float | None:
+    """--stamp-duty: auto (None: by the date) or a fraction."""
+    if text == "auto":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--stamp-duty takes auto or a fraction such as 0.001, not {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Costs:
     """What trading costs, as fractions of a trade's value: commission per side, stamp duty on sells (None: by
     the date, STAMP), and slippage on both sides (paid in the fill price)."""
 
-    buy: float = 0.00025
-    sell: float = 0.00025
-    stamp: float | None = None
-    slippage: float = 0.0005
+    buy: float = option(0.00025, "Commission per buy, fraction of its value.", min=0.0, flag="--cost-buy")
+    sell: float = option(0.00025, "Commission per sell, fraction of its value.", min=0.0, flag="--cost-sell")
+    stamp: float | None = option(None, "Stamp duty on sells: auto (0.1 % before 2023-08-28, 0.05 % from then) or a "
+                                 "fraction, e.g. 0.001.", flag="--stamp-duty", parse=stamp_rate, shown="auto")
+    slippage: float = option(0.0005, "Slippage per side: buys fill this much above the open, sells below the "
+                             "close.", min=0.0)
 
 
 FREE = Costs(0.0, 0.0, 0.0, 0.0)
@@ -172,11 +185,15 @@ RELATIVE = ("annual_excess", "information_ratio", "hit_rate", "daily_excess", "d
 class Rules:
     """What the backtest does: how long a pick is held, how many are picked, what trading costs."""
 
-    hold: int = 3
-    top: int = 50
-    top_pct: float = 0.0  # > 0: the top pct % of each day's stocks instead of --top names
+    hold: int = option(3, "Bought at the open after the decision day, sold at the close HOLD days after it (T+1: "
+                       "at least 2); the capital is split into HOLD daily sleeves.", min=2)
+    top: int = option(50, "Stocks bought each decision day: the best by the rank score.", min=1)
+    top_pct: float = option(0.0, "Instead of --top: this % of each day's stocks that can be picked (at least one).",
+                            min=0.0, max=100.0)
     costs: Costs = Costs()
-    skip_limit_up: bool = True  # a stock that closed at its limit-up on the decision day is not picked
+    skip_limit_up: bool = option(True, "--skip-limit-up: a stock that closed at its limit-up on the decision day is "
+                                 "not picked (as eval's top-k); --buy-limit-up: it may be, and is bought unless it "
+                                 "opens at its limit-up.", flag="--skip-limit-up/--buy-limit-up")
 
 
 def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from equinet.core.days import iso_day
+from equinet.core.fields import option
 from equinet.core.labels import LabelRule
 
 CHOICES = {"split_by": ("date", "stock"), "loss": ("focal", "ce"), "select": ("logloss", "score", "accuracy"),
@@ -27,12 +28,6 @@ def check_rule(up: float, down: float) -> None:
     if not -1 < down < up:
         raise ValueError(f"need -1 < --down < --up so that 涨, 跌 and 稳 can all occur; got --down {down:g}, "
                          f"--up {up:g}")
-
-
-def option(default, help: str, **cli) -> Field:
-    """A TrainConfig field with what the command line shows of it: its help, and min/max, flag (a bool's
-    '--on/--off' or '--on'), ask (the explanation when it is asked on a terminal); choices come from CHOICES."""
-    return field(default=default, metadata={"help": help, **cli})
 
 
 D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
@@ -121,10 +116,10 @@ class TrainConfig:
 
     def check(self) -> None:
         """Options that cannot work together are a ValueError with a one-line reason, before anything loads."""
-        for option, allowed in CHOICES.items():
-            if getattr(self, option) not in allowed:
-                raise ValueError(f"--{option.replace('_', '-')} must be one of {', '.join(allowed)}, "
-                                 f"not {getattr(self, option)!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                                 f"not {getattr(self, name)!r}")
         if self.d_model % self.heads:
             raise ValueError(f"--heads {self.heads} must divide --d-model {self.d_model}")
         if not (self.min_context <= self.context and self.min_context <= self.max_context):
