@@ -13,7 +13,9 @@ from equinet import ingest
 from equinet.data.synth import frame, simulate, write
 from equinet.cli.commands import app
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-319"
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/ sits in it, a folder per layer below
+SHARED_DATA = ROOT.parent / "shared" / "data"  # the real data, beside the checkout (absent: its tests skip)
+SHARED = SHARED_DATA / "a-share-319"
 # A model small enough to train a few epochs in a second: TrainConfig fields, or CLI options via TINY_CLI.
 TINY = dict(d_model=16, layers=1, heads=2, samples_per_epoch=256, batch_size=64, min_context=20, max_context=40,
             context=30, precision="fp32")

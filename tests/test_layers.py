@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "equinet"
+from conftest import ROOT
+
+PACKAGE = ROOT / "equinet"
 LAYERS = ("core", "data", "features", "models", "training", "inference", "evaluation", "workflow", "cli")
 
 
@@ -41,6 +43,12 @@ def test_the_top_level_holds_only_the_subpackages() -> None:
     top = {p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"}
     assert top == {"__init__.py", "__main__.py", *LAYERS}
     assert all((PACKAGE / name / "__init__.py").is_file() for name in LAYERS)
+
+
+def test_the_tests_mirror_the_layers() -> None:
+    """tests/<layer>/ holds a layer's tests; the project-wide ones (layers, wheel, safety) stand at the top."""
+    folders = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= set(LAYERS) and {"core", "data", "features", "training", "evaluation"} <= folders
 
 
 def test_the_layer_test_sees_an_upward_import(tmp_path: Path) -> None:

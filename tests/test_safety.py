@@ -15,12 +15,11 @@ import polars as pl
 import pytest
 import torch
 import xlsxwriter
-from conftest import TINY, TINY_CLI, run_cli, snapshot, synthetic_store, write_sim
+from conftest import ROOT, TINY, TINY_CLI, run_cli, snapshot, synthetic_store, write_sim
 
 from equinet.data.synth import frame
 from equinet.training.train import TrainConfig, fit, start
 
-ROOT = Path(__file__).resolve().parents[1]
 EQUINET = [sys.executable, "-m", "equinet"]
 NAME = "processed_002000.xlsx"  # stock 2 of the synthetic set: the file each case breaks
 

@@ -11,9 +11,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-from conftest import TINY_CLI
+from conftest import ROOT, TINY_CLI
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cmd: list, cwd: Path) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_help_names_the_default_whole_day_batches() -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import run_cli
+from conftest import SHARED_DATA, run_cli
 
 from equinet.data.store import open_store
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"
+REAL = SHARED_DATA / "a-share-market"
 # an ex-rights day mis-sized by gap inference (sz300290 2015-09-21), XDST康美, XR*ST厦, 408 suspended days
 # (sz300149), a listing inside the archive (N美芝), DR/XD days of a large bank
 PICKED = ("sz300290", "sh600518", "sh600815", "sz300149", "sz002856", "sh600000")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import run_cli
+from conftest import SHARED_DATA, run_cli
 
 from equinet.core.labels import LabelRule
 from equinet.data.limits import limit_flags
@@ -18,7 +18,7 @@ from equinet.data.synth import bars, simulate
 from equinet.features.inputs import FEATURES, prepare
 
 SIM = simulate(stocks=4, days=60, seed=9)
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "a-share-market"
+SHARED = SHARED_DATA / "a-share-market"
 
 
 def vendor_frame(b: dict, code: str, layout: str, ex_day: int | None = None, factor: float = 0.9) -> pl.DataFrame:
