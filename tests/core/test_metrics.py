@@ -128,3 +128,21 @@ def test_one_top_k_rule_counts_k_from_the_stocks_that_can_be_picked() -> None:
     assert by_day(rows, top_picks(rows, score, top=3, skip_limit_up=False))[0].tolist() == [0, 1, 2]
     flat = np.ones(10)
     assert len(top_picks(rows, flat, pct=20.0)) == 0  # all scores equal: nothing is ranked, nothing picked
+
+
+def test_intervals_resample_whole_days() -> None:
+    """40 days of 10 stocks: the model is right on every row of 20 days and wrong on every row of the other 20.
+    Resampling whole days gives accuracy 0.5 +- 1.96 x 0.5 / sqrt(40) (about 0.155); resampling rows would give
+    a third of that."""
+    n, days = 400, np.repeat(np.arange(40), 10)
+    y = np.zeros(n, int)
+    right = days % 2 == 0
+    p = np.where(right[:, None], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1])
+    probs = {"model": p, "prior": np.tile([0.2, 0.3, 0.5], (n, 1)), "majority": np.tile([0.0, 0.0, 1.0], (n, 1)),
+             "volatility": np.tile([0.25, 0.25, 0.5], (n, 1))}
+    scores = {k: q[:, 0] - q[:, 1] for k, q in probs.items()} | {"reversal": np.zeros(n)}
+    rows = Rows(np.tile(np.arange(10), 40), days, y, np.zeros(n), np.zeros(n, bool), probs, scores)
+    report = score_rows(rows, n_bootstrap=2000)
+    low, high = report["ci"]["accuracy"]
+    assert report["model"]["accuracy"] == pytest.approx(0.5)
+    assert 0.12 < (high - low) / 2 < 0.19, (low, high)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from conftest import SHARED_DATA, run_cli
 
 from equinet.core.labels import LabelRule
@@ -16,6 +17,7 @@ from equinet.data.limits import limit_flags
 from equinet.data.store import open_store
 from equinet.data.synth import bars, simulate
 from equinet.features.inputs import FEATURES, prepare
+from equinet.features.sampler import to_device, windows
 
 SIM = simulate(stocks=4, days=60, seed=9)
 SHARED = SHARED_DATA / "a-share-market"
@@ -246,7 +248,8 @@ def test_the_limit_flags_of_the_inputs_follow_each_day_s_rules(tmp_path: Path) -
 
 def test_every_input_is_causal_with_float_values(tmp_path: Path) -> None:
     """Turnover, size, limit room, breadth and every other input (and the linear baseline's) up to day T are the
-    same on a store cut after T: changing what happens later changes nothing before it."""
+    same on a store cut after T: changing what happens later changes nothing before it, an ex-rights day after T
+    (which back-adjusts every earlier price of the full store) included."""
     cut = 45
     last = np.unique(np.concatenate([bars(SIM, s)["date"] for s in range(len(SIM["codes"]))]))[cut]
     for name, until in (("full", None), ("cut", last)):
@@ -255,14 +258,27 @@ def test_every_input_is_causal_with_float_values(tmp_path: Path) -> None:
         for s, code in enumerate(SIM["codes"]):
             b = bars(SIM, s)
             b = {k: v[b["date"] <= until] for k, v in b.items()} if until is not None else b
-            text = "数据由邢不行整理\n" + vendor_frame(b, code, "vendor", ex_day=30 if s == 1 else None).write_csv()
+            ex = {1: 30, 2: cut + 5}.get(s)  # one ex-rights day before the cut, one after it
+            ex = ex if ex is not None and ex < len(b["close"]) else None
+            text = "数据由邢不行整理\n" + vendor_frame(b, code, "vendor", ex_day=ex).write_csv()
             (folder / f"{'sh' if code.startswith('6') else 'sz'}{code}.csv").write_text(text, encoding="utf-8")
         assert run_cli("ingest", folder, "--out", tmp_path / f"s-{name}").exit_code == 0
     full, short = (prepare(open_store(tmp_path / f"s-{n}"), LabelRule()) for n in ("full", "cut"))
+    assert [e["code"] for e in open_store(tmp_path / "s-full").meta["events"]] == SIM["codes"][1:3]  # both events
+    assert [e["code"] for e in open_store(tmp_path / "s-cut").meta["events"]] == SIM["codes"][1:2]
     for f in ("log_turnover", "log_size", "room_up", "breadth_up"):
         assert np.abs(full.inputs[:, :cut, FEATURES.index(f)]).sum() > 0, f  # the store's float values are used
-    np.testing.assert_allclose(full.inputs[:, :cut + 1], short.inputs, rtol=1e-5, atol=1e-6)
+    level = [FEATURES.index(f) for f in ("log_open", "log_high", "log_low", "log_close", "log_volume")]
+    rest = [i for i in range(len(FEATURES)) if i not in level]  # levels move with a later adjustment; windows do not
+    np.testing.assert_allclose(full.inputs[:, :cut + 1, rest], short.inputs[:, :, rest], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(full.linear[:, :cut + 1], short.linear, rtol=1e-5, atol=1e-6)
+    moved = ~np.isclose(full.inputs[:, :cut + 1, level], short.inputs[:, :, level]).all(axis=(1, 2))
+    assert moved.tolist() == [c == SIM["codes"][2] for c in open_store(tmp_path / "s-full").codes]  # the test bites
+    length = 20  # every window the model can see up to the cut, as it sees it: the same on both stores
+    seen = [to_device(p, {}, 3, length, torch.device("cpu")) for p in (full, short)]
+    stock, day = (torch.as_tensor(a) for a in np.nonzero(short.clean_days[:, :cut + 1] >= length))
+    np.testing.assert_allclose(windows(seen[0], stock, day, length), windows(seen[1], stock, day, length),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_two_files_of_one_stock_keep_the_later_then_the_exact_one(tmp_path: Path) -> None:

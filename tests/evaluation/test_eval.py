@@ -46,6 +46,33 @@ def trained(tmp_path_factory) -> dict[str, Path]:
             "out": root / "out"}
 
 
+def ckpt_test_from(run: Path) -> str:
+    return torch.load(run / "best.pt", weights_only=False)["splits"]["test_from"]
+
+
+def ckpt_context(run: Path) -> int:
+    return json.loads((run / "config.json").read_text())["context"]
+
+
+def every_valid_window(store_path: Path, test_from: str, context: int, horizon: int = 3) -> tuple[int, dict]:
+    """The test split's windows by hand: a decision day from test_from on whose stock has a bar on each of the
+    `context` days up to it and the `horizon` days after it; and their class shares from close ratios."""
+    store = open_store(store_path)
+    close = np.asarray(store.close)
+    bar = np.isfinite(close).astype(int)
+    run = np.cumsum(np.pad(bar, ((0, 0), (1, 0))), axis=1)  # run[:, j] = bars before day j
+    D = close.shape[1]
+    day = np.arange(D)
+    first, last = day - context + 1, day + horizon
+    ok = (first >= 0) & (last < D) & (day >= list(store.meta["dates"]).index(test_from))
+    full = np.zeros(close.shape, bool)
+    full[:, ok] = (run[:, last[ok] + 1] - run[:, first[ok]]) == context + horizon
+    r = close[:, np.minimum(day + horizon, D - 1)] / close - 1
+    got = r[full]
+    up, down = (got >= 0.03 - 1e-9).mean(), (got <= -0.02 + 1e-9).mean()
+    return int(full.sum()), {"up": up, "down": down, "flat": 1 - up - down}
+
+
 def eval_json(*args) -> dict:
     result = run_cli("eval", *args, "--json", "--bootstrap", "200")
     assert result.exit_code == 0, result.output
@@ -58,8 +85,9 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
         assert key in r
     for name in ("model", "volatility", "majority", "prior", "reversal"):
         assert set(KEYS) <= set(r[name]), name
-    for name in ("model", "volatility", "majority", "prior"):
-        assert sum(map(sum, r[name]["confusion"])) == r["rows"]  # every forecaster on the same rows
+    rows, share = every_valid_window(trained["store"], ckpt_test_from(trained["run"]), ckpt_context(trained["run"]))
+    assert r["rows"] == rows  # every valid window of the test days, counted from the raw closes alone
+    assert r["class_share"] == pytest.approx(share)
     assert set(r["topk"]) >= {"pct", "picks_mean", "universe_mean", "excess"}
     assert set(r["ci"]) == CI_KEYS and r["ci"] == r["model"]["ci"]
     assert r["prior"]["log_loss_skill"] == pytest.approx(0.0)
