@@ -176,9 +176,71 @@ def ingest(
         release_store(out)
 
 
-def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: bool, force: bool, universe: str,
-            market_index: str, gbbq: str | Path | None, progress: Callable[[], None] | None,
-            on_start: Callable[[int], None] | None) -> IngestResult:
+@dataclass
+class Sources:
+    """The read stage: every file's rows and what it declares, as its kind's reader gave them."""
+
+    src: Path
+    source: Source
+    names: list[str]  # each stock file as findings name it (relative to the source's root)
+    hashes: list[str]
+    stamp: str  # the fingerprint of every file and the options
+    options: dict
+    gbbq: Path | None
+    frames: dict[int, pl.DataFrame]  # file -> its rows (the readable files)
+    index: Read | None  # the market index file, where the source has one
+    adjustment: list[str]
+    stock_names: list[str | None]
+    units: dict[int, dict[str, float]]
+    labels: dict[str, dict[str, str]]  # file name -> its own names of the layout's columns
+    preclose_from: list[str | None]
+    findings: list[Finding]
+
+
+@dataclass
+class Valid:
+    """The validate stage: the parsed and checked bars of the files kept, the index's bars, the declared actions."""
+
+    bars: pl.DataFrame  # file_id, row, date, prices, volume and the optional fields, by file then date
+    good: list[int]  # the files kept
+    bad: set[str]  # the files with an error (strict: none get here)
+    heights: dict[int, int]  # rows per readable file
+    index_bars: pl.DataFrame | None
+    actions: dict[str, list[dict]]  # gbbq's corporate actions by code
+
+
+@dataclass
+class Aligned:
+    """The align stage: the kept files on one calendar, [stocks, days] arrays in the store's order."""
+
+    codes: list[str]
+    calendar: np.ndarray
+    dates: list[str]
+    panel: np.ndarray  # [stocks, days, 5]
+    preclose: np.ndarray  # the exchange's previous close where the source gives it (NaN elsewhere)
+    float_value: np.ndarray
+    st: np.ndarray
+    first_day: np.ndarray  # the listing-day mark (a name starting with N)
+    listed: np.ndarray  # trading days since listing
+    day_names: pl.Series  # each bar's name that day, in (stock, day) order
+
+
+@dataclass
+class Adjusted:
+    """The adjust stage: the corporate actions applied and the market series."""
+
+    events: list[dict]
+    market: np.ndarray
+    market_source: str | None
+    disagree: list[dict]  # market columns that disagree with the others
+    unexplained: list[dict]  # gaps the gbbq does not explain
+    inferred: list[str]  # stocks whose factors are inferred from gaps
+
+
+def read(src: Path, *, workers: int | None, strict: bool, adjust: bool, universe: str, market_index: str,
+         gbbq: str | Path | None, progress: Callable[[], None] | None, on_start: Callable[[int], None] | None
+         ) -> Sources:
+    """Find the source's files and read every one (in parallel), with its hash and what it declares."""
     try:
         source = detect(src, universe, market_index)
     except ValueError as exc:
@@ -191,62 +253,65 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
                "gbbq": _sha256(gbbq_path) if gbbq_path and gbbq_path.is_file() else None}
     files = source.files + ([source.index] if source.index else [])
     every_name = [str(p.relative_to(source.root)) for p in files]
-    names, codes = every_name[:len(source.files)], source.codes
+    names = every_name[:len(source.files)]
     if on_start:
         on_start(len(files))
-    read = _read_all(files, every_name, KINDS[source.kind], workers or os.cpu_count() or 1, progress)
-    hashes = [sha for sha, _ in read]
+    read_ = _read_all(files, every_name, KINDS[source.kind], workers or os.cpu_count() or 1, progress)
+    hashes = [sha for sha, _ in read_]
     stamp = fingerprint(hashes, every_name, options)
-    old = read_meta(out)
-    if old is not None and old.get("fingerprint") == stamp and not force:
-        return IngestResult("unchanged", out, old, [Finding(**f) for f in old["findings"]])
+    index = read_.pop()[1] if source.index else None
+    return Sources(
+        src, source, names, hashes[:len(names)], stamp, options, gbbq_path,
+        frames={fid: r.frame for fid, (_, r) in enumerate(read_) if r.frame is not None}, index=index,
+        adjustment=[r.adjustment for _, r in read_], stock_names=[r.name for _, r in read_],
+        units={fid: r.units for fid, (_, r) in enumerate(read_) if r.units},
+        labels={names[fid]: r.labels for fid, (_, r) in enumerate(read_) if r.labels},
+        preclose_from=[r.preclose for _, r in read_], findings=findings + [f for _, r in read_ for f in r.findings])
 
-    index_read = read.pop()[1] if source.index else None
-    hashes = hashes[:len(names)]
-    frames = {fid: r.frame for fid, (_, r) in enumerate(read) if r.frame is not None}
-    heights = {fid: frame.height for fid, frame in frames.items()}  # rows per readable file
-    adjustment = [r.adjustment for _, r in read]
-    stock_names = [r.name for _, r in read]
-    units = {fid: r.units for fid, (_, r) in enumerate(read) if r.units}
-    labels = {names[fid]: r.labels for fid, (_, r) in enumerate(read) if r.labels}
-    preclose_from = [r.preclose for _, r in read]
-    findings += [f for _, r in read for f in r.findings]
-    del read
-    bars, kind = pl.DataFrame(), KINDS[source.kind]
-    if frames:
-        bars, cell_findings = parse(frames, names, kind.first_row, kind.columns, kind.optional, kind.texts)
-        del frames  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
-        for column in {c for u in units.values() for c in u}:  # lots of 100 -> shares, per file
+
+def validate(s: Sources, strict: bool) -> Valid:
+    """Parse every file's rows into typed bars, leave out what is not a bar (empty rows, suspended days, front-
+    adjusted prices <= 0), check every rule; strict: any error raises IngestError, else bad files are left out."""
+    names, kind = s.names, KINDS[s.source.kind]
+    heights = {fid: frame.height for fid, frame in s.frames.items()}
+    bars = pl.DataFrame()
+    if s.frames:
+        bars, cell_findings = parse(s.frames, names, kind.first_row, kind.columns, kind.optional, kind.texts)
+        s.frames.clear()  # only the parsed bars hold the cells now (a market's raw frames would double the memory)
+        for column in {c for u in s.units.values() for c in u}:  # lots of 100 -> shares, per file
             factor = np.ones(len(names))
-            factor[list(units)] = [u.get(column, 1.0) for u in units.values()]
+            factor[list(s.units)] = [u.get(column, 1.0) for u in s.units.values()]
             bars = bars.with_columns(pl.col(column) * factor[bars["file_id"].to_numpy()])
-        bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(adjustment) if a != "none"])
+        bars, early = drop_nonpositive_history(bars, names, [i for i, a in enumerate(s.adjustment) if a != "none"])
         bars, idle = drop_suspended(bars, names)
-        findings += relabel(cell_findings + early + idle + check_values(bars, names), source.kind, labels)
-    index_bars, index_findings = _index_bars(source, index_read)
-    findings += relabel(index_findings, source.kind)
-    actions, gbbq_findings = read_actions(gbbq_path) if gbbq_path else ({}, [])
-    findings += gbbq_findings
-    findings += _duplicate_codes(names, codes, [fid for fid in heights if not any(
-        f.level == "error" and f.file == names[fid] for f in findings)], bars)
-    bad = {f.file for f in findings if f.level == "error"}
+        s.findings += relabel(cell_findings + early + idle + check_values(bars, names), s.source.kind, s.labels)
+    index_bars, index_findings = _index_bars(s.source, s.index)
+    s.findings += relabel(index_findings, s.source.kind)
+    actions, gbbq_findings = read_actions(s.gbbq) if s.gbbq else ({}, [])
+    s.findings += gbbq_findings
+    s.findings += _duplicate_codes(names, s.source.codes, [fid for fid in heights if not any(
+        f.level == "error" and f.file == names[fid] for f in s.findings)], bars)
+    bad = {f.file for f in s.findings if f.level == "error"}
     if bad and strict:
-        raise IngestError(findings)
+        raise IngestError(s.findings)
     good = [fid for fid in heights if names[fid] not in bad]
     if not good:
-        raise IngestError(findings + [Finding("error", str(src), "no usable files left after validation")])
-    bars = bars.filter(pl.col("file_id").is_in(good))
+        raise IngestError(s.findings + [Finding("error", str(s.src), "no usable files left after validation")])
+    return Valid(bars.filter(pl.col("file_id").is_in(good)), good, bad, heights, index_bars, actions)
 
-    code_of = {fid: codes[fid] for fid in good}
+
+def align(s: Sources, v: Valid) -> Aligned:
+    """The kept files on the union calendar of their dates: every bar in its [stock, day] cell, the name of each
+    day with its ST and listing marks."""
+    bars, codes = v.bars, s.source.codes
+    code_of = {fid: codes[fid] for fid in v.good}
     store_codes = sorted(code_of.values())
     row = {c: i for i, c in enumerate(store_codes)}
     calendar = bars["date"].unique().sort().to_numpy()
-    dates = [str(d) for d in calendar.astype("datetime64[D]")]
-    to_row = np.full(len(names), -1)
+    to_row = np.full(len(s.names), -1)
     to_row[list(code_of)] = [row[c] for c in code_of.values()]
-    stock = to_row[bars["file_id"].to_numpy()]
-    day = day_index(bars["date"].to_physical().to_numpy(), calendar)
-    cell = stock * len(calendar) + day  # each bar's place in a [stocks, days] array
+    cell = to_row[bars["file_id"].to_numpy()] * len(calendar) + day_index(bars["date"].to_physical().to_numpy(),
+                                                                          calendar)  # each bar's [stock, day] cell
     panel = np.full((len(store_codes), len(calendar), len(PRICE_COLUMNS)), np.nan)
     panel.reshape(-1, len(PRICE_COLUMNS))[cell] = bars.select(PRICE_COLUMNS).to_numpy()
     per_day = {}  # the optional per-(stock, day) fields the source has: previous close, float value
@@ -254,120 +319,149 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
         per_day[c] = np.full(panel.shape[:2], np.nan)
         if c in bars.columns:
             per_day[c].reshape(-1)[cell] = bars[c].to_numpy()
-
-    # the stock's name each day where the source says, in the store's (stock, day) order; the ST and listing marks
     name = bars["name"].fill_null("").str.strip_chars() if "name" in bars.columns else pl.repeat("", bars.height,
                                                                                                   eager=True)
-    day_names = name.gather(by_stock(bars["file_id"].to_numpy(), to_row))
     for fid, latest in bars.select("file_id", name.alias("name")).filter(pl.col("name") != "").group_by(
             "file_id").agg(pl.col("name").last()).iter_rows():  # bars are in date order: the latest name
-        stock_names[fid] = latest
+        s.stock_names[fid] = latest
     st, first_day = np.zeros(panel.shape[:2], bool), np.zeros(panel.shape[:2], bool)
     st.reshape(-1)[cell] = (special_treatment(name) | (bars["isst"] == 1 if "isst" in bars.columns else False)
                             ).to_numpy()
     first_day.reshape(-1)[cell] = name.str.starts_with("N").to_numpy()
-    listed = listing_age(first_day, ~np.isnan(panel[:, :, 3]))
-    from_stocks = market_index == "stocks" or (kind.market == "index" and index_bars is None) or \
+    return Aligned(store_codes, calendar, [str(d) for d in calendar.astype("datetime64[D]")], panel,
+                   per_day["preclose"], per_day["floatvalue"], st, first_day,
+                   listing_age(first_day, ~np.isnan(panel[:, :, 3])),
+                   name.gather(by_stock(bars["file_id"].to_numpy(), to_row)))
+
+
+def adjust_prices(s: Sources, v: Valid, a: Aligned, adjust: bool, market_index: str) -> Adjusted:
+    """Every corporate action, exact where the source gives the previous close or a gbbq declares it, else
+    inferred from gaps; the panel back-adjusted (with adjust); the market series from the files' columns, an index
+    or the adjusted stocks."""
+    kind, codes = KINDS[s.source.kind], s.source.codes
+    from_stocks = market_index == "stocks" or (kind.market == "index" and v.index_bars is None) or \
         kind.market == "stocks"
     market_source = None if from_stocks else "the files' market columns (per-date consensus)" if \
-        kind.market == "columns" else f"the index {source.index_code}"
+        kind.market == "columns" else f"the index {s.source.index_code}"
     if kind.market == "columns" and not from_stocks:
-        market, disagree, market_findings = consensus_market(bars, calendar, names)
-        findings += market_findings
+        market, disagree, market_findings = consensus_market(v.bars, a.calendar, s.names)
+        s.findings += market_findings
     else:
-        market, disagree = index_market(index_bars, calendar, len(MARKET_FEATURES)), []
-    exact = {store_codes[s] for s in np.flatnonzero(np.isfinite(per_day["preclose"]).any(1))}
-    unadjusted = {codes[fid] for fid in good if adjustment[fid] == "none"} - exact
-    gaps = [e for e in find_events(panel, store_codes, dates, st, listed) if e["code"] in unadjusted] \
+        market, disagree = index_market(v.index_bars, a.calendar, len(MARKET_FEATURES)), []
+    exact = {a.codes[i] for i in np.flatnonzero(np.isfinite(a.preclose).any(1))}
+    unadjusted = {codes[fid] for fid in v.good if s.adjustment[fid] == "none"} - exact
+    gaps = [e for e in find_events(a.panel, a.codes, a.dates, a.st, a.listed) if e["code"] in unadjusted] \
         if unadjusted else []
-    declared = [e for e in action_events(panel, store_codes, dates, actions) if e["code"] in unadjusted] \
-        if actions else []
-    events = sorted(preclose_events(panel, per_day["preclose"], store_codes, dates) + declared
-                    + [g for g in gaps if g["code"] not in actions], key=lambda e: (e["code"], e["date"]))
-    unexplained = disagreements([g for g in gaps if g["code"] in actions], declared)
-    inferred = sorted(unadjusted - set(actions))
+    declared = [e for e in action_events(a.panel, a.codes, a.dates, v.actions) if e["code"] in unadjusted] \
+        if v.actions else []
+    events = sorted(preclose_events(a.panel, a.preclose, a.codes, a.dates) + declared
+                    + [g for g in gaps if g["code"] not in v.actions], key=lambda e: (e["code"], e["date"]))
+    unexplained = disagreements([g for g in gaps if g["code"] in v.actions], declared)
+    inferred = sorted(unadjusted - set(v.actions))
     if inferred:
-        findings.append(Finding("warning", str(src), f"{len(inferred):,} of {len(store_codes):,} stocks have no "
-                                "previous close in their source (no column for it, no change to derive it from): their "
-                                "ex-rights days are inferred from overnight gaps beyond the daily limit "
-                                f"({sum(g['code'] in inferred for g in gaps):,} found), so a dividend inside the limit "
-                                "is not seen and stays in their returns"))
+        s.findings.append(Finding("warning", str(s.src), f"{len(inferred):,} of {len(a.codes):,} stocks have no "
+                                  "previous close in their source (no column for it, no change to derive it from): "
+                                  "their ex-rights days are inferred from overnight gaps beyond the daily limit "
+                                  f"({sum(g['code'] in inferred for g in gaps):,} found), so a dividend inside the "
+                                  "limit is not seen and stays in their returns"))
     if unexplained:
         first = unexplained[0]
-        findings.append(Finding("warning", str(gbbq_path), f"{len(unexplained)} overnight gap(s) beyond the daily "
-                                f"limit that the gbbq actions do not explain (first: {first['code']} on "
-                                f"{first['date']}); the gbbq factors are used, every case is in meta.json"))
+        s.findings.append(Finding("warning", str(s.gbbq), f"{len(unexplained)} overnight gap(s) beyond the daily "
+                                  f"limit that the gbbq actions do not explain (first: {first['code']} on "
+                                  f"{first['date']}); the gbbq factors are used, every case is in meta.json"))
     for e in events:
         e["adjusted"] = adjust
     if adjust and events:
-        panel = back_adjust(panel, events, store_codes, dates)
+        a.panel = back_adjust(a.panel, events, a.codes, a.dates)
     if from_stocks:
-        market = stocks_market(panel, per_day["floatvalue"])
+        market = stocks_market(a.panel, a.float_value)
         market_source = ("the stocks: float-value-weighted mean return and range, total amount" if
-                         np.isfinite(per_day["floatvalue"]).any() else "the stocks: equal-weighted mean return and "
+                         np.isfinite(a.float_value).any() else "the stocks: equal-weighted mean return and "
                          "range, total amount")
+    return Adjusted(events, market, market_source, disagree, unexplained, inferred)
 
-    skipped = sorted(bad)
-    present = ~np.isnan(panel[:, :, 3])
+
+def describe(s: Sources, v: Valid, a: Aligned, j: Adjusted, universe: str) -> dict:
+    """meta.json: what the store holds and where every part of it came from, with every finding (a stale
+    evening's update among them)."""
+    codes, names, dates, good = s.source.codes, s.names, a.dates, v.good
+    present = ~np.isnan(a.panel[:, :, 3])
     stale = stale_stocks(present)
-    if len(stale) > max(STALE_FEW, len(store_codes) * STALE_SHARE):
+    if len(stale) > max(STALE_FEW, len(a.codes) * STALE_SHARE):
         file_of = {codes[fid]: names[fid] for fid in good}
-        findings.append(Finding("warning", str(src), f"{len(stale):,} of {len(store_codes):,} stocks end before "
-                                f"{dates[-1]}, within its last {STALE_WINDOW} trading days: stale files? (first: "
-                                f"{file_of[store_codes[stale[0]]]}); predict has no forecast for them on {dates[-1]}"))
-    meta = {
+        s.findings.append(Finding("warning", str(s.src), f"{len(stale):,} of {len(a.codes):,} stocks end before "
+                                  f"{dates[-1]}, within its last {STALE_WINDOW} trading days: stale files? (first: "
+                                  f"{file_of[a.codes[stale[0]]]}); predict has no forecast for them on {dates[-1]}"))
+    skipped, findings = sorted(v.bad), s.findings
+    return {
         "format_version": FORMAT_VERSION,
         "files": list(STORE_FILES),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "fingerprint": stamp,
+        "fingerprint": s.stamp,
         "build": uuid.uuid4().hex,  # tells two builds of the same sources apart (a reader during a swap)
-        "options": options,
-        "source_dir": str(src.resolve()),
-        "source": {"kind": source.kind, "universe": universe,
-                   "market_index": source.index_code if index_bars is not None else None},
-        "codes": store_codes,
-        "exchanges": {codes[fid]: source.exchanges[fid] for fid in good if source.exchanges[fid]},
-        "names": {codes[fid]: stock_names[fid] for fid in good if stock_names[fid]},
-        "listings": {store_codes[s]: dates[d] for s, d in zip(*np.nonzero(first_day & (np.cumsum(first_day, 1) == 1)))},
+        "options": s.options,
+        "source_dir": str(s.src.resolve()),
+        "source": {"kind": s.source.kind, "universe": universe,
+                   "market_index": s.source.index_code if v.index_bars is not None else None},
+        "codes": a.codes,
+        "exchanges": {codes[fid]: s.source.exchanges[fid] for fid in good if s.source.exchanges[fid]},
+        "names": {codes[fid]: s.stock_names[fid] for fid in good if s.stock_names[fid]},
+        "listings": {a.codes[i]: dates[d] for i, d in zip(*np.nonzero(a.first_day & (np.cumsum(a.first_day, 1) == 1)))},
         "dates": dates,
         "features": FEATURES,
         "market_features": MARKET_FEATURES,
         "sources": [
-            {"file": names[fid], "code": codes[fid], "sha256": hashes[fid], "adjustment": adjustment[fid],
-             "preclose": PRECLOSE.get(preclose_from[fid]),
-             "rows": heights.get(fid, 0), "used": fid in good}
+            {"file": names[fid], "code": codes[fid], "sha256": s.hashes[fid], "adjustment": s.adjustment[fid],
+             "preclose": PRECLOSE.get(s.preclose_from[fid]),
+             "rows": v.heights.get(fid, 0), "used": fid in good}
             for fid in range(len(names))
         ],
-        "events": events,
-        "factor_sources": {k: sum(e["source"] == k for e in events) for k in ("preclose", "gbbq", "gap")},
+        "events": j.events,
+        "factor_sources": {k: sum(e["source"] == k for e in j.events) for k in ("preclose", "gbbq", "gap")},
         "preclose_sources": {PRECLOSE.get(k, "none: ex-rights days inferred from gaps or gbbq"):
-                             sum(preclose_from[fid] == k for fid in good) for k in {preclose_from[fid] for fid in good}},
-        "gap_inferred": inferred,
-        "stale": [store_codes[s] for s in stale],
-        "market_source": market_source,
-        "market_disagreements": disagree,
-        "gbbq": str(gbbq_path.resolve()) if gbbq_path else None,
-        "action_disagreements": unexplained,
-        "market_unknown_days": [dates[i] for i in np.nonzero(np.isnan(market[:, 0]))[0]],
+                             sum(s.preclose_from[fid] == k for fid in good)
+                             for k in {s.preclose_from[fid] for fid in good}},
+        "gap_inferred": j.inferred,
+        "stale": [a.codes[i] for i in stale],
+        "market_source": j.market_source,
+        "market_disagreements": j.disagree,
+        "gbbq": str(s.gbbq.resolve()) if s.gbbq else None,
+        "action_disagreements": j.unexplained,
+        "market_unknown_days": [dates[i] for i in np.nonzero(np.isnan(j.market[:, 0]))[0]],
         "skipped": skipped,
         "findings": [f.to_json() for f in findings],
         "summary": {
-            "stocks": len(store_codes),
+            "stocks": len(a.codes),
             "days": len(dates),
             "first": dates[0],
             "last": dates[-1],
             "missing_bar_share": float(1 - present.mean()),
-            "events": len(events),
+            "events": len(j.events),
             "skipped": len(skipped),
             "errors": sum(f.level == "error" for f in findings),
             "warnings": sum(f.level == "warning" for f in findings),
             "notes": sum(f.level == "note" for f in findings),
-            "st_days": int(st.sum()),
+            "st_days": int(a.st.sum()),
         },
     }
-    write_store(out, panel, market, per_day["floatvalue"], st, _bars_long(panel, market, store_codes, calendar, day_names),
-                meta)
-    return IngestResult("built", out, meta, findings)
+
+
+def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: bool, force: bool, universe: str,
+            market_index: str, gbbq: str | Path | None, progress: Callable[[], None] | None,
+            on_start: Callable[[int], None] | None) -> IngestResult:
+    """read -> validate -> align -> adjust -> describe, then the store written; unchanged sources stop after read."""
+    s = read(src, workers=workers, strict=strict, adjust=adjust, universe=universe, market_index=market_index,
+             gbbq=gbbq, progress=progress, on_start=on_start)
+    old = read_meta(out)
+    if old is not None and old.get("fingerprint") == s.stamp and not force:
+        return IngestResult("unchanged", out, old, [Finding(**f) for f in old["findings"]])
+    v = validate(s, strict)
+    a = align(s, v)
+    j = adjust_prices(s, v, a, adjust, market_index)
+    meta = describe(s, v, a, j, universe)
+    write_store(out, a.panel, j.market, a.float_value, a.st, _bars_long(a.panel, j.market, a.codes, a.calendar,
+                                                                        a.day_names), meta)
+    return IngestResult("built", out, meta, s.findings)
 
 
 def read_actions(path: Path) -> tuple[dict[str, list[dict]], list[Finding]]:
