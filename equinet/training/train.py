@@ -22,10 +22,10 @@ from equinet.features.inputs import FEATURES, Prepared, left_out, prepared
 from equinet.features.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
 from equinet.features.splits import Splits, by_date, by_stock
 from equinet.models.heads import Head
-from equinet.models.linear import Ridge, fit_split
+from equinet.models.linear import Ridge
 from equinet.models.transformer import EquiNet
 from equinet.training import checkpoint, distributed, rundir
-from equinet.training.anchor import anchor_on
+from equinet.training.anchor import fit_anchor
 from equinet.training.checkpoint import FORMAT, build
 from equinet.training.config import SELECT, TrainConfig
 from equinet.training.device import attention_kernels, autocast, pick_precision, trim_host_memory
@@ -205,12 +205,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     run = Run(cfg, run_dir, data, splits, meta, model, torch.compile(step_model) if cfg.compile else step_model,
               head, opt, sched, gen, prior, pick_precision(cfg.precision, device), steps, world)
-    pool = data.pools["train"]  # the linear baseline: fit on the training points alone, as the model learns
-    run.linear = Ridge.from_json(state["linear"]) if state else fit_split(prep, pool.stock.cpu().numpy(),
-                                                                           pool.day.cpu().numpy(), cfg.horizon)
-    if cfg.anchor == "auto":  # decided once, from the training points, and saved as decided
-        cfg.anchor = "linear" if len(pool) >= AUTO_LINEAR else "volatility"
-    anchor_on(data, cfg.anchor, run.linear, prep)
+    run.linear = fit_anchor(cfg, data, prep, state)
     if cfg.ema_epochs:
         run.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay(cfg.ema_epochs, steps)),
                                 use_buffers=True)
@@ -222,7 +217,6 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     return run
 
 
-AUTO_LINEAR = 500_000  # --anchor auto: training points from which the linear baseline is the anchor
 RANK_SEED = 1_000_003  # dropout seed offset of each rank beyond 0 (when the checkpoint has no state for it)
 
 
