@@ -51,6 +51,11 @@ class Store:
         return np.array(self.meta["dates"], dtype="datetime64[D]")
 
 
+def store_build(store: Store) -> str:
+    """What tells one build of a store from another (its build id; older stores: fingerprint and time)."""
+    return store.meta.get("build") or f"{store.meta['fingerprint']}@{store.meta['created']}"
+
+
 STORE_FILES = ("panel.npy", "market.npy", "close.npy", "float_value.npy", "st.npy", "bars.parquet", "meta.json")
 
 

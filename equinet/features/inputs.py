@@ -9,7 +9,7 @@ import numpy as np
 from equinet.core.labels import LabelRule, labels
 from equinet.data.adjust import event_cells, previous_close
 from equinet.data.limits import at_limits, day_limits
-from equinet.data.store import Store
+from equinet.data.store import Store, store_build
 from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns, trailing_sum
 
 FEATURES = (
@@ -74,11 +74,6 @@ class Prepared:
     linear: np.ndarray  # float32 [stocks, days, len(LINEAR)]: the linear baseline's inputs (0 unknown)
     rule: LabelRule  # the labels' rule
     build: str  # the store build it was prepared from
-
-
-def store_build(store: Store) -> str:
-    """What tells one build of a store from another (its build id; older stores: fingerprint and time)."""
-    return store.meta.get("build") or f"{store.meta['fingerprint']}@{store.meta['created']}"
 
 
 def prepared(store: Store, rule: LabelRule, reuse: Prepared | None = None) -> Prepared:
