@@ -32,6 +32,7 @@ def test_the_wheel_installs_every_subpackage_and_runs(tmp_path: Path) -> None:
     inside = set(zipfile.ZipFile(wheel).namelist())
     packages = [p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "equinet").rglob("__init__.py")]
     assert len(packages) > 2 and all(f"{p}/__init__.py" in inside for p in packages), packages
+    assert "equinet/data/sources/gbbq.key" in inside  # the data file the gbbq reader decrypts with
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv], tmp_path)
