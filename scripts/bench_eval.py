@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from benchdata import default_run, emit, parser
+from benchdata import default_run, emit, encoder_flops, matmul_rate, parser
 from equinet.features.sampler import windows
 from equinet.training import checkpoint
 from equinet.training.device import autocast
@@ -60,14 +60,23 @@ def main() -> None:
     _, _, batched_day = app.forecast(first)
     agree = float((one - batched_day.p[:n]).abs().max()) if n == len(stock) else float("nan")
 
+    flops = encoder_flops(app.model.cfg, app.context)
+    peak = matmul_rate(dev, app.precision)
     result = {"device": str(dev), "precision": app.precision, "windows": int(len(rows.y)), "context": app.context,
               "batched_windows_per_s": batched, "one_at_a_time_windows_per_s": single,
-              "speedup": batched / single, "max_abs_difference": float(agree)}
+              "speedup": batched / single, "max_abs_difference": float(agree),
+              "flops_per_decision_day": flops, "matmul_flops_per_s": peak,
+              "achieved_share_of_matmul_rate": batched * flops["window"] / peak}
     emit(result, args.json, [
         f"test split: {result['windows']:,} windows at context {app.context} on {dev} ({app.precision})",
         f"  batched (equinet eval):  {batched:10,.0f} windows/s",
         f"  one window at a time:    {single:10,.0f} windows/s  ({n:,} windows of the first day)",
         f"  speed-up:                {result['speedup']:10,.1f}x  (max |dP| between the two: {agree:.1e})",
+        f"FLOPs per decision day: window encoder {flops['window'] / 1e6:.2f} M, causal encoder (issue 34) "
+        f"{flops['causal'] / 1e6:.3f} M ({flops['window'] / flops['causal']:.0f}x fewer)",
+        f"  batched eval reaches {batched * flops['window'] / 1e9:.2f} GFLOP/s = "
+        f"{100 * result['achieved_share_of_matmul_rate']:.0f} % of this device's measured matmul rate "
+        f"({peak / 1e9:.1f} GFLOP/s, {app.precision}, 1024 x 1024)",
     ])
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchdata import default_run, emit, parser
+from benchdata import default_run, emit, encoder_flops, matmul_rate, parser
 from equinet.data.store import open_store
 from equinet.features.inputs import IN_SIGMAS, prepare
 from equinet.features.sampler import labelled_context, sample, windows
@@ -217,6 +217,11 @@ def main() -> None:
         "parameters": run.model.n_params(), "train_config": {k: getattr(cfg, k) for k in (
             "d_model", "layers", "heads", "head", "batch_days", "ensemble", "min_context", "max_context")},
     }
+    contexts = range(cfg.min_context, cfg.max_context + 1)  # a step's context is drawn uniformly from these
+    flops = {k: float(np.mean([encoder_flops(run.model.cfg, c)[k] for c in contexts])) for k in ("window", "causal")}
+    peak = matmul_rate(device, run.precision)
+    result |= {"forward_flops_per_window": flops, "matmul_flops_per_s": peak,  # a step: forward + backward ~ 3x
+               "achieved_share_of_matmul_rate": 3 * train_rate * flops["window"] / peak}
     emit(result, args.json, [
         f"{result['stocks']} stocks x {result['days']} days on {device} ({run.precision})",
         f"  device sampler, batch {BATCH} at context {CONTEXT}: {device_rate:12,.0f} windows/s",
@@ -226,6 +231,11 @@ def main() -> None:
         f"  training at the defaults (d{cfg.d_model} l{cfg.layers}, {cfg.ensemble} member(s)): "
         f"{result['train_windows_per_s']:,.0f} windows/s",
         f"  sampler share of a step:               {100 * result['sampler_share_of_step']:11.2f} %",
+        f"  forward FLOPs per window (mean context {np.mean(contexts):.0f}): window encoder "
+        f"{flops['window'] / 1e6:.2f} M, causal encoder (issue 34) {flops['causal'] / 1e6:.3f} M a decision day",
+        f"  training reaches {3 * train_rate * flops['window'] / 1e9:.2f} GFLOP/s (forward + backward ~ 3x the "
+        f"forward) = {100 * result['achieved_share_of_matmul_rate']:.0f} % of the measured matmul rate "
+        f"({peak / 1e9:.1f} GFLOP/s, {run.precision})",
     ])
 
 

@@ -41,3 +41,35 @@ def default_run(data: Path, device: str, tmp: Path):
 
     store = store_from(data, tmp)
     return store, start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=device))
+
+
+def encoder_flops(cfg, context: int) -> dict[str, float]:
+    """FLOPs (2 x multiply-adds) of one decision day's forecast: the window encoder as built (every window encoded
+    from scratch over `context` days; its last block queries the decision day alone), and the causal encoder of
+    issue 34 (each stock-day encoded once, attending to at most `context` days before it). The linear layers and
+    attention of every member; layer norms, GELU and softmax are left out (a few % of either); no --cross."""
+    d, L, r, n = cfg.d_model, context, cfg.mlp_ratio, cfg.layers
+    mlp, qkv, proj = 2 * r * d * d, 3 * d * d, d * d  # per day that passes through them
+    window = (L * cfg.n_features * d + (n - 1) * (L * (qkv + proj + mlp) + 2 * L * L * d)
+              + L * qkv + 2 * L * d + proj + mlp + d * cfg.n_out)
+    causal = cfg.n_features * d + n * (qkv + proj + mlp + 2 * L * d) + d * cfg.n_out
+    return {"window": 2.0 * cfg.members * window, "causal": 2.0 * cfg.members * causal}
+
+
+def matmul_rate(device, precision: str, size: int = 1024, seconds: float = 0.5) -> float:
+    """The device's measured dense matmul rate in FLOP/s at the run's precision: the physical limit a model's
+    linear layers approach."""
+    import time
+
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
+    torch.mm(a, b)  # warm-up
+    done, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        torch.mm(a, b)
+        done += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size ** 3 * done / (time.perf_counter() - t)
