@@ -36,17 +36,18 @@ def stocks_market(panel: np.ndarray, float_value: np.ndarray) -> np.ndarray:
     before it: the total traded amount (close x volume), the float-value-weighted mean daily return and high-low
     range (over the previous close); equal weights where no float value is known. NaN on a day with no return."""
     close, prev = panel[:, :, 3], previous_close(panel[:, :, 3])
-    weight = np.where(np.isfinite(float_value), float_value, np.nan)
-    weight = np.concatenate([np.full((len(weight), 1), np.nan), weight[:, :-1]], axis=1)  # the day before
     has = np.isfinite(prev) & np.isfinite(close)
-    weight = np.where(has, np.where(np.isfinite(weight), weight, 0.0), 0.0)
-    equal = has.astype(float)
-    w = np.where((weight.sum(0) > 0)[None, :], weight, equal)
+    w = np.zeros(close.shape)
+    w[:, 1:] = float_value[:, :-1]  # the day before's float value, 0 where unknown or the stock has no return
+    w[~has | ~np.isfinite(w)] = 0.0
+    equal = ~(w.sum(0) > 0)
+    w[:, equal] = has[:, equal]  # equal weights on a day no float value is known
+    total = w.sum(0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = lambda x: np.nansum(np.where(has, x, 0.0) * w, 0) / w.sum(0)  # noqa: E731
+        mean = lambda x: np.nansum(np.where(has, x, 0.0) * w, 0) / total  # noqa: E731
         change, spread = mean(close / prev - 1), mean((panel[:, :, 1] - panel[:, :, 2]) / prev)
     amount = np.nansum(np.where(np.isfinite(close), close * panel[:, :, 4], 0.0), 0)
-    known = w.sum(0) > 0
+    known = total > 0
     return np.where(known[:, None], np.column_stack([amount, change, spread]), np.nan).astype(np.float32)
 
 
