@@ -130,7 +130,7 @@ def day_index(days: np.ndarray, calendar: np.ndarray) -> np.ndarray:
 def by_stock(file_id: np.ndarray, to_row: np.ndarray) -> np.ndarray:
     """The order that puts bars (by file, each file's by date) in the store's (stock, day) order: whole files
     moved, not every bar sorted."""
-    starts = np.r_[0, np.flatnonzero(np.diff(file_id)) + 1]
+    starts = np.flatnonzero(np.diff(file_id, prepend=-1))  # where each file's bars begin (none without bars)
     ends = np.r_[starts[1:], len(file_id)]
     return np.concatenate([np.arange(starts[b], ends[b]) for b in np.argsort(to_row[file_id[starts]])] or [[]]
                           ).astype(np.int64)
