@@ -238,7 +238,7 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     if trades:
         frame = trades_frame(books, tape)
         replace_file(trades, lambda tmp: frame.write_csv(tmp))
-    print_backtest(console, result, saved, as_json)
+    print_backtest(console, err, result, saved, as_json)
 
 
 @app.command()

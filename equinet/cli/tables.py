@@ -449,10 +449,10 @@ def backtest_tables(r: dict) -> list:
     return [book, sheet, monthly]
 
 
-def print_backtest(console: Console, result: dict, saved, as_json: bool) -> None:
-    """What `equinet backtest` prints: the tables (or JSON) and where the result was kept."""
-    for warning in result.get("warnings", []):
-        Console(stderr=True).print(f"warning: {warning}", style="yellow", markup=False)
+def print_backtest(console: Console, err: Console, result: dict, saved, as_json: bool) -> None:
+    """What `equinet backtest` prints: its warnings, the tables (or JSON) and where the result was kept."""
+    for warning in result["warnings"]:
+        err.print(f"warning: {warning}", style="yellow", markup=False)
     if as_json:
         print_json(console, result)
         return

@@ -1,1 +1,1 @@
-"""The rules everything stands on: labels, trading days, the exchange's boards and limits, files, locks, findings, metrics."""
+"""The rules everything stands on: labels, trading days, the exchange's boards, files, locks, findings, metrics."""

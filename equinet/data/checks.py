@@ -67,4 +67,5 @@ def drop_suspended(bars: pl.DataFrame, names: list[str]) -> tuple[pl.DataFrame, 
         return bars, []
     found = bars.filter(hit).group_by("file_id").agg(pl.col("row").min(), pl.len()).sort("file_id")
     return bars.filter(~hit), [Finding("note", names[fid], "suspended day (no volume, every price the previous "
-                                       "close) left out: no bar", row=row, count=n) for fid, row, n in found.iter_rows()]
+                                       "close) left out: no bar", row=row, count=n)
+                               for fid, row, n in found.iter_rows()]

@@ -13,7 +13,7 @@ from equinet.core.fields import option
 from equinet.data.adjust import previous_close
 from equinet.data.limits import at_limits, day_limits
 from equinet.data.store import Store
-from equinet.evaluation.scoring import Rows, bootstrap, top_picks
+from equinet.evaluation.scoring import Rows, bootstrap, pickable, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
@@ -145,8 +145,8 @@ def by_day(rows: Rows, chosen: np.ndarray) -> dict[int, np.ndarray]:
 
 def too_few(rows: Rows, rules: Rules) -> str | None:
     """The warning that --top reaches a day's whole universe (the picks are then every stock), or None."""
-    pickable = ~rows.limit_up if rules.skip_limit_up else np.ones(len(rows.day), bool)
-    per_day = np.bincount(rows.day[pickable], minlength=int(rows.day.max()) + 1)[np.unique(rows.day)]
+    per_day = np.bincount(rows.day[pickable(rows, rules.skip_limit_up)], minlength=int(rows.day.max()) + 1
+                          )[np.unique(rows.day)]
     full = int((per_day <= rules.top).sum())
     if not full:
         return None

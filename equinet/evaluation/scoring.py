@@ -75,14 +75,18 @@ def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
     return int(group.max()) + 1 if len(group) else 0, group
 
 
+def pickable(rows: Rows, skip_limit_up: bool = True) -> np.ndarray:
+    """The rows a top-k may pick: all, or (skip_limit_up) those not closed at the limit-up that day."""
+    return ~rows.limit_up if skip_limit_up else np.ones(len(rows.day), bool)
+
+
 def top_picks(rows: Rows, score: np.ndarray, top: int = 0, pct: float = 0.0, skip_limit_up: bool = True
               ) -> np.ndarray:
     """The one top-k rule of eval, cv, report and the backtest: each decision day's best rows by score among the
     stocks that can be picked (with a score; not closed at the limit-up that day, with skip_limit_up), `top` of
     them, or pct % of the day's pickable stocks (at least one); a day whose pickable scores are all equal picks
     nothing. Row indices, by day, best first."""
-    pickable = ~np.isnan(score) & (~rows.limit_up if skip_limit_up else True)
-    order = np.flatnonzero(pickable)
+    order = np.flatnonzero(pickable(rows, skip_limit_up) & ~np.isnan(score))
     order = order[np.lexsort((-score[order], rows.day[order]))]  # by day, best score first (ties: row order)
     _, first, counts = np.unique(rows.day[order], return_index=True, return_counts=True)
     ranked = score[order[first]] > score[order[first + counts - 1]]  # best > worst that day

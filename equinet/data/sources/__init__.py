@@ -148,9 +148,10 @@ def detect(src: str | Path, universe: str = "a-shares", market_index: str = DEFA
                          f"{unreadable[0].message}) and no .xlsx/.csv exports")
     if not found:
         zips = [p.name for p in entries if p.is_file() and p.suffix.lower() == ".zip"]
+        shown = ", ".join(zips[:3]) + (" ..." if len(zips) > 3 else "")
         raise ValueError("no .xlsx/.csv exports, TDX text exports (SH#600519.txt) or vipdoc tree found"
-                         + (f"; it holds {len(zips)} .zip archive(s) ({', '.join(zips[:3])}{' ...' if len(zips) > 3 else ''}), "
-                            f"which are read when passed themselves: equinet ingest {src / zips[0]}" if zips else "")
+                         + (f"; it holds {len(zips)} .zip archive(s) ({shown}), which are read when passed "
+                            f"themselves: equinet ingest {src / zips[0]}" if zips else "")
                          + _in_subfolders(entries))
     kind = found[0]
     files = by_kind[kind]
@@ -180,7 +181,8 @@ def read_export(path: Path, name: str) -> Read:
 
 def read_vendors(paths: list[Path], names: list[str], map_: Callable) -> list[Read]:
     return [Read(frame, findings, units=declared.get("units", {}), labels=declared.get("labels", {}),
-                 preclose=declared.get("preclose")) for frame, findings, declared in vendor.read_vendors(paths, names, map_)]
+                 preclose=declared.get("preclose"))
+            for frame, findings, declared in vendor.read_vendors(paths, names, map_)]
 
 
 def read_text(path: Path, name: str) -> Read:

@@ -77,9 +77,9 @@ def is_utf8(head: bytes) -> bool:
     """Whether a file's first bytes are UTF-8 (a BOM allowed), so that its rows parse as they are."""
     try:
         whole_lines(head).decode("utf-8")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # a UTF-16 BOM is not UTF-8 either
         return False
-    return not head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    return True
 
 
 def head_lines(head: bytes) -> list[str]:
@@ -166,7 +166,8 @@ def numbers(raw: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
 def parse(raws: dict[int, pl.DataFrame], names: list[str], first_row: int = 2, columns: tuple[str, ...] = NUMERIC,
           optional: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> tuple[pl.DataFrame, list[Finding]]:
     """All files' rows as file_id, row, date and the numeric fields the source has (float64), each file's rows in
-    date order whatever order the file has (tushare writes the newest first), in one pass per schema; row is the reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
+    date order whatever order the file has (tushare writes the newest first), in one pass per schema; row is the
+    reader's own (its "row" column), else counted from the files' first data row (Excel: 2).
     Optional fields (a previous close, a float value) may be empty: NaN, never a finding."""
     groups: dict[tuple, list[int]] = {}
     for fid, raw in raws.items():
