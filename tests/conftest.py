@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/ sits in it, a
 SHARED_DATA = ROOT.parent / "shared" / "data"  # the real data, beside the checkout (absent: its tests skip)
 SHARED = SHARED_DATA / "a-share-319"
 # A model small enough to train a few epochs in a second: TrainConfig fields, or CLI options via TINY_CLI.
-TINY = dict(d_model=16, layers=1, heads=2, samples_per_epoch=256, batch_size=64, min_context=20, max_context=40,
+TINY = dict(d_model=16, layers=1, heads=2, samples_per_epoch=256, stocks_per_day=6, min_context=20, max_context=40,
             context=30, precision="fp32")
 TINY_CLI = [arg for k, v in TINY.items() for arg in (f"--{k.replace('_', '-')}", str(v))]
 

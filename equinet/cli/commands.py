@@ -110,8 +110,8 @@ def train(ctx: typer.Context,
           dist_timeout: float = Opt(600, min=1, help="Several processes: seconds a rank waits for a silent peer "
                                     "before the run ends with an error."),
           **options) -> None:
-    """Train the transformer on batches drawn on the device (whole days by default: every stock of --batch-days
-    random decision days per step; --batch-days 0: --batch-size random windows); validate every epoch."""
+    """Train the causal transformer on chunks of stock histories drawn on the device (random stocks over a random
+    span of days, every labelled day of it in the loss); validate every epoch."""
     from equinet.cli.terminal import train_live, train_ranks
 
     if nproc > 1:

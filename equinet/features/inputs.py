@@ -12,13 +12,14 @@ from equinet.data.limits import at_limits, day_limits
 from equinet.data.store import Store, store_build
 from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns, trailing_sum
 
+# Every input of a day is the same in every window that holds the day: nothing is relative to a decision day.
 FEATURES = (
-    "log_open", "log_high", "log_low", "log_close",  # minus the decision day's log close
-    "log_volume",  # minus the window's mean
-    "return",  # log close / previous close (0 after a break)
-    "market_change", "log_market_volume", "log_market_range",  # the last two relative to the window's mean
+    "log_open", "log_high", "log_low", "log_close",  # log ratio to the previous close (own close without), in sigmas
+    "log_volume",  # log volume minus its EWMA (half-life 60)
+    "return",  # log close / previous close (0 after a break or gap), in sigmas
+    "market_change", "log_market_volume", "log_market_range",  # the last two: logs minus their EWMA (half-life 20)
     "market_known",  # 1 where the market series is known that day
-    "log_range",  # log high / low
+    "log_range",  # log high / low, in sigmas
     "log_sigma",  # log of the volatility baseline's daily sigma that day
     "vol_short", "vol_long", "vol_range",  # log ratios to sigma: EWMA sigmas of half-life 3 and 60, Parkinson's
     "volume_surprise",  # log volume minus its EWMA (half-life 20)
@@ -52,19 +53,15 @@ LINEAR = ("return_1", "return_5", "return_20", "return_60",  # log returns over 
           "log_sigma", "vol_short", "vol_long", "vol_range", "volume_surprise", "log_turnover", "turnover_trend",
           "log_size", "limit_up", "limit_down", "market_change", "breadth_up",
           "rank_return_5", "rank_return_20", "rank_sigma", "rank_turnover", "rank_size")
-# positions by name: the log prices a window shifts to its decision day's close, and the price-like features it
-# expresses in that day's sigmas
-PRICE_LOGS = slice(FEATURES.index("log_open"), FEATURES.index("log_close") + 1)
-DECISION_CLOSE = FEATURES.index("log_close")
-IN_SIGMAS = tuple(FEATURES.index(f) for f in ("log_open", "log_high", "log_low", "log_close", "return", "log_range"))
 SHORT_HALF_LIFE, LONG_HALF_LIFE, VOLUME_HALF_LIFE = 3, 60, 20
+MAX_SIGMAS = 20.0  # a price-like input beyond this many of the day's sigmas is clipped (a stock that never moved)
 
 
 @dataclass
 class Prepared:
     """Everything windows need, per stock and day, before it moves to the device."""
 
-    inputs: np.ndarray  # float32 [stocks, days, len(FEATURES)]
+    inputs: np.ndarray  # float32 [stocks, days, len(FEATURES)]: each day's own, whatever the decision day
     clean_days: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
     labels: np.ndarray  # int64 [stocks, days]: UP/DOWN/FLAT, -1 where the horizon leaves the data
     forward_return: np.ndarray  # float64 [stocks, days]: close[t+h]/close[t]-1, NaN where unknown
@@ -131,8 +128,13 @@ def _float32(columns: list[np.ndarray], present: np.ndarray) -> np.ndarray:
     return out
 
 
+def in_sigmas(x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """A price-like series in the day's own sigma (the floor where unknown), clipped to +-MAX_SIGMAS."""
+    return np.clip(x / np.nan_to_num(np.maximum(sigma, SIGMA_FLOOR), nan=SIGMA_FLOOR), -MAX_SIGMAS, MAX_SIGMAS)
+
+
 def prepare(store: Store, rule: LabelRule) -> Prepared:
-    """Per-day inputs (not yet window-normalised), clean-history lengths, labels and the baselines' arrays."""
+    """Per-day inputs (each day's own, causal), clean-history lengths, labels and the baselines' arrays."""
     panel = np.asarray(store.panel, dtype=np.float64)
     market = np.asarray(store.market, dtype=np.float64)
     close = np.asarray(store.close)
@@ -146,6 +148,10 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
         ret[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
     ret[~np.isfinite(ret) | breaks] = 0.0  # 0 on the first day after a gap: windows never span one
     sigma = ewma_sigma(close, breaks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reference = np.log(previous_close(close))
+    reference = np.where(np.isfinite(reference) & ~breaks, reference, logs[:, :, 3])  # first bar, break: own close
+    prices = [in_sigmas(logs[:, :, i] - reference, sigma) for i in range(4)]
     vol = lambda half_life: np.log(np.sqrt(ewma(r2, seen, half_life)) / sigma)  # noqa: E731
     log_range = logs[:, :, 1] - logs[:, :, 2]
     parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
@@ -165,15 +171,18 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     breadth = np.stack([((ret > 0) & present).sum(0), (limit_up & present).sum(0), (limit_down & present).sum(0)],
                        axis=1) / counted[:, None]
     known = ~np.isnan(market).any(axis=1)
-    mkt = np.stack([market[:, 1], np.log1p(market[:, 0]), np.log1p(market[:, 2]), np.ones(len(market))], axis=1)
+    levels = np.log1p(np.nan_to_num(market[:, [0, 2]].T))  # [2, days]
+    levels = levels - ewma(levels, np.broadcast_to(known, levels.shape), VOLUME_HALF_LIFE)
+    mkt = np.stack([market[:, 1], *levels, np.ones(len(market))], axis=1)
     mkt[~known] = 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        own = [log_range, np.log(sigma), vol(SHORT_HALF_LIFE), vol(LONG_HALF_LIFE), np.log(parkinson / sigma),
+        own = [in_sigmas(log_range, sigma), np.log(sigma), vol(SHORT_HALF_LIFE), vol(LONG_HALF_LIFE), np.log(parkinson / sigma),
                surprise, limit_up, limit_down]
         ranks = [trailing_sum(ret, 5), trailing_sum(ret, 20), sigma, surprise, logs[:, :, 3] + log_volume, parkinson]
         rank = [cross_rank(np.where(present, x, np.nan)) for x in ranks]
         more = [turnover, trend, size, cross_rank(turnover), cross_rank(size), room_up, room_down]
-        columns = [*np.moveaxis(logs, 2, 0), log_volume, ret, *mkt.T, *own, *rank, *more, *breadth.T]
+        volume = log_volume - ewma(log_volume, present, LONG_HALF_LIFE)
+        columns = [*prices, volume, in_sigmas(ret, sigma), *mkt.T, *own, *rank, *more, *breadth.T]
         inputs = _float32(columns, present)
         moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
     linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)

@@ -1,4 +1,5 @@
-"""The dataset resident on the device; windows are gathered by tensor indexing, never by Python loops."""
+"""The dataset resident on the device; chunks of stock histories are gathered by tensor indexing, never by Python
+loops."""
 
 from __future__ import annotations
 
@@ -7,12 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from equinet.features.inputs import DECISION_CLOSE, FEATURES, IN_SIGMAS, PRICE_LOGS, Prepared
-from equinet.features.series import floored
-
-VOLUME = FEATURES.index("log_volume")  # relative to the window's mean
-MARKET_LOGS = slice(FEATURES.index("log_market_volume"), FEATURES.index("log_market_range") + 1)  # to known days' mean
-KNOWN = FEATURES.index("market_known")
+from equinet.features.inputs import Prepared
 
 
 @dataclass
@@ -54,6 +50,7 @@ class DeviceData:
     pools: dict[str, Pool]
     masks: dict[str, torch.Tensor]  # bool [stocks, days]: decision points of each split with a labelled context >= the minimum
     device: torch.device
+    minimum: int  # the clean days a day needs to be read out (trained on, or a context row of its day)
 
 
 @dataclass
@@ -79,10 +76,18 @@ def targets(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, y: torch.T
 
 
 @dataclass
-class Batch(Targets):
-    """Windows and their targets."""
+class Chunk:
+    """B stocks' histories over T consecutive days and the cells read out of them: the model's input."""
 
-    x: torch.Tensor  # float32 [N, L, F]
+    x: torch.Tensor  # float32 [B, T, F]: the days' inputs (0 where a stock has no bar)
+    run: torch.Tensor  # long [B, T]: clean days ending at each day (0: no bar); attention stays within them
+    cells: torch.Tensor  # long [N]: positions b * (T - first) + (t - first) of the cells read out, day by day
+    first: int  # days before this are warm-up: context for the later days, never read out
+
+
+@dataclass
+class Batch(Targets, Chunk):
+    """A chunk and the targets of its cells."""
 
 
 def labelled_context(prep: Prepared, horizon: int) -> np.ndarray:
@@ -115,31 +120,15 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
                       t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
                       torch.zeros(prep.sigma.shape, device=device),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
-                      {name: t(m & (space >= minimum)) for name, m in masks.items()}, device)
+                      {name: t(m & (space >= minimum)) for name, m in masks.items()}, device, minimum)
 
 
-def windows(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: int) -> torch.Tensor:
-    """Windows [B, length, F] ending on each decision day, normalised from the window itself (causal): prices
-    relative to the decision day's close, price-like features in its sigmas, volume relative to the window's mean."""
+def chunk(data: DeviceData, stock: torch.Tensor, start: int, stop: int, first: int, cells: torch.Tensor) -> Chunk:
+    """The stocks' inputs over days start..stop-1 (days before start + first are warm-up)."""
     S, D, F = data.inputs.shape
-    rows = (stock * D + day)[:, None] - (length - 1) + torch.arange(length, device=stock.device)  # [B, L]
-    x = data.inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(-1, length, F)  # [B, L, F]
-    total = x.sum(1)  # [B, F]; market values are 0 on unknown days, so these are sums over known days
-    shift = torch.zeros_like(total)  # subtracted on every day of the window
-    shift[:, PRICE_LOGS] = x[:, -1, DECISION_CLOSE:DECISION_CLOSE + 1]
-    shift[:, VOLUME] = total[:, VOLUME] / length
-    per_known = torch.zeros_like(total)  # subtracted on the days the market series is known
-    per_known[:, MARKET_LOGS] = total[:, MARKET_LOGS] / total[:, KNOWN:KNOWN + 1].clamp(min=1)
-    scale = torch.ones_like(total)  # multiplies every day of the window
-    scale[:, IN_SIGMAS] = 1 / floored(data.sigma[stock, day])[:, None]
-    return (x - torch.addcmul(shift[:, None], per_known[:, None], x[..., KNOWN:KNOWN + 1])) * scale[:, None]
-
-
-def batch_of(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, length: int, target: torch.Tensor,
-             group: torch.Tensor, groups: int) -> Batch:
-    """The windows at (stock, day) with their labels where target holds."""
-    y = torch.where(target, data.labels[stock, day], torch.full_like(stock, -1))
-    return Batch(**vars(targets(data, stock, day, y, group, groups)), x=windows(data, stock, day, length))
+    rows = (stock * D + start)[:, None] + torch.arange(stop - start, device=stock.device)  # [B, T]
+    x = data.inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(len(stock), stop - start, F)
+    return Chunk(x, data.clean_days.reshape(-1)[rows], cells, first)
 
 
 def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -154,41 +143,27 @@ def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torc
     return pick
 
 
-def at_most(group: torch.Tensor, cap: int, gen: torch.Generator) -> torch.Tensor:
-    """A random subset of at most `cap` rows of each group (group: ascending ids), as a mask in the rows' order."""
-    order = torch.argsort(group + torch.rand(len(group), generator=gen, device=group.device, dtype=torch.float64))
-    counts = torch.bincount(group)
-    start = torch.cumsum(counts, 0) - counts  # [groups]: where each group begins
-    keep = torch.zeros(len(group), dtype=torch.bool, device=group.device)
-    keep[order[torch.arange(len(group), device=group.device) - start[group[order]] < cap]] = True
-    return keep
-
-
-def sample(data: DeviceData, split: str, length: int, gen: torch.Generator, batch: int = 0, days: int = 0,
-           share: tuple[int, int] = (0, 1), stocks: int = 0) -> Batch:
-    """A random training batch drawn on the device: `batch` different random windows of `length` days, or
-    (days > 0) the stocks with a window of `length` days on `days` random decision days of the split (a random
-    `stocks` of each day's, all with 0), labelled where the split has the point (stocks without a label that day
-    are context: they enter the day's mean and attention, not the loss): a step's cost does not grow with the
-    universe.
-    share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
-    disjoint part, every world-th window (or whole day, so that a day's mean stays whole)."""
+def sample(data: DeviceData, split: str, span: int, warmup: int, gen: torch.Generator, stocks: int = 0,
+           share: tuple[int, int] = (0, 1)) -> Batch:
+    """A random training chunk drawn on the device: `span` consecutive days holding labelled points of the split,
+    a random `stocks` of the stocks with such a point in them (all with 0), and `warmup` days before them that
+    carry no loss. Every cell of the span with the minimum clean history is read out, grouped by day (the day's
+    mean and attention run over them); those without a label in the split are context. A step's cost does not
+    grow with the universe.
+    share = (rank, world): every rank draws the same global chunk from the same generator state and keeps its own
+    contiguous part of the span (whole days, so that a day's mean stays whole), with its own warm-up."""
     rank, world = share
-    if days <= 0:
-        pool = data.pools[split]
-        n = pool.count(length)
-        pick = (len(pool) - n + distinct(n, batch, gen, data.device))[rank::world]
-        stock, day = pool.stock[pick], pool.day[pick]
-        rows = torch.arange(len(pick), device=data.device)
-        return batch_of(data, stock, day, length, torch.ones_like(stock, dtype=torch.bool), rows, len(pick))
-    labelled = data.masks[split] & (data.labelled_context >= length)  # [S, D]
-    eligible = torch.nonzero(labelled.any(0))[:, 0]  # days with at least one labelled point
-    chosen = eligible[torch.randperm(len(eligible), generator=gen, device=data.device)[:days]].sort().values
-    slot, stock = torch.nonzero((data.clean_days[:, chosen] >= length).T, as_tuple=True)  # rows grouped by day
-    if stocks > 0:  # drawn for the global batch, so that every rank's generator stays in step
-        keep = at_most(slot, stocks, gen)
-        slot, stock = slot[keep], stock[keep]
-    mine = slot % world == rank
-    slot, stock = slot[mine] // world, stock[mine]
-    day = chosen[rank::world][slot]
-    return batch_of(data, stock, day, length, labelled[stock, day], slot, len(chosen[rank::world]))
+    labelled = data.masks[split]  # [S, D]
+    days = torch.nonzero(labelled.any(0))[:, 0]
+    lo, hi = int(days[0]), int(days[-1])
+    begin = lo + int(torch.randint(max(1, hi - lo - span + 2), (1,), generator=gen, device=data.device))
+    end = min(begin + span, hi + 1)
+    candidates = torch.nonzero(labelled[:, begin:end].any(1))[:, 0]
+    stock = candidates if stocks <= 0 else candidates[distinct(len(candidates), stocks, gen, data.device).sort().values]
+    a, b = begin + (end - begin) * rank // world, begin + (end - begin) * (rank + 1) // world
+    first = min(warmup, a)
+    slot, pos = torch.nonzero((data.clean_days[stock, a:b] >= data.minimum).T, as_tuple=True)  # by day, then stock
+    s, d = stock[pos], a + slot
+    y = torch.where(labelled[s, d], data.labels[s, d], torch.full_like(s, -1))
+    part = chunk(data, stock, a - first, b, first, pos * (b - a) + slot)
+    return Batch(**vars(targets(data, s, d, y, slot, b - a)), **vars(part))

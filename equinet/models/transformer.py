@@ -1,9 +1,9 @@
-"""EquiNet's transformer: pre-norm encoder over each stock's window, read out at the decision day, optionally
-attending across the stocks of the same day; an ensemble of such members in one module."""
+"""EquiNet's transformer: a causal pre-norm encoder over each stock's history that forecasts every day of it in one
+pass (each day attends to the days before it, with ALiBi's distance penalty), optionally attending across the
+stocks of each day; an ensemble of such members in one module."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -11,11 +11,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from equinet.features.sampler import Chunk
 
-ENCODE_ROWS = 128  # windows encoded at a time: on a CPU, larger pieces fall out of cache (2x slower per window)
-RECOMPUTE_CELLS = 8_000_000  # a training batch of more windows x days x d-model than this (1,024 windows of 61+ days
-# at d-model 128; none at 64 under the 1,024-window default) keeps only each piece's output and recomputes its
-# activations in the backward pass: a step's memory stays bounded whatever its shape, for ~30 % more compute
+
+ENCODE_ROWS = 32  # stock histories encoded at a time: their attention masks [rows, heads, T, T] stay small
+RECOMPUTE_CELLS = 4_000_000  # a training chunk of more stocks x days x d-model than this keeps only each piece's
+# output and recomputes its activations in the backward pass: a step's memory stays bounded, for ~30 % more compute
 
 
 @dataclass
@@ -31,52 +32,55 @@ class ModelConfig:
     members: int  # ensemble members, each a whole network
     cross: bool  # attention across the stocks of a day after the per-stock encoder (as in MASTER)
     scales: list[int]  # multi-scale: heads see only the last N days (0 = all); [] for none
+    context: int  # days a forecast may see (its receptive field through all layers)
     mlp_ratio: int = 2  # a narrower MLP than the usual 4: more samples seen in the same CPU budget
 
     def to_json(self) -> dict:
         return asdict(self)
 
+    @property
+    def reach(self) -> int:
+        """Days back each layer's attention reaches: the layers together see `context` days at most."""
+        return max(1, (self.context - 1) // self.layers)
 
-def positions(length: int, d_model: int, device: torch.device) -> torch.Tensor:
-    """Sinusoidal encoding [L, d] of days before the decision day (the last row is day 0)."""
-    back = torch.arange(length - 1, -1, -1, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, d_model, 2, device=device) * (-math.log(10000.0) / d_model))
-    pe = torch.zeros(length, d_model, device=device)
-    pe[:, 0::2] = torch.sin(back * freq)
-    pe[:, 1::2] = torch.cos(back * freq)
-    return pe
+    @property
+    def warmup(self) -> int:
+        """Days before a day that its forecast depends on: a chunk needs this many before its first read-out."""
+        return self.reach * self.layers
 
 
-def scale_mask(scales: list[int], heads: int, length: int, last_only: bool, device: torch.device):
-    """bool [1, H, Lq, L]: head h attends only to days within scales[h * len(scales) // H] of its query (0: all);
-    None without scales."""
-    if not scales:
-        return None
-    reach = torch.tensor([scales[h * len(scales) // heads] or length for h in range(heads)], device=device)
-    keys = torch.arange(length, device=device)
-    queries = keys[-1:] if last_only else keys
-    apart = (queries[:, None] - keys[None, :]).abs()  # [Lq, L]
-    return (apart[None] < reach[:, None, None])[None]
+def slopes(heads: int) -> torch.Tensor:
+    """ALiBi's per-head penalty per day of distance, 2^(-8 (h + 1) / H): some heads look far back, some near."""
+    return 2.0 ** (-8.0 * torch.arange(1, heads + 1) / heads)
+
+
+def causal_bias(run: torch.Tensor, reach: torch.Tensor, heads: int) -> torch.Tensor:
+    """Additive attention mask [B, H, T, T] of histories whose clean runs are run [B, T]: day i sees day j <= i
+    when j is at most reach[h] days back and within i's clean run (a gap or unadjusted ex-rights day cuts it),
+    penalised by ALiBi's slope times the distance; a day with no bar sees itself only."""
+    T = run.shape[1]
+    back = (torch.arange(T, device=run.device)[:, None] - torch.arange(T, device=run.device)[None, :]).float()
+    limit = torch.minimum(run.clamp(min=1)[:, None, :, None] - 1, reach[None, :, None, None])  # [B, H, T, 1]
+    bias = -slopes(heads).to(run.device)[:, None, None] * back  # [H, T, T]
+    return torch.where((back >= 0) & (back <= limit), bias, float("-inf"))
 
 
 class SelfAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.heads = cfg.heads
-        self.scales = cfg.scales
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
-    def forward(self, x: torch.Tensor, last_only: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, L, C] -> [B, Lq, C]; mask (bool, True = may attend) replaces the multi-scale one."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, first: int = 0) -> torch.Tensor:
+        """x [B, L, C] -> [B, L - first, C] (the queries from `first` on); mask [B, H, L - first, L] (bool: True may
+        attend; float: added)."""
         B, L, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each [B, L, C]
-        if last_only:  # only the decision day's output is read: query it alone
-            q = q[:, -1:]
+        q = q[:, first:]  # only the days read out need the last layer's queries
         split = lambda t: t.view(B, t.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
         y = F.scaled_dot_product_attention(split(q), split(k), split(v),
-                                           attn_mask=mask if mask is not None else
-                                           scale_mask(self.scales, self.heads, L, last_only, x.device))  # [B, H, Lq, C/H]
+                                           attn_mask=mask.to(q.dtype) if mask.is_floating_point() else mask)
         # no dropout on the attention weights: its masks cost a third of a CPU step; the residual dropout stays
         return self.proj(y.transpose(1, 2).reshape(B, q.shape[1], C))
 
@@ -94,9 +98,9 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        h = x[:, -1:] if last_only else x
-        h = h + self.drop(self.attn(self.ln1(x), last_only))
+    def forward(self, x: torch.Tensor, bias: torch.Tensor, first: int = 0) -> torch.Tensor:
+        h = x[:, first:]
+        h = h + self.drop(self.attn(self.ln1(x), bias[:, :, first:], first))
         return h + self.mlp(self.ln2(h))
 
 
@@ -106,7 +110,7 @@ class DayAttention(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.ln = nn.LayerNorm(cfg.d_model)
-        self.attn = SelfAttention(replace(cfg, scales=[]))  # every stock of the day, no day masks
+        self.attn = SelfAttention(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, h: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
@@ -122,7 +126,8 @@ class DayAttention(nn.Module):
 
 
 class Member(nn.Module):
-    """One network: window [B, L, F] (already scaled) -> outputs [B, n_out]. Knows neither stock nor date."""
+    """One network: histories [B, T, F] (normalised inputs) -> outputs [N, n_out] of the cells read out. Knows
+    neither stock nor date."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -135,27 +140,34 @@ class Member(nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.n_out)
         nn.init.zeros_(self.head.weight)  # untrained outputs are 0: the dist head starts as the volatility baseline
         nn.init.zeros_(self.head.bias)
+        reach = [min(cfg.reach, s - 1 if s else cfg.reach) for s in cfg.scales] or [cfg.reach]  # --multiscale
+        self.register_buffer("reach", torch.tensor([reach[h * len(reach) // cfg.heads] for h in range(cfg.heads)]),
+                             persistent=False)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Window [B, L, F] -> its decision day's representation [B, d]."""
-        B, L, _ = x.shape
-        h = self.drop(self.inp(x) + positions(L, self.cfg.d_model, x.device))  # [B, L, d]
+    def encode(self, x: torch.Tensor, run: torch.Tensor, first: int) -> torch.Tensor:
+        """Histories [B, T, F] with their clean runs [B, T] -> every day's representation from `first` on
+        [B, T - first, d], each from the days up to it."""
+        bias = causal_bias(run, self.reach, self.cfg.heads)  # [B, H, T, T]
+        h = self.drop(self.inp(x))  # [B, T, d]
         for i, block in enumerate(self.blocks):
-            h = block(h, last_only=i == len(self.blocks) - 1)  # the last block keeps the decision day only
-        return h[:, -1]
+            h = block(h, bias, first if i == len(self.blocks) - 1 else 0)  # the last block: read-out days only
+        return h
 
-    def forward(self, x: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
-        recompute = self.training and torch.is_grad_enabled() and x.shape[0] * x.shape[1] * self.cfg.d_model > \
-            RECOMPUTE_CELLS
-        encode = (lambda piece: checkpoint(self.encode, piece, use_reentrant=False)) if recompute else self.encode
-        h = torch.cat([encode(x[i:i + ENCODE_ROWS]) for i in range(0, len(x), ENCODE_ROWS)])  # [B, d]
+    def forward(self, c: Chunk, group: torch.Tensor, groups: int) -> torch.Tensor:
+        B, T, _ = c.x.shape
+        recompute = self.training and torch.is_grad_enabled() and B * T * self.cfg.d_model > RECOMPUTE_CELLS
+        encode = (lambda *a: checkpoint(self.encode, *a, use_reentrant=False)) if recompute else self.encode
+        h = torch.cat([encode(c.x[i:i + ENCODE_ROWS], c.run[i:i + ENCODE_ROWS], c.first)
+                       for i in range(0, B, ENCODE_ROWS)])  # [B, T - first, d]
+        h = h.reshape(-1, self.cfg.d_model)[c.cells]  # [N, d]
         if self.across is not None:
             h = self.across(h, group, groups)
-        return self.head(self.ln_f(h))  # [B, n_out]
+        return self.head(self.ln_f(h))  # [N, n_out]
 
 
 class EquiNet(nn.Module):
-    """Windows [B, L, F] -> outputs [members, B, n_out]; rows of a group (one decision day) may see each other."""
+    """A chunk of histories -> outputs [members, N, n_out] of its cells; cells of a group (one day) may see each
+    other."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -164,9 +176,9 @@ class EquiNet(nn.Module):
         self.register_buffer("feature_std", torch.ones(cfg.n_features))
         self.members = nn.ModuleList([Member(cfg) for _ in range(cfg.members)])
 
-    def forward(self, x: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
-        x = (x - self.feature_mean) / self.feature_std
-        return torch.stack([m(x, group, groups) for m in self.members])
+    def forward(self, c: Chunk, group: torch.Tensor, groups: int) -> torch.Tensor:
+        c = replace(c, x=(c.x - self.feature_mean) / self.feature_std)
+        return torch.stack([m(c, group, groups) for m in self.members])
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from equinet.models.heads import Head
     from equinet.models.transformer import EquiNet, ModelConfig
 
-FORMAT = 5  # 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs, --inputs, the linear
+FORMAT = 6  # 6: the causal encoder over each stock's history, day-invariant inputs; 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs, --inputs, the linear
 # baseline; 3: every rank's dropout stream, the store's path
 
 
@@ -72,10 +72,11 @@ def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head
 
     head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
                      score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
-                     demean=cfg.demean and cfg.batch_days > 0 and HEADS[cfg.head].can_demean,
+                     demean=cfg.demean and HEADS[cfg.head].can_demean,
                      return_weight=cfg.return_weight, shrink=cfg.shrink)
     shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
-                        members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [])
+                        members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [],
+                        context=cfg.max_context)
     return shape, head
 
 

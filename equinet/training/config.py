@@ -33,7 +33,7 @@ def check_rule(up: float, down: float) -> None:
 D_MODEL_HELP = """--d-model sets the width of every layer. Quality: wider models can learn more patterns but also
 overfit a few hundred stocks sooner. Parameters grow with its square (64: ~0.07 M, 128: ~0.27 M,
 256: ~1.1 M at 2 layers). Time per epoch grows roughly with its square too."""
-EPOCHS_HELP = """--epochs sets how many rounds of --samples-per-epoch training windows the model sees. More epochs
+EPOCHS_HELP = """--epochs sets how many rounds of --samples-per-epoch labelled training days the model sees. More epochs
 can help until the validation log loss stops improving (the best epoch's checkpoint is kept, so extra epochs cost
 only time). Time grows linearly with it."""
 
@@ -51,9 +51,11 @@ class TrainConfig:
     layers: int = option(2, "Transformer layers.", min=1)
     heads: int = option(8, "Attention heads (must divide --d-model).", min=1)
     dropout: float = option(0.2, "Dropout rate.", min=0.0, max=0.9)
-    min_context: int = option(20, "Shortest training window, days.", min=2)
-    max_context: int = option(100, "Longest training window, days.", min=2)
-    context: int = option(60, "Window for validation, eval and predict, days.", min=2)
+    min_context: int = option(20, "Clean days a training day needs, and the shortest training span.", min=2)
+    max_context: int = option(100, "Days a forecast sees (the receptive field of all layers together), and the "
+                              "longest training span.", min=2)
+    context: int = option(60, "Clean days a stock needs on a day for validation, eval and predict to forecast it.",
+                          min=2)
     horizon: int = option(3, "Days ahead the label looks.", min=1)
     up: float = option(0.03, "UP (涨) if the horizon return >= this.")
     down: float = option(-0.02, "DOWN (跌) if the horizon return <= this.")
@@ -69,9 +71,8 @@ class TrainConfig:
     lr: float = option(1e-3, "Peak learning rate (AdamW).", min=0.0)
     weight_decay: float = option(0.05, "AdamW weight decay.", min=0.0)
     warmup: float = option(0.05, "Share of steps for linear warm-up.", min=0.0, max=1.0)
-    batch_size: int = option(128, "Windows per step.", min=1)
-    samples_per_epoch: int = option(0, "Windows drawn per epoch (0: 6,144 or 1 % of the training points, whichever is "
-                                    "more).", min=0)
+    samples_per_epoch: int = option(0, "Labelled points per epoch (0: 100,000 or 15 % of the training points, "
+                                    "whichever is more).", min=0)
     seed: int = option(0, "Seed for sampling, initialisation and dropout.")
     device: str = option("auto", "auto (cuda, then mps, then cpu), cuda, mps or cpu.")
     precision: str = option("auto", "auto (bf16 where native: CUDA, AVX512-BF16 CPUs), bf16 or fp32.")
@@ -79,11 +80,9 @@ class TrainConfig:
     select: str = option("logloss", "The best checkpoint by validation logloss, score or accuracy.")
     head: str = option("dist", "dist: a Student-t anchored on the volatility baseline's sigma (location and scale "
                        "correction; answers for any thresholds); softmax: 3 logits.")
-    batch_days: int = option(4, "Whole-day batches: every stock of this many random decision days per step (0: "
-                             "--batch-size random windows).", min=0)
-    stocks_per_day: int = option(256, "Whole-day batches: at most this many random stocks of each drawn day (the day's "
-                                 "mean and cross attention use them; 0: all), so a step's cost is bounded whatever "
-                                 "the universe.", min=0)
+    stocks_per_day: int = option(256, "Stocks per training chunk, drawn at random among those with a training point "
+                                 "in its span (0: all): the day's mean and cross attention use them; a step's cost is "
+                                 "bounded whatever the universe.", min=0)
     val_windows: int = option(60000, "Validate each epoch on random whole validation days, drawn once with the seed, "
                               "until they hold this many windows (0: every day); the best checkpoint is scored on "
                               "every validation day at the end.", min=0)
@@ -93,10 +92,10 @@ class TrainConfig:
     anchor: str = option("auto", "dist head: the location the model corrects (and --shrink pulls it back to): "
                          "volatility (0), linear (the linear baseline's, fit on the training split), or auto: linear "
                          "with at least 500,000 training points (the whole market), else volatility.")
-    demean: bool = option(True, "dist head, whole-day batches: remove each day's mean location (the model ranks; "
+    demean: bool = option(True, "dist head: remove each day's mean location (the model ranks; "
                           "the market's drift stays 0).", flag="--demean/--no-demean")
-    cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER); "
-                         "needs --batch-days.", flag="--cross/--no-cross")
+    cross: bool = option(False, "Attention across the stocks of a day after the per-stock encoder (as in MASTER).",
+                         flag="--cross/--no-cross")
     multiscale: bool = option(False, "Attention heads restricted to the last 5 / 20 / all days.",
                               flag="--multiscale/--no-multiscale")
     ensemble: int = option(1, "Members trained together from different initialisations; their probabilities are "
@@ -131,8 +130,6 @@ class TrainConfig:
         from equinet.features.inputs import left_out  # numpy only: the CLI stays free of torch
 
         left_out(self.inputs)
-        if self.cross and self.batch_days <= 0:
-            raise ValueError("--cross attends across the stocks of a day: it needs whole-day batches (--batch-days > 0)")
         self.val_from, self.test_from = iso_day(self.val_from, "--val-from"), iso_day(self.test_from, "--test-from")
 
     def default_name(self) -> str:

@@ -17,9 +17,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from equinet.core import files
 from equinet.core.errors import TrainingDiverged
 from equinet.core.metrics import class_shares, validation_line
-from equinet.data.store import Store, open_store
+from equinet.data.store import open_store
 from equinet.features.inputs import FEATURES, Prepared, left_out, prepared
-from equinet.features.sampler import Batch, DeviceData, Pool, labelled_context, sample, targets, to_device
+from equinet.features.sampler import Batch, DeviceData, Pool, distinct, sample, targets, to_device
 from equinet.features.splits import Splits, by_date, by_stock
 from equinet.models.heads import Head
 from equinet.models.linear import Ridge
@@ -30,9 +30,9 @@ from equinet.training.checkpoint import FORMAT, build
 from equinet.training.config import SELECT, TrainConfig
 from equinet.training.device import attention_kernels, autocast, pick_precision, trim_host_memory
 from equinet.training.distributed import World
-from equinet.training.forward import EVAL_BATCH, baseline_probabilities, day_outputs, rows_of
+from equinet.training.forward import EVAL_DAYS, baseline_probabilities, day_outputs, rows_of
 
-NORM_SAMPLES = 8192  # training windows used to fix the feature scales saved in the checkpoint
+NORM_SAMPLES = 500_000  # training points whose inputs fix the feature scales saved in the checkpoint
 
 
 @dataclass
@@ -95,20 +95,13 @@ def schedule(cfg: TrainConfig, steps: int) -> Callable[[int], float]:
 
 
 def _feature_scales(data: DeviceData, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std of each input over training windows only (a separate generator: no effect on the run)."""
+    """Mean and std of each input over training points only (a separate generator: no effect on the run)."""
     gen = torch.Generator(device=data.device).manual_seed(cfg.seed + 1)
-    length = min(cfg.context, int(data.pools["train"].longest[-1]))
-    flat = sample(data, "train", length, gen, batch=NORM_SAMPLES).x.reshape(-1, len(FEATURES))
+    pool = data.pools["train"]
+    pick = distinct(len(pool), NORM_SAMPLES, gen, data.device)
+    flat = data.inputs[pool.stock[pick], pool.day[pick]]  # [n, F]
     std = flat.std(0)
     return flat.mean(0), torch.where(std < 1e-6, torch.ones_like(std), std)
-
-
-def longest_history(cfg: TrainConfig, store: Store, val_from: str, reuse: Prepared | None = None) -> int:
-    """The longest clean history (days) of a training decision point when validation starts at val_from."""
-    prep = prepared(store, cfg.rule, reuse)
-    train_days = by_date(store.meta["dates"], cfg.horizon, val_from, store.meta["dates"][-1]).masks(
-        store.codes, store.meta["dates"])["train"]
-    return int(labelled_context(prep, cfg.horizon)[train_days].max(initial=0))
 
 
 def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = None, reuse: Prepared | None = None):
@@ -122,34 +115,33 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
         if len(data.pools[name]) == 0:
             raise ValueError(f"{cfg.data}: no valid {name} window of {cfg.min_context}+{cfg.horizon} days; "
                              "the store is too short for this split")
-    longest = int(data.pools["train"].longest[-1])
-    if longest < cfg.max_context:
-        raise ValueError(f"{cfg.data}: the longest clean training history is {longest} days, shorter than "
-                         f"--max-context {cfg.max_context}; lower --max-context to {longest} or less")
     if data.pools["val"].count(cfg.context) == 0:
         raise ValueError(f"{cfg.data}: no validation window of {cfg.context} days; lower --context or move --val-from")
     return store.meta, splits, data, prep
 
 
-EPOCH_WINDOWS, EPOCH_SHARE = 6144, 0.01  # --samples-per-epoch 0: this many windows, or this share of the points
+EPOCH_POINTS, EPOCH_SHARE = 100_000, 0.15  # --samples-per-epoch 0: this many points, or this share of them
 
 
-def epoch_windows(cfg: TrainConfig, data: DeviceData) -> int:
-    """--samples-per-epoch, or (0) 6,144 windows or 1 % of the training points, whichever is more: an epoch
-    then sees a like share of a 300-stock store and of the whole market."""
-    return cfg.samples_per_epoch or max(EPOCH_WINDOWS, round(EPOCH_SHARE * len(data.pools["train"])))
+def epoch_points(cfg: TrainConfig, data: DeviceData) -> int:
+    """--samples-per-epoch, or (0) 100,000 labelled points or 15 % of the training points, whichever is more: the
+    default 20 epochs then pass over a 300-stock store and the whole market about three times."""
+    return cfg.samples_per_epoch or max(EPOCH_POINTS, round(EPOCH_SHARE * len(data.pools["train"])))
+
+
+def points_per_step(cfg: TrainConfig, data: DeviceData) -> float:
+    """The labelled points a training chunk holds on average: the training days' mean number of points (at most
+    --stocks-per-day) times the mean span."""
+    pool = data.pools["train"]
+    per_day = len(pool) / max(1, len(torch.unique(pool.day)))
+    if cfg.stocks_per_day:
+        per_day = min(per_day, cfg.stocks_per_day)
+    return per_day * (cfg.min_context + cfg.max_context) / 2
 
 
 def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
-    """Steps that draw about epoch_windows labelled windows: batches of --batch-size windows, or of
-    --batch-days days holding the training days' mean number of points (at most --stocks-per-day)."""
-    if cfg.batch_days <= 0:
-        return max(1, epoch_windows(cfg, data) // cfg.batch_size)
-    pool = data.pools["train"]
-    per_day = len(pool) / len(torch.unique(pool.day))
-    if cfg.stocks_per_day:
-        per_day = min(per_day, cfg.stocks_per_day)
-    return max(1, round(epoch_windows(cfg, data) / (cfg.batch_days * per_day)))
+    """Steps that draw about epoch_points labelled points."""
+    return max(1, round(epoch_points(cfg, data) / points_per_step(cfg, data)))
 
 
 def ema_decay(epochs: float, steps: int) -> float:
@@ -171,10 +163,9 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         cfg = TrainConfig.from_json({**state["config"], **(overrides or {})})
     cfg.check()
     world, device = distributed.join(cfg.device, timeout)
-    if world.size > max(1, cfg.batch_days if cfg.batch_days > 0 else cfg.batch_size):
-        raise ValueError(f"{world.size} ranks share each step's batch, which holds only "
-                         f"{cfg.batch_days or cfg.batch_size} {'days' if cfg.batch_days else 'windows'}; raise "
-                         f"--{'batch-days' if cfg.batch_days else 'batch-size'} to at least {world.size}")
+    if world.size > cfg.min_context:
+        raise ValueError(f"{world.size} ranks share each step's span of days, which may hold only "
+                         f"{cfg.min_context}; raise --min-context to at least {world.size}")
     cfg.name = distributed.broadcast(cfg.name or cfg.default_name())  # ranks may start in different seconds
     run_dir = Path(resume) if resume else Path(cfg.out) / cfg.name
     if state is None:
@@ -307,17 +298,16 @@ def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None
 def train_step(run: Run, batch: Batch, model: torch.nn.Module | None = None) -> torch.Tensor:
     """The objective on one batch, per member (so it reads the same whatever --ensemble), with gradients."""
     with autocast(run.data.device, run.precision), attention_kernels(run.data.device):
-        out = (model or run.step_model)(batch.x, batch.group, batch.groups)
+        out = (model or run.step_model)(batch, batch.group, batch.groups)
     return run.head.loss(out, batch) / run.model.cfg.members
 
 
-def draw(run: Run) -> Batch:
-    """This rank's share of the next global batch: a random window length, then the windows (the same draws on
-    every rank)."""
-    cfg = run.cfg
-    length = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=run.gen, device=run.data.device))
-    return sample(run.data, "train", length, run.gen, batch=cfg.batch_size, days=cfg.batch_days, share=run.world.share,
-                  stocks=cfg.stocks_per_day)
+def draw(run: Run, gen: torch.Generator | None = None) -> Batch:
+    """This rank's share of the next global chunk: a random span of --min-context..--max-context days, then the
+    chunk (the same draws on every rank)."""
+    cfg, gen = run.cfg, gen or run.gen
+    span = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=gen, device=run.data.device))
+    return sample(run.data, "train", span, run.model.cfg.warmup, gen, cfg.stocks_per_day, run.world.share)
 
 
 def backward(run: Run, loss: torch.Tensor) -> None:
@@ -328,7 +318,7 @@ def backward(run: Run, loss: torch.Tensor) -> None:
 
 
 def global_loss(run: Run, loss: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, float, int]:
-    """(what to backpropagate, the global batch's loss, its windows). With several ranks each loss is weighted by
+    """(what to backpropagate, the global batch's loss, its cells). With several ranks each loss is weighted by
     the rank's share of the labelled rows, so that DDP's mean of the gradients is the gradient of the global
     batch's loss, however unevenly whole days split; with one rank the loss is returned as it is."""
     if run.world.size == 1:
@@ -341,22 +331,19 @@ def global_loss(run: Run, loss: torch.Tensor, batch: Batch) -> tuple[torch.Tenso
 def estimate_epoch_seconds(run: Run) -> float:
     """Time two training steps on a copy of the model and the validation of a few days; touches no run state."""
     twin = copy.deepcopy(run.model)
-    gen = torch.Generator(device=run.data.device).manual_seed(12345)
-    mid = (run.cfg.min_context + run.cfg.max_context) // 2
-    batch = sample(run.data, "train", mid, gen, batch=run.cfg.batch_size, days=run.cfg.batch_days,
-                   stocks=run.cfg.stocks_per_day)
+    batch = draw(run, torch.Generator(device=run.data.device).manual_seed(12345))
     twin.eval()  # no dropout: the global RNG stays as it is
     t = time.perf_counter()
     for _ in range(2):
         backward(run, train_step(run, batch, twin))
-    step = (time.perf_counter() - t) / 2
-    pool = run.data.pools["val"].at_least(run.cfg.context)
+    step = (time.perf_counter() - t) / 2 * points_per_step(run.cfg, run.data) / max(1, int((batch.y >= 0).sum()))
     days = validation_days(run)
-    some = days[:max(1, EVAL_BATCH * len(days) // max(len(pool), 1))]
+    some = torch.arange(int(days[0]), min(int(days[0]) + EVAL_DAYS, run.data.clean_days.shape[1]), device=days.device)
     t = time.perf_counter()
     n = len(day_outputs(twin, run.data, some, run.cfg.context, run.precision)[0])
-    per_window = (time.perf_counter() - t) / max(n, 1)
-    return step * run.steps + per_window * int(torch.isin(pool.day, days).sum())
+    per_row = (time.perf_counter() - t) / max(n, 1)
+    span = torch.arange(int(days[0]), int(days[-1]) + 1, device=days.device)
+    return step * run.steps + per_row * int((run.data.clean_days[:, span] >= run.cfg.context).sum())
 
 
 def _is_better(run: Run, row: dict) -> bool:

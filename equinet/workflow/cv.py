@@ -18,7 +18,7 @@ from equinet.data.store import open_store
 from equinet.features.inputs import Prepared, prepared
 from equinet.training import rundir
 from equinet.training.config import TrainConfig
-from equinet.training.train import Run, fit, longest_history, start
+from equinet.training.train import Run, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
 from equinet.evaluation.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
@@ -56,10 +56,10 @@ def make_folds(dates: list[str], horizon: int, folds: int, fold_days: int, min_c
     return out
 
 
-def fold_config(cfg: TrainConfig, fold: Fold, root: Path, longest: int) -> TrainConfig:
-    """The fold's own run: its splits, its directory, and a --max-context its training history can hold."""
-    return replace(cfg, out=str(root), name=rundir.Folder(root).fold(fold.k).path.name, val_from=fold.val_from, test_from=fold.test_from,
-                   max_context=min(cfg.max_context, longest), split_by="date")
+def fold_config(cfg: TrainConfig, fold: Fold, root: Path) -> TrainConfig:
+    """The fold's own run: its splits and its directory."""
+    return replace(cfg, out=str(root), name=rundir.Folder(root).fold(fold.k).path.name, val_from=fold.val_from,
+                   test_from=fold.test_from, split_by="date")
 
 
 def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start: Callable[[Run], None] | None,
@@ -75,12 +75,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
     if folder.last.is_file():
         run = start(cfg, resume=run_dir, reuse=prep)
     else:
-        longest = longest_history(cfg, open_store(cfg.data), fold.val_from, prep)
-        fcfg = fold_config(cfg, fold, root, longest)
-        if fcfg.max_context < cfg.max_context:
-            note(f"fold {fold.k}: --max-context {cfg.max_context} lowered to {fcfg.max_context}, the longest clean "
-                 "training history before its inner validation block")
-        run = start(fcfg, overwrite=run_dir.exists(), reuse=prep)
+        run = start(fold_config(cfg, fold, root), overwrite=run_dir.exists(), reuse=prep)
     try:
         if on_start:
             on_start(run)

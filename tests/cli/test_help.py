@@ -9,9 +9,9 @@ from conftest import ROOT, run_cli
 
 
 
-def test_train_help_names_the_default_whole_day_batches() -> None:
+def test_train_help_says_it_trains_on_chunks_of_histories() -> None:
     text = " ".join(run_cli("train", "--help").stdout.split())
-    assert "whole days by default" in text and "Train the transformer on random windows" not in text
+    assert "chunks of stock histories" in text and "--batch-days" not in text and "random windows" not in text
 
 
 def test_eval_help_names_every_baseline() -> None:
@@ -21,7 +21,7 @@ def test_eval_help_names_every_baseline() -> None:
 
 def test_cv_help_lists_the_train_options_it_passes_on() -> None:
     text = " ".join(run_cli("cv", "--help").stdout.split())
-    assert all(f"{option}," in text for option in ("--epochs", "--d-model", "--lr", "--batch-days", "--shrink"))
+    assert all(f"{option}," in text for option in ("--epochs", "--d-model", "--lr", "--stocks-per-day", "--shrink"))
     assert "--nproc," not in text and "--val-from," not in text  # train options cv refuses are not offered
 
 

@@ -1,4 +1,4 @@
-"""The heads, whole-day batches, ensembles, EMA, the attention options and other thresholds, on real runs."""
+"""The heads, training chunks, ensembles, EMA, the attention options and other thresholds, on real runs."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from equinet import open_store
 from equinet.core.labels import LabelRule
 from equinet.core.labels import PAYOFF
 from equinet.features.inputs import clean_run, future_vol, prepare
-from equinet.features.sampler import Batch, labelled_context, sample, targets, to_device, windows
+from equinet.features.sampler import Batch, Chunk, sample, targets, to_device
 from equinet.features.splits import by_date
 from equinet.models.distribution import class_probabilities, t_scale, volatility_probabilities
 from equinet.models.heads import make_head
-from equinet.models.transformer import EquiNet, ModelConfig, scale_mask
+from equinet.models.transformer import EquiNet, ModelConfig, causal_bias
 from equinet.training.forward import day_outputs
 from equinet.training.train import TrainConfig, ema_decay, fit, start, validation_days
 from equinet.inference.apply import apply
@@ -121,49 +121,29 @@ def test_future_vol_target_by_hand() -> None:
     assert np.isnan(got[0, 3:]).all()
 
 
-def test_whole_day_batch_holds_every_stock_of_its_days(store: Path) -> None:
+def test_a_chunk_holds_random_stocks_over_a_span_and_no_loss_reaches_beyond_training(store: Path) -> None:
     prep, masks, data = _data(store)
-    gen = torch.Generator().manual_seed(3)
-    batch = sample(data, "train", 30, gen, days=3)
-    days = torch.unique(batch.day)
-    assert len(days) == 3 == batch.groups and masks["train"][:, days.numpy()].any(0).all()
-    space = labelled_context(prep, 3)
-    for g, d in enumerate(days.tolist()):
-        mine = batch.group == g
-        assert torch.equal(batch.day[mine], torch.full((int(mine.sum()),), d))
-        assert sorted(batch.stock[mine].tolist()) == np.nonzero(prep.clean_days[:, d] >= 30)[0].tolist()
-        for s, label in zip(batch.stock[mine].tolist(), batch.y[mine].tolist()):
-            labelled = masks["train"][s, d] and space[s, d] >= 30
-            assert label == (prep.labels[s, d] if labelled else -1)
-    assert torch.equal(batch.group, torch.sort(batch.group).values)  # a day's rows are contiguous
-    torch.testing.assert_close(batch.x, windows(data, batch.stock, batch.day, 30))
-    random = sample(data, "train", 30, gen, batch=16)
-    assert len(random.y) == 16 == random.groups and (random.y >= 0).all()
-
-
-def test_a_stocks_per_day_cap_keeps_at_most_that_many_stocks_of_the_drawn_days(store: Path) -> None:
-    prep, masks, data = _data(store)
-    space = labelled_context(prep, 3)
+    train_days = np.nonzero(masks["train"].any(0))[0]
     seen = set()
-    for seed in range(6):
-        batch = sample(data, "train", 30, torch.Generator().manual_seed(seed), days=3, stocks=3)
-        assert batch.groups == 3 and torch.equal(batch.group, torch.sort(batch.group).values)
-        for g in range(3):
-            mine = batch.group == g
-            d = int(batch.day[mine][0])
-            assert 0 < int(mine.sum()) <= 3 and (batch.day[mine] == d).all()
-            stocks = batch.stock[mine].tolist()
-            assert len(set(stocks)) == len(stocks) and set(stocks) <= set(np.nonzero(prep.clean_days[:, d] >= 30)[0])
-            for s_, label in zip(stocks, batch.y[mine].tolist()):
-                assert label == (prep.labels[s_, d] if masks["train"][s_, d] and space[s_, d] >= 30 else -1)
-            seen |= {(d, tuple(sorted(stocks)))}
-        torch.testing.assert_close(batch.x, windows(data, batch.stock, batch.day, 30))
-    assert len({stocks for _, stocks in seen}) > 1  # a random subset, not the first stocks
-    capped = [sample(data, "train", 30, torch.Generator().manual_seed(5), days=4, stocks=3, share=(r, 2))
-              for r in (0, 1)]
-    whole = sample(data, "train", 30, torch.Generator().manual_seed(5), days=4, stocks=3)
-    pairs = lambda b: set(zip(b.stock.tolist(), b.day.tolist()))  # noqa: E731
-    assert pairs(capped[0]) | pairs(capped[1]) == pairs(whole) and not pairs(capped[0]) & pairs(capped[1])
+    for seed in range(12):
+        batch = sample(data, "train", 30, 25, torch.Generator().manual_seed(seed), stocks=3)
+        B, T, _ = batch.x.shape
+        days = batch.day.unique()
+        a = int(days.min())
+        assert batch.first == min(25, a) and T == batch.first + int(days.max()) - a + 1 <= batch.first + 30
+        assert torch.equal(batch.group, batch.day - a) and torch.equal(batch.group, batch.group.sort().values)
+        stocks = batch.stock.unique()
+        assert 0 < len(stocks) <= 3 and B >= len(stocks)
+        seen.add(tuple(stocks.tolist()))
+        # every read-out cell has the minimum clean history; labels exactly where the training split has the point
+        assert (data.clean_days[batch.stock, batch.day] >= 20).all()
+        for s_, d, label in zip(batch.stock.tolist(), batch.day.tolist(), batch.y.tolist()):
+            assert label == (prep.labels[s_, d] if masks["train"][s_, d] and data.masks["train"][s_, d] else -1)
+        assert set(batch.day[batch.y >= 0].tolist()) <= set(train_days.tolist())  # no loss on a later split's day
+        assert int(batch.day.max()) <= train_days.max()  # nor is a validation day read out
+        flat = batch.x[:, batch.first:].reshape(B * (T - batch.first), -1)[batch.cells]
+        torch.testing.assert_close(flat, data.inputs[batch.stock, batch.day])  # the cells are the right days
+    assert len(seen) > 1  # a random subset, not the first stocks
 
 
 def test_validation_days_are_the_same_every_epoch_and_the_best_is_scored_on_all(store: Path, tmp_path: Path
@@ -187,47 +167,56 @@ def test_validation_days_are_the_same_every_epoch_and_the_best_is_scored_on_all(
     assert json.loads((tmp_path / "v" / "val-all.json").read_text())["val_rows"] == run.val_all["val_rows"]
 
 
-@pytest.mark.parametrize("shape", [{"days": 4}, {"batch": 16}])
-def test_rank_shares_are_disjoint_and_make_up_the_global_batch(store: Path, shape: dict) -> None:
+def test_rank_shares_are_disjoint_whole_days_and_make_up_the_global_chunk(store: Path) -> None:
     _, _, data = _data(store)
 
-    def pairs(b: Batch) -> list[tuple[int, int, int]]:
+    def cells(b: Batch) -> list[tuple[int, int, int]]:
         return list(zip(b.stock.tolist(), b.day.tolist(), b.y.tolist()))
 
-    whole = pairs(sample(data, "train", 30, torch.Generator().manual_seed(5), **shape))
-    shares = [pairs(sample(data, "train", 30, torch.Generator().manual_seed(5), **shape, share=(r, 2))) for r in (0, 1)]
-    assert sorted(shares[0] + shares[1]) == sorted(whole) and not set(shares[0]) & set(shares[1])
-    assert shares[0] and shares[1]
-    if "days" in shape:  # whole days go to one rank: a day's demeaning sees all of its stocks
-        assert not {d for _, d, _ in shares[0]} & {d for _, d, _ in shares[1]}
+    whole = cells(sample(data, "train", 30, 25, torch.Generator().manual_seed(5), stocks=4))
+    shares = [cells(sample(data, "train", 30, 25, torch.Generator().manual_seed(5), stocks=4, share=(r, 2)))
+              for r in (0, 1)]
+    assert sorted(shares[0] + shares[1]) == sorted(whole) and shares[0] and shares[1]
+    assert not {d for _, d, _ in shares[0]} & {d for _, d, _ in shares[1]}  # a day's demeaning sees its stocks
 
 
-def test_cross_attention_sees_only_its_own_day() -> None:
+def history(stocks: int, days: int, features: int) -> Chunk:
+    """Random clean histories, every day read out, day by day."""
+    cells = (torch.arange(stocks)[None, :] * days + torch.arange(days)[:, None]).reshape(-1)  # by day, then stock
+    return Chunk(torch.randn(stocks, days, features), torch.arange(1, days + 1).repeat(stocks, 1), cells, 0)
+
+
+def test_cross_attention_sees_only_its_own_day_and_nothing_later() -> None:
     torch.manual_seed(0)
-    model = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, members=1, cross=True, scales=[]))
-    torch.nn.init.normal_(model.members[0].head.weight)
-    x, group = torch.randn(5, 10, 24), torch.tensor([0, 0, 0, 1, 1])
-    with torch.no_grad():
-        before = model(x, group, 2)
-        x[4] += 1.0  # another stock of day 1
-        after = model(x, group, 2)
-    torch.testing.assert_close(after[0, :3], before[0, :3])  # day 0 does not see day 1
-    assert not torch.allclose(after[0, 3], before[0, 3])  # day 1's other stock does
-    alone = EquiNet(ModelConfig(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, members=1, cross=False, scales=[]))
-    with torch.no_grad():
-        a, b = alone(x, group, 2), alone(torch.cat([x[:4], x[4:] + 1]), group, 2)
-    torch.testing.assert_close(a[0, :4], b[0, :4])  # without --cross no row sees another
+    shape = dict(n_features=24, d_model=16, layers=1, heads=2, dropout=0.0, n_out=2, members=1, scales=[], context=10)
+    group = torch.arange(10).repeat_interleave(5)  # the cells' days
+    for cross in (True, False):
+        model = EquiNet(ModelConfig(**shape, cross=cross))
+        torch.nn.init.normal_(model.members[0].head.weight)
+        c = history(5, 10, 24)
+        with torch.no_grad():
+            before = model(c, group, 10)[0].view(10, 5, 2)  # [day, stock, out]
+            c.x[4, 6] += 1.0  # stock 4 on day 6
+            after = model(c, group, 10)[0].view(10, 5, 2)
+        torch.testing.assert_close(after[:6], before[:6])  # no earlier day sees it
+        assert not torch.allclose(after[6:, 4], before[6:, 4])  # its own later days do
+        moved = not torch.allclose(after[6:, :4], before[6:, :4])
+        assert moved == cross  # the other stocks of its day and later only through --cross
 
 
-def test_multiscale_masks() -> None:
-    last = scale_mask([5, 20, 0], heads=3, length=30, last_only=True, device=torch.device("cpu"))[0, :, 0]
-    assert last.shape == (3, 30)
-    assert last[0].tolist() == [False] * 25 + [True] * 5
-    assert last[1].tolist() == [False] * 10 + [True] * 20 and last[2].all()
-    full = scale_mask([5, 20, 0], heads=6, length=30, last_only=False, device=torch.device("cpu"))[0]
-    assert full[0, 10, 6:15].all() and not full[0, 10, 5] and not full[0, 10, 15]  # |i - j| < 5 both ways
-    assert torch.equal(full[0], full[1]) and full[5].all()
-    assert scale_mask([], 3, 30, True, torch.device("cpu")) is None
+def test_causal_mask_by_hand() -> None:
+    run = torch.tensor([[1, 2, 3, 0, 1, 2]])  # a gap on day 3 cuts the history
+    bias = causal_bias(run, torch.tensor([1, 4]), heads=2)[0]  # head 0 reaches 1 day back, head 1 four
+    allowed = torch.isfinite(bias)
+    assert allowed[0].int().tolist() == [[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0],
+                                         [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 1]]
+    assert allowed[1].int().tolist() == [[1, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0],
+                                         [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 1, 1]]
+    assert bias[0, 2, 1] == -2.0 ** -4 and bias[1, 2, 0] == -2 * 2.0 ** -8  # ALiBi: slope 2^(-8 h / H) x days back
+    cfg = ModelConfig(n_features=4, d_model=8, layers=2, heads=6, dropout=0.0, n_out=2, members=1, cross=False,
+                      scales=[5, 20, 0], context=60)
+    assert (cfg.reach, cfg.warmup) == (29, 58)
+    assert EquiNet(cfg).members[0].reach.tolist() == [4, 4, 19, 19, 29, 29]  # --multiscale: 5 / 20 / all days
 
 
 def test_ensemble_checkpoint_averages_its_members(runs) -> None:
@@ -267,10 +256,10 @@ def test_ema_spans_epochs_whatever_the_steps(store: Path, tmp_path: Path) -> Non
                    "--ema-epochs", "0", "--json").exit_code == 0
     state = torch.load(tmp_path / "off" / "best.pt", weights_only=True)
     assert "raw" not in state
-    state["format"] = 4  # a run from before --ema-epochs (its --ema was a decay per step): refused, not misread
+    state["format"] = 5  # a window encoder's run (its inputs were normalised per window): refused, not misread
     torch.save(state, tmp_path / "old.pt")
     result = run_cli("predict", "--checkpoint", tmp_path / "old.pt")
-    assert result.exit_code == 2 and "checkpoint format 4, this version reads 5" in result.output
+    assert result.exit_code == 2 and "checkpoint format 5, this version reads 6" in result.output
 
 
 def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
@@ -303,9 +292,6 @@ def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
 
 
 def test_option_errors_and_old_checkpoints(runs, store: Path, tmp_path: Path) -> None:
-    result = run_cli("train", "--data", store, "--out", tmp_path, *TINY_CLI, "--epochs", "1", "--cross",
-                     "--batch-days", "0")
-    assert result.exit_code == 2 and "--cross attends across the stocks of a day" in result.output
     result = run_cli("train", "--data", store, "--out", tmp_path, *TINY_CLI, "--epochs", "1", "--aux", "beta")
     assert result.exit_code == 2 and "--aux takes a comma list of vol, momentum" in result.output
     state = torch.load(runs["softmax"] / "best.pt", weights_only=True)

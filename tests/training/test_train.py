@@ -1,4 +1,4 @@
-"""Training: device windows equal hand-cut ones, honest splits, determinism, resume, no disk after load."""
+"""Training: device inputs equal hand-computed ones, causal forecasts, honest splits, determinism, resume, no disk after load."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from equinet.core.labels import DOWN, FLAT, UP, LabelRule
 from equinet.data.limits import at_limits
 from equinet.data.synth import simulate
 from equinet.features.inputs import FEATURES, cross_rank, prepare
-from equinet.features.sampler import labelled_context, to_device, windows
+from equinet.features.sampler import Chunk, chunk, labelled_context, to_device
+from equinet.models.transformer import EquiNet, ModelConfig
+from equinet.training.forward import outputs, universe
 from equinet.features.splits import by_date
 from equinet.training.train import TrainConfig, TrainingDiverged, fit, start
 
@@ -109,28 +111,32 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
 
 
 def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
-    """The window ending on day t, cut from the numpy arrays and normalised as documented: prices, returns and
-    ranges in the decision day's sigma; the per-day features after log_range computed day by day by hand."""
-    days = slice(t - length + 1, t + 1)
-    p = np.asarray(store.panel[s, days], dtype=np.float64)
-    close = np.asarray(store.close[s])
-    m = np.asarray(store.market[days], dtype=np.float64)
-    sigma = hand_sigma(np.asarray(store.close), s, t)
-    prices = (np.log(p[:, :4]) - np.log(close[t])) / sigma
-    volume = np.log1p(p[:, 4]) - np.log1p(p[:, 4]).mean()
-    prev = close[t - length:t] if t - length >= 0 else np.concatenate([[np.nan], close[:t]])
-    ret = np.log(close[days] / prev)
-    ret[~np.isfinite(ret)] = 0.0
-    known = (~np.isnan(m).any(1)).astype(float)
-    logs = np.log1p(m[:, [0, 2]])
-    logs = (logs - (logs * known[:, None]).sum(0) / max(known.sum(), 1)) * known[:, None]
-    change = np.where(known > 0, m[:, 1], 0.0)
-    log_range = np.log(p[:, 1] / p[:, 2]) / sigma
-    per_day = np.nan_to_num(np.stack([hand_features(store, s, d) for d in range(t - length + 1, t + 1)]))
-    return np.column_stack([prices, volume, ret / sigma, change, logs, known, log_range, per_day])
+    """The inputs of the `length` days ending on t, each day's own, computed day by day from the numpy arrays as
+    documented: prices as log ratios to the previous bar's close, the return and the range in that day's sigma,
+    volume and the market's volume and range relative to their EWMAs; the features after log_range by hand."""
+    close, panel = np.asarray(store.close), np.asarray(store.panel, dtype=np.float64)
+    market = np.asarray(store.market, dtype=np.float64)
+    rows = []
+    for d in range(t - length + 1, t + 1):
+        own = [i for i in range(d + 1) if not np.isnan(close[s, i])]
+        sigma = hand_sigma(close, s, d) if len(own) > 1 else 1e-4
+        prev = close[s, own[-2]] if len(own) > 1 else close[s, d]
+        in_sigmas = lambda x: float(np.clip(x / sigma, -20, 20))  # noqa: E731
+        prices = [in_sigmas(np.log(panel[s, d, k] / prev)) for k in range(4)]
+        vols = [np.log1p(panel[s, i, 4]) for i in own]
+        ret = np.log(close[s, d] / close[s, d - 1]) if d > 0 and np.isfinite(close[s, d - 1]) else 0.0
+        known = [i for i in range(d + 1) if np.isfinite(market[i]).all()]
+        if known and known[-1] == d:
+            mkt = [market[d, 1], *(np.log1p(market[d, k]) - hand_ewma([np.log1p(market[i, k]) for i in known], 20)
+                                   for k in (0, 2)), 1.0]
+        else:
+            mkt = [0.0, 0.0, 0.0, 0.0]
+        rows.append([*prices, vols[-1] - hand_ewma(vols, 60), in_sigmas(ret), *mkt,
+                     in_sigmas(np.log(panel[s, d, 1] / panel[s, d, 2])), *hand_features(store, s, d)])
+    return np.nan_to_num(np.array(rows))
 
 
-def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
+def test_device_inputs_equal_the_days_computed_by_hand(stores) -> None:
     store = open_store(stores["adjusted"])
     rule = LabelRule()
     prep = prepare(store, rule)
@@ -144,16 +150,16 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
     picks = [(s_event, e + 2, 25), (s_event, e - 1, 40), (0, 60, 20), (s_susp, d_back + 20, 21),
              (s_susp, d_susp - 5, 30)]
     for s, t, length in picks:
-        got = windows(data, torch.tensor([s]), torch.tensor([t]), length)[0].numpy()
+        got = chunk(data, torch.tensor([s]), t - length + 1, t + 1, 0, torch.tensor([0])).x[0].numpy()
         np.testing.assert_allclose(got, by_hand(store, s, t, length), rtol=1e-5, atol=2e-4)
         r = store.close[s, t + 3] / store.close[s, t] - 1
         want = UP if r >= 0.03 - 1e-9 else DOWN if r <= -0.02 + 1e-9 else FLAT
         assert int(data.labels[s, t]) == want
-    # across the ex-rights day the window sees the adjusted, continuous series
-    across = windows(data, torch.tensor([s_event]), torch.tensor([e + 2]), 25)[0, :, 5].numpy()
-    assert np.abs(across * prep.sigma[s_event, e + 2]).max() < 0.12
+    # across the ex-rights day the inputs see the adjusted, continuous series
+    across = prep.inputs[s_event, e - 5:e + 5, FEATURES.index("return")] * prep.sigma[s_event, e - 5:e + 5]
+    assert np.abs(across).max() < 0.12
 
-    # validity: every pooled point's window and horizon are clean, and one more day would not be
+    # validity: every pooled point's history and horizon are clean, and one more day would not be
     space = labelled_context(prep, rule.horizon)
     for name, pool in data.pools.items():
         for s, t, r in zip(pool.stock.tolist(), pool.day.tolist(), pool.longest.tolist()):
@@ -165,21 +171,35 @@ def test_device_batch_equals_windows_cut_by_hand(stores) -> None:
     assert int(space[s_susp, d_back + 20]) == 21  # the first day back has no previous bar: return 0, room 21
 
 
-def test_windows_use_nothing_after_their_day(stores, tmp_path: Path) -> None:
-    """Every window (all features, cross-sectional ranks and sigmas included) is the same whether or not the store
-    holds later days."""
+def test_inputs_and_forecasts_use_nothing_after_their_day(stores, tmp_path: Path) -> None:
+    """Every day's inputs (cross-sectional ranks and sigmas included) and every forecast are the same whether or
+    not the store holds later days, and a forecast does not change with where its chunk starts."""
     sim = simulate(stocks=8, days=140, seed=11)
     cut = {k: v if k == "codes" else v[..., :110] for k, v in sim.items()}  # every array's last axis is days
     write_sim(cut, tmp_path / "raw")
     ingest(tmp_path / "raw", tmp_path / "cut")
     rule = LabelRule()
     full, short = (prepare(open_store(p), rule) for p in (stores["adjusted"], tmp_path / "cut"))
-    data = {k: to_device(p, {}, 3, 20, torch.device("cpu")) for k, p in (("full", full), ("short", short))}
-    s, t = np.nonzero(short.clean_days[:, :110] >= 30)
-    s, t = torch.as_tensor(s), torch.as_tensor(t)
-    torch.testing.assert_close(windows(data["full"], s, t, 30), windows(data["short"], s, t, 30), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(full.inputs[:, :110], short.inputs, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(full.clean_days[:, :110], short.clean_days)
     np.testing.assert_allclose(full.sigma[:, :110], short.sigma, rtol=1e-6)
+    data = {k: to_device(p, {}, 3, 20, torch.device("cpu")) for k, p in (("full", full), ("short", short))}
+    torch.manual_seed(0)
+    model = EquiNet(ModelConfig(len(FEATURES), 16, 2, 2, 0.0, 2, 1, cross=False, scales=[], context=30)).eval()
+    torch.nn.init.normal_(model.members[0].head.weight)
+    stock, day = universe(data["short"], torch.arange(60, 110), 20)
+    forecasts = [outputs(model, data[k], stock, day, "fp32")[2] for k in ("full", "short")]
+    torch.testing.assert_close(forecasts[0], forecasts[1], rtol=1e-4, atol=1e-5)
+    assert model.cfg.warmup == 28  # 2 layers reaching 14 days back each
+    mine = (stock == 3) & (day == 100)
+    for begin in (0, 50, 100 - 28):  # a chunk from the store's first day, or from just the warm-up before day 100
+        c = chunk(data["full"], torch.tensor([3]), begin, 101, 100 - begin, torch.tensor([0]))
+        with torch.no_grad():
+            torch.testing.assert_close(model(c, torch.tensor([0]), 1)[:, 0], forecasts[0][:, mine][:, 0],
+                                       rtol=1e-4, atol=1e-5)
+    short_warmup = chunk(data["full"], torch.tensor([3]), 100 - 20, 101, 20, torch.tensor([0]))
+    with torch.no_grad():  # the test bites: with less than the warm-up the forecast moves
+        assert not torch.allclose(model(short_warmup, torch.tensor([0]), 1)[:, 0], forecasts[0][:, mine][:, 0])
 
 
 def test_new_features_by_hand() -> None:
@@ -257,7 +277,7 @@ def test_trains_after_the_store_is_deleted(stores, tmp_path: Path) -> None:
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> None:
-    run = fit(start(tiny(stores["adjusted"], tmp_path, name="nan", epochs=3)), stop_after=1)
+    run = fit(start(tiny(stores["adjusted"], tmp_path, name="nan", epochs=3, samples_per_epoch=1024)), stop_after=1)
     kept = (tmp_path / "nan" / "last.pt").read_bytes()
     run.sched.base_lrs = [1e30]  # a learning rate no network survives
     with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2, step \d+: .*last\.pt \(epoch 1\)"):
@@ -265,7 +285,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> Non
     assert (tmp_path / "nan" / "last.pt").read_bytes() == kept
 
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "boom", "--epochs", "1",
-                     *TINY_CLI, "--lr", "1e30")
+                     *TINY_CLI, "--lr", "1e30", "--samples-per-epoch", "1024")
     assert result.exit_code == 1
     assert "loss is nan at epoch 1" in result.output
 
@@ -308,9 +328,6 @@ def test_bad_options_are_one_line_errors(stores, tmp_path: Path) -> None:
     result = run_cli("train", "--data", stores["adjusted"], "--epochs", "1", "--d-model", "16", "--heads", "2",
                      "--min-context", "50", "--context", "30")
     assert result.exit_code == 2 and "--min-context <= --context" in result.output
-    result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--epochs", "1", "--d-model", "16",
-                     "--heads", "2")  # 140 days: no training history is 100 clean days long
-    assert result.exit_code == 2 and "shorter than --max-context 100" in result.output, result.output
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--epochs", "1", "--d-model", "16",
                      "--heads", "2", "--max-context", "40", "--context", "130")
     assert result.exit_code == 2 and "no validation window of 130 days" in result.output, result.output
@@ -362,16 +379,18 @@ def test_recomputed_activations_change_nothing_but_memory(monkeypatch) -> None:
 
     cpu = torch.device("cpu")
     torch.manual_seed(0)
-    net = M.EquiNet(M.ModelConfig(n_features=len(FEATURES), d_model=16, layers=2, heads=2, dropout=0.2, n_out=3, members=1, cross=False, scales=[]))
+    net = M.EquiNet(M.ModelConfig(n_features=len(FEATURES), d_model=16, layers=2, heads=2, dropout=0.2, n_out=3,
+                                  members=1, cross=False, scales=[], context=30))
     net.train()
-    x, group = torch.randn(300, 25, len(FEATURES)), torch.arange(300)
+    x = Chunk(torch.randn(300, 25, len(FEATURES)), torch.arange(1, 26).repeat(300, 1), torch.arange(300 * 15), 10)
+    group = torch.arange(300 * 15) % 15
     seen = []
     for cells in (10**12, 100 * 25 * 16):  # keep every activation; then recompute them (300 x 25 x 16 is over)
         monkeypatch.setattr(M, "RECOMPUTE_CELLS", cells)
         torch.manual_seed(1)
         net.zero_grad()
         with autocast(cpu, "bf16"), attention_kernels(cpu):  # as a training step runs on a CPU
-            out = net(x, group, 300)
+            out = net(x, group, 15)
         with attention_kernels(cpu):
             out.float().pow(2).sum().backward()
         seen.append((out.detach(), [p.grad.clone() for p in net.parameters()], torch.get_rng_state()))
