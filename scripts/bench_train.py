@@ -4,14 +4,13 @@
     python scripts/bench_train.py --scale [--size 5000x2500] [--scale-store STORE] [--json]
     python scripts/bench_train.py --market STORE [--steps 5] [--json]
 
-Figures: windows per second of both samplers over the same arrays (batch 256, context 60); whole-day batches
-(every stock of --batch-days days) per second; training windows per second of `equinet train` at its defaults
-(model size, whole-day batches, ensemble) and the sampler's share of a step.
+Figures: training chunks per second of both samplers over the same arrays (the same chunk: 256 stocks x 60 days
+after the warm-up); labelled training points per second of `equinet train` at its defaults (model size, chunks,
+ensemble) and the sampler's share of a step; FLOPs per labelled point and the device's measured matmul rate.
 
 --scale: a synthetic market of --size stocks x days (a vipdoc tree, ingested in child processes, or an existing
 --scale-store): the start of a run (prepare on the host + move to the device + feature scales) and this process's
-peak host memory, then training windows per second at d-model 128 with whole-day batches and with random windows,
-each with the sampler's share of a step.
+peak host memory, then training points per second at d-model 128 with the sampler's share of a step.
 """
 
 from __future__ import annotations
@@ -29,42 +28,35 @@ import torch
 
 from benchdata import default_run, emit, encoder_flops, matmul_rate, parser
 from equinet.data.store import open_store
-from equinet.features.inputs import IN_SIGMAS, prepare
-from equinet.features.sampler import labelled_context, sample, windows
-from equinet.features.series import SIGMA_FLOOR
+from equinet.features.inputs import prepare
+from equinet.features.sampler import chunk
 from equinet.training.train import TrainConfig, backward, draw, start, train_step
 
-BATCH, CONTEXT = 256, 60
+STOCKS, SPAN = 256, 60
 
 
-def python_window(prep, s: int, t: int, length: int) -> np.ndarray:
-    """One window sliced from the host arrays and normalised on its own, as the original EquiNet did."""
-    x = prep.inputs[s, t - length + 1:t + 1].copy()
-    x[:, :4] -= x[-1, 3]
-    x[:, 4] -= x[:, 4].mean()
-    known = x[:, 9:10]
-    x[:, 7:9] = (x[:, 7:9] - (x[:, 7:9] * known).sum(0) / max(known.sum(), 1)) * known
-    x[:, IN_SIGMAS] /= max(float(np.nan_to_num(prep.sigma[s, t], nan=SIGMA_FLOOR)), SIGMA_FLOOR)
-    return x
+def python_chunk(prep, stocks: np.ndarray, start: int, stop: int):
+    """The original EquiNet's way: one stock at a time, its days sliced from the host arrays, appended, stacked."""
+    xs, runs = [], []
+    for s in stocks:
+        xs.append(prep.inputs[s, start:stop].copy())
+        runs.append(prep.clean_days[s, start:stop].astype(np.int64))
+    return torch.tensor(np.stack(xs)), torch.tensor(np.stack(runs))
 
 
-def python_batch(prep, points: np.ndarray, rng: np.random.Generator, batch: int, length: int):
-    """The original EquiNet's way: pick a stock, slice its window, normalise it, append, stack."""
-    xs, ys = [], []
-    for _ in range(batch):
-        s, t = points[rng.integers(len(points))]
-        xs.append(python_window(prep, s, t, length))
-        ys.append(prep.labels[s, t])
-    return torch.tensor(np.stack(xs)), torch.tensor(ys)
+def draw_stocks(prep, rng: np.random.Generator, warmup: int) -> tuple[np.ndarray, int]:
+    """STOCKS random stocks and a random start with room for the warm-up and SPAN days."""
+    start = int(rng.integers(0, prep.inputs.shape[1] - warmup - SPAN))
+    return np.sort(rng.choice(prep.inputs.shape[0], min(STOCKS, prep.inputs.shape[0]), replace=False)), start
 
 
-def same_windows(data, prep, points: np.ndarray) -> bool:
-    """Both samplers cut the same normalised windows, so their speeds are comparable."""
-    picked = points[::len(points) // BATCH][:BATCH]
-    s, t = (torch.as_tensor(picked[:, i], device=data.device) for i in (0, 1))
-    fast = windows(data, s, t, CONTEXT).cpu().numpy()
-    slow = np.stack([python_window(prep, a, b, CONTEXT) for a, b in picked])
-    return bool(np.allclose(fast, slow, rtol=1e-4, atol=1e-4))
+def same_chunks(data, prep, warmup: int) -> bool:
+    """Both samplers gather the same chunk, so their speeds are comparable."""
+    stocks, start = draw_stocks(prep, np.random.default_rng(1), warmup)
+    fast = chunk(data, torch.as_tensor(stocks, device=data.device), start, start + warmup + SPAN, warmup,
+                 torch.zeros(1, dtype=torch.long, device=data.device))
+    x, run = python_chunk(prep, stocks, start, start + warmup + SPAN)
+    return torch.equal(fast.x.cpu(), x) and torch.equal(fast.run.cpu(), run)
 
 
 def rate(fn, repeat: int) -> float:
@@ -77,11 +69,11 @@ def rate(fn, repeat: int) -> float:
 
 
 def timed_steps(run, steps: int) -> dict:
-    """Training windows per second over `steps` optimiser steps as `equinet train` takes them (after one
+    """Labelled training points per second over `steps` optimiser steps as `equinet train` takes them (after one
     warm-up step), and the shares of that time spent drawing batches, in the model's forward and backward pass,
     and in the optimiser's step."""
     sync = torch.cuda.synchronize if run.data.device.type == "cuda" else (lambda: None)
-    timing = {"sample": 0.0, "model": 0.0, "step": 0.0, "windows": 0}
+    timing = {"sample": 0.0, "model": 0.0, "step": 0.0, "points": 0}
     for i in range(steps + 1):
         t = time.perf_counter()
         batch = draw(run)
@@ -98,9 +90,9 @@ def timed_steps(run, steps: int) -> dict:
             timing["sample"] += drawn
             timing["model"] += model
             timing["step"] += time.perf_counter() - t
-            timing["windows"] += len(batch.y)
-    return {"windows_per_s": timing["windows"] / timing["step"], "sampler_share": timing["sample"] / timing["step"],
-            "model_share": timing["model"] / timing["step"], "windows_per_step": timing["windows"] / steps}
+            timing["points"] += int((batch.y >= 0).sum())
+    return {"points_per_s": timing["points"] / timing["step"], "sampler_share": timing["sample"] / timing["step"],
+            "model_share": timing["model"] / timing["step"], "points_per_step": timing["points"] / steps}
 
 
 def build_scale_store(stocks: int, days: int, tmp: Path) -> Path:
@@ -123,36 +115,32 @@ def scale(args) -> None:
         started = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux -> GiB
         run.close()
-        rows = {}
-        for name, days_, size in (("whole_days", run.cfg.batch_days, 0), ("random_windows", 0, run.cfg.batch_size)):
-            run.cfg.batch_days, run.cfg.batch_size = days_, size or run.cfg.batch_size
-            rows[name] = timed_steps(run, args.steps)
+        timed = timed_steps(run, args.steps)
     data = run.data
     result = {"device": str(data.device), "precision": run.precision, "stocks": data.inputs.shape[0],
               "days": data.inputs.shape[1], "train_points": len(data.pools["train"]), "start_seconds": started,
               "peak_host_gib": peak, "d_model": 128, "parameters": run.model.n_params(),
-              **{f"{k}_train_windows_per_s": v["windows_per_s"] for k, v in rows.items()},
-              **{f"{k}_sampler_share_of_step": v["sampler_share"] for k, v in rows.items()}}
+              "train_points_per_s": timed["points_per_s"], "sampler_share_of_step": timed["sampler_share"]}
     emit(result, args.json, [
         f"{result['stocks']:,} stocks x {result['days']:,} days ({result['train_points']:,} training points) on "
         f"{data.device} ({run.precision})",
         f"  start of a run (prepare + move to the device + feature scales): {started:.1f} s",
         f"  peak host memory of this process: {peak:.2f} GiB",
-        *[f"  training at d-model 128, {k.replace('_', ' ')}: {v['windows_per_s']:,.0f} windows/s, sampler "
-          f"{100 * v['sampler_share']:.2f} % of a step" for k, v in rows.items()],
+        f"  training at d-model 128: {timed['points_per_s']:,.0f} labelled points/s, sampler "
+        f"{100 * timed['sampler_share']:.2f} % of a step",
     ])
 
 
 def market(args) -> None:
     """--market STORE: a training step at `equinet train`'s defaults on that store (the whole market), beside the
-    same step with every stock of each drawn day (no --stocks-per-day cap: the figure before it existed)."""
+    same step with every stock of the span (no --stocks-per-day cap)."""
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         run = start(TrainConfig(data=str(args.market), out=tmp, name="market", device=args.device))
         started = time.perf_counter() - t
         run.close()
     capped = timed_steps(run, args.steps)
-    config = {k: getattr(run.cfg, k) for k in ("d_model", "layers", "batch_days", "stocks_per_day", "min_context",
+    config = {k: getattr(run.cfg, k) for k in ("d_model", "layers", "chunks", "stocks_per_day", "min_context",
                                                "max_context", "ensemble")}
     cap, run.cfg.stocks_per_day = run.cfg.stocks_per_day, 0
     every = timed_steps(run, args.steps)
@@ -164,10 +152,9 @@ def market(args) -> None:
     emit(result, args.json, [
         f"{result['stocks']:,} stocks x {result['days']:,} days on {run.data.device} ({run.precision}), load "
         f"{result['load_average']:.2f}; start of a run {started:.1f} s, peak host memory {peak:.2f} GiB",
-        *[f"  {label}: {v['windows_per_s']:,.0f} windows/s, {v['windows_per_step']:,.0f} windows a step, model "
+        *[f"  {label}: {v['points_per_s']:,.0f} labelled points/s, {v['points_per_step']:,.0f} a step, model "
           f"forward+backward {100 * v['model_share']:.1f} % of a step, sampler {100 * v['sampler_share']:.1f} %"
-          for label, v in ((f"defaults (--stocks-per-day {cap})", capped),
-                           ("every stock of the drawn days (before the cap)", every))],
+          for label, v in ((f"defaults (--stocks-per-day {cap})", capped), ("every stock of the span", every))],
     ])
 
 
@@ -194,46 +181,55 @@ def main() -> None:
         run.close()
         prep = prepare(open_store(store), run.cfg.rule)
     data, cfg, device = run.data, run.cfg, run.data.device
-    points = np.argwhere(data.masks["train"].cpu().numpy() & (labelled_context(prep, cfg.horizon) >= CONTEXT))
-    gen = torch.Generator(device=device).manual_seed(0)
+    warmup = run.model.cfg.warmup
     rng = np.random.default_rng(0)
 
-    if not same_windows(data, prep, points):
-        raise SystemExit("error: the device sampler and the Python sampler cut different windows")
-    device_rate = rate(lambda: sample(data, "train", CONTEXT, gen, batch=BATCH), 50) * BATCH
-    python_rate = rate(lambda: python_batch(prep, points, rng, BATCH, CONTEXT), 5) * BATCH
-    day_rows = len(sample(data, "train", CONTEXT, gen, days=cfg.batch_days).y)
-    day_rate = rate(lambda: sample(data, "train", CONTEXT, gen, days=cfg.batch_days), 50) * day_rows
+    if not same_chunks(data, prep, warmup):
+        raise SystemExit("error: the device sampler and the Python sampler gather different chunks")
+
+    def device_chunk():
+        stocks, start = draw_stocks(prep, rng, warmup)
+        return chunk(data, torch.as_tensor(stocks, device=device), start, start + warmup + SPAN, warmup,
+                     torch.zeros(1, dtype=torch.long, device=device))
+
+    def python_draw():
+        stocks, start = draw_stocks(prep, rng, warmup)
+        return python_chunk(prep, stocks, start, start + warmup + SPAN)
+
+    device_rate = rate(device_chunk, 50)
+    python_rate = rate(python_draw, 5)
 
     timed = timed_steps(run, args.steps or 10)
-    train_rate, sampler_share = timed["windows_per_s"], timed["sampler_share"]
+    train_rate, sampler_share = timed["points_per_s"], timed["sampler_share"]
     result = {
         "device": str(device), "precision": run.precision, "stocks": data.inputs.shape[0],
-        "days": data.inputs.shape[1], "batch": BATCH, "context": CONTEXT,
-        "device_sampler_windows_per_s": device_rate, "python_sampler_windows_per_s": python_rate,
-        "sampler_speedup": device_rate / python_rate,
-        "whole_day_batch_windows_per_s": day_rate, "whole_day_batch_windows": day_rows,
-        "train_windows_per_s": train_rate, "sampler_share_of_step": sampler_share,
+        "days": data.inputs.shape[1], "chunk_stocks": STOCKS, "chunk_days": warmup + SPAN,
+        "device_sampler_chunks_per_s": device_rate, "python_sampler_chunks_per_s": python_rate,
+        "sampler_speedup": device_rate / python_rate, "load_average": os.getloadavg()[0],
+        "train_points_per_s": train_rate, "points_per_step": timed["points_per_step"],
+        "sampler_share_of_step": sampler_share,
         "parameters": run.model.n_params(), "train_config": {k: getattr(cfg, k) for k in (
-            "d_model", "layers", "heads", "head", "batch_days", "ensemble", "min_context", "max_context")},
+            "d_model", "layers", "heads", "head", "chunks", "stocks_per_day", "ensemble", "min_context",
+            "max_context")},
     }
-    contexts = range(cfg.min_context, cfg.max_context + 1)  # a step's context is drawn uniformly from these
-    flops = {k: float(np.mean([encoder_flops(run.model.cfg, c)[k] for c in contexts])) for k in ("window", "causal")}
+    span = (cfg.min_context + cfg.max_context) // 2  # a step's span is drawn uniformly between them
+    flops = encoder_flops(run.model.cfg, cfg.context, span)
     peak = matmul_rate(device, run.precision)
-    result |= {"forward_flops_per_window": flops, "matmul_flops_per_s": peak,  # a step: forward + backward ~ 3x
-               "achieved_share_of_matmul_rate": 3 * train_rate * flops["window"] / peak}
+    result |= {"forward_flops_per_point": flops, "matmul_flops_per_s": peak,  # a step: forward + backward ~ 3x
+               "achieved_share_of_matmul_rate": 3 * train_rate * flops["causal"] / peak}
     emit(result, args.json, [
-        f"{result['stocks']} stocks x {result['days']} days on {device} ({run.precision})",
-        f"  device sampler, batch {BATCH} at context {CONTEXT}: {device_rate:12,.0f} windows/s",
-        f"  per-sample Python, same windows:       {python_rate:12,.0f} windows/s",
-        f"  speed-up:                              {result['sampler_speedup']:12,.0f}x",
-        f"  whole-day batches ({cfg.batch_days} days, {day_rows:,} windows): {day_rate:12,.0f} windows/s",
+        f"{result['stocks']} stocks x {result['days']} days on {device} ({run.precision}), load "
+        f"{result['load_average']:.2f}",
+        f"  device sampler, {STOCKS} stocks x {warmup + SPAN} days: {device_rate:10,.0f} chunks/s",
+        f"  per-stock Python, same chunks:          {python_rate:10,.0f} chunks/s",
+        f"  speed-up:                               {result['sampler_speedup']:10,.0f}x",
         f"  training at the defaults (d{cfg.d_model} l{cfg.layers}, {cfg.ensemble} member(s)): "
-        f"{result['train_windows_per_s']:,.0f} windows/s",
-        f"  sampler share of a step:               {100 * result['sampler_share_of_step']:11.2f} %",
-        f"  forward FLOPs per window (mean context {np.mean(contexts):.0f}): window encoder "
-        f"{flops['window'] / 1e6:.2f} M, causal encoder (issue 34) {flops['causal'] / 1e6:.3f} M a decision day",
-        f"  training reaches {3 * train_rate * flops['window'] / 1e9:.2f} GFLOP/s (forward + backward ~ 3x the "
+        f"{train_rate:,.0f} labelled points/s ({timed['points_per_step']:,.0f} a step)",
+        f"  sampler share of a step:                {100 * sampler_share:9.2f} %",
+        f"  forward FLOPs per labelled point (span {span} + warm-up {warmup}): {flops['causal'] / 1e6:.3f} M "
+        f"(each day once with attention cut to its reach: {flops['ideal'] / 1e6:.3f} M; the window encoder it "
+        f"replaced: {flops['window'] / 1e6:.2f} M a window)",
+        f"  training reaches {3 * train_rate * flops['causal'] / 1e9:.2f} GFLOP/s (forward + backward ~ 3x the "
         f"forward) = {100 * result['achieved_share_of_matmul_rate']:.0f} % of the measured matmul rate "
         f"({peak / 1e9:.1f} GFLOP/s, {run.precision})",
     ])

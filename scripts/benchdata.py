@@ -43,17 +43,22 @@ def default_run(data: Path, device: str, tmp: Path):
     return store, start(TrainConfig(data=str(store), out=str(tmp / "out"), name="bench", device=device))
 
 
-def encoder_flops(cfg, context: int) -> dict[str, float]:
-    """FLOPs (2 x multiply-adds) of one decision day's forecast: the window encoder as built (every window encoded
-    from scratch over `context` days; its last block queries the decision day alone), and the causal encoder of
-    issue 34 (each stock-day encoded once, attending to at most `context` days before it). The linear layers and
-    attention of every member; layer norms, GELU and softmax are left out (a few % of either); no --cross."""
-    d, L, r, n = cfg.d_model, context, cfg.mlp_ratio, cfg.layers
+def encoder_flops(cfg, context: int, read: int) -> dict[str, float]:
+    """FLOPs (2 x multiply-adds) of one decision day's forecast, the linear layers and attention of every member
+    (layer norms, GELU, softmax and --cross left out: a few % of either):
+    window: the window encoder this replaced, every window encoded from scratch over `context` days (its last block
+    queried the decision day alone); causal: this encoder as built, a chunk of `read` days read out after its
+    warm-up, each day's attention computed over the chunk's days (masked beyond its reach); ideal: each stock-day
+    encoded once, attending only to the days its reach allows."""
+    d, L, r, n, F = cfg.d_model, context, cfg.mlp_ratio, cfg.layers, cfg.n_features
     mlp, qkv, proj = 2 * r * d * d, 3 * d * d, d * d  # per day that passes through them
-    window = (L * cfg.n_features * d + (n - 1) * (L * (qkv + proj + mlp) + 2 * L * L * d)
+    window = (L * F * d + (n - 1) * (L * (qkv + proj + mlp) + 2 * L * L * d)
               + L * qkv + 2 * L * d + proj + mlp + d * cfg.n_out)
-    causal = cfg.n_features * d + n * (qkv + proj + mlp + 2 * L * d) + d * cfg.n_out
-    return {"window": 2.0 * cfg.members * window, "causal": 2.0 * cfg.members * causal}
+    T = cfg.warmup + read  # the chunk's days
+    chunk = (T * F * d + (n - 1) * (T * (qkv + proj + mlp) + 2 * T * T * d)
+             + T * qkv + 2 * read * T * d + read * (proj + mlp) + read * d * cfg.n_out)
+    ideal = F * d + n * (qkv + proj + mlp + 2 * (cfg.reach + 1) * d) + d * cfg.n_out
+    return {k: 2.0 * cfg.members * v for k, v in (("window", window), ("causal", chunk / read), ("ideal", ideal))}
 
 
 def matmul_rate(device, precision: str, size: int = 1024, seconds: float = 0.5) -> float:

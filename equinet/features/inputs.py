@@ -30,6 +30,7 @@ FEATURES = (
     "log_turnover", "turnover_trend", "log_size", "rank_turnover", "rank_size",
     "room_up", "room_down",  # how far the close is from the day's limit-up / limit-down price, fraction (0.5: none)
     "breadth_up", "breadth_limit_up", "breadth_limit_down",  # shares of the day's stocks: up, at limit-up, -down
+    "return_5", "return_20", "return_60",  # log returns over the last 5 / 20 / 60 days in sqrt(days) day's sigmas
 )
 # the inputs a run may leave out (--inputs): each group's features are then 0 on every day
 INPUT_GROUPS = {"turnover": ("log_turnover", "turnover_trend", "rank_turnover"), "size": ("log_size", "rank_size"),
@@ -59,7 +60,7 @@ MAX_SIGMAS = 20.0  # a price-like input beyond this many of the day's sigmas is 
 
 @dataclass
 class Prepared:
-    """Everything windows need, per stock and day, before it moves to the device."""
+    """Everything the model and the baselines need, per stock and day, before it moves to the device."""
 
     inputs: np.ndarray  # float32 [stocks, days, len(FEATURES)]: each day's own, whatever the decision day
     clean_days: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
@@ -92,7 +93,7 @@ def clean_run(present: np.ndarray, breaks: np.ndarray) -> np.ndarray:
 
 
 def _unadjusted_breaks(store: Store) -> np.ndarray:
-    """Ex-rights days kept raw (--no-adjust): returns across them are not moves, so windows may not span them."""
+    """Ex-rights days kept raw (--no-adjust): returns across them are not moves, so no history spans them."""
     breaks = np.zeros(store.close.shape, dtype=bool)
     raw = [e for e in store.meta["events"] if not e["adjusted"]]
     breaks[event_cells(raw, store.codes, store.meta["dates"])] = True
@@ -117,14 +118,16 @@ def future_vol(r2: np.ndarray, sigma: np.ndarray, horizon: int) -> np.ndarray:
         return 0.5 * np.log(np.maximum(ahead, SIGMA_FLOOR**2)) - np.log(np.maximum(sigma, SIGMA_FLOOR))
 
 
-def _float32(columns: list[np.ndarray], present: np.ndarray) -> np.ndarray:
+def _float32(columns: list[np.ndarray], present: np.ndarray, block: int = 16) -> np.ndarray:
     """Per-day columns ([stocks, days], or [days] for the whole market) as one float32 array [stocks, days, n],
-    written in place (no float64 copy of the whole); unknown (NaN, inf) and days without a bar are 0."""
+    written a block of stocks at a time (the interleaved writes stay in cache; no float64 copy of the whole);
+    unknown (NaN, inf) and days without a bar are 0."""
     out = np.empty((*present.shape, len(columns)), dtype=np.float32)
-    for i, column in enumerate(columns):
-        out[:, :, i] = column
-        np.nan_to_num(out[:, :, i], copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    out[~present] = 0.0
+    for s in range(0, present.shape[0], block):
+        part = out[s:s + block]
+        for i, column in enumerate(columns):
+            part[:, :, i] = column if column.ndim == 1 else column[s:s + block]
+        part[~np.isfinite(part) | ~present[s:s + block, :, None]] = 0.0
     return out
 
 
@@ -142,14 +145,15 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     logs = np.log(panel[:, :, :4])
     log_volume = np.log1p(panel[:, :, 4])
     breaks = _unadjusted_breaks(store)
-    r2, seen = squared_returns(close, breaks)
+    prev = previous_close(close)
+    r2, seen = squared_returns(close, breaks, prev)
     ret = np.zeros(close.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         ret[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
-    ret[~np.isfinite(ret) | breaks] = 0.0  # 0 on the first day after a gap: windows never span one
-    sigma = ewma_sigma(close, breaks)
+    ret[~np.isfinite(ret) | breaks] = 0.0  # 0 on the first day after a gap: attention never spans one
+    sigma = ewma_sigma(close, breaks, squared=(r2, seen))
     with np.errstate(invalid="ignore", divide="ignore"):
-        reference = np.log(previous_close(close))
+        reference = np.log(prev)
     reference = np.where(np.isfinite(reference) & ~breaks, reference, logs[:, :, 3])  # first bar, break: own close
     prices = [in_sigmas(logs[:, :, i] - reference, sigma) for i in range(4)]
     vol = lambda half_life: np.log(np.sqrt(ewma(r2, seen, half_life)) / sigma)  # noqa: E731
@@ -157,9 +161,9 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
     surprise = log_volume - ewma(log_volume, present, VOLUME_HALF_LIFE)
     up_rate, down_rate = day_limits(store)
-    limit_up, limit_down = at_limits(close, up_rate, down_rate)
+    limit_up, limit_down = at_limits(close, up_rate, down_rate, prev)
     with np.errstate(invalid="ignore", divide="ignore"):
-        change = close / previous_close(close) - 1
+        change = close / prev - 1
         room_up = np.clip(np.where(np.isinf(up_rate), 0.5, up_rate - change), 0, 0.5)
         room_down = np.clip(np.where(np.isinf(down_rate), 0.5, change + down_rate), 0, 0.5)
         turnover = np.log(panel[:, :, 3] * panel[:, :, 4] / np.asarray(store.float_value))  # amount / float value
@@ -182,7 +186,8 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
         rank = [cross_rank(np.where(present, x, np.nan)) for x in ranks]
         more = [turnover, trend, size, cross_rank(turnover), cross_rank(size), room_up, room_down]
         volume = log_volume - ewma(log_volume, present, LONG_HALF_LIFE)
-        columns = [*prices, volume, in_sigmas(ret, sigma), *mkt.T, *own, *rank, *more, *breadth.T]
+        trailing = [in_sigmas(trailing_sum(ret, n) / np.sqrt(n), sigma) for n in (5, 20, 60)]
+        columns = [*prices, volume, in_sigmas(ret, sigma), *mkt.T, *own, *rank, *more, *breadth.T, *trailing]
         inputs = _float32(columns, present)
         moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
     linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)

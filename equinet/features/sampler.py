@@ -23,7 +23,7 @@ class Pool:
         return len(self.day)
 
     def count(self, length: int) -> int:
-        """How many points admit a window of `length` days (they are the last ones)."""
+        """How many points have `length` clean days (they are the last ones)."""
         return len(self) - int(torch.searchsorted(self.longest, torch.tensor(length, device=self.longest.device)))
 
     def at_least(self, length: int) -> "Pool":
@@ -38,8 +38,8 @@ class DeviceData:
     """Inputs, labels and baselines of every stock and day, on one device, plus the decision points per split."""
 
     inputs: torch.Tensor  # float32 [stocks, days, features]
-    clean_days: torch.Tensor  # long [stocks, days]: clean days ending here; a window of L days fits where >= L
-    labelled_context: torch.Tensor  # long [stocks, days]: longest context with a clean window and horizon (0: none)
+    clean_days: torch.Tensor  # long [stocks, days]: clean days ending here (attention stays within them)
+    labelled_context: torch.Tensor  # long [stocks, days]: longest clean history with a clean horizon (0: none)
     labels: torch.Tensor  # long [stocks, days], -1 = no label
     forward_return: torch.Tensor  # float32 [stocks, days], NaN = unknown
     sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
@@ -55,7 +55,7 @@ class DeviceData:
 
 @dataclass
 class Targets:
-    """What a loss needs about N rows, without their windows; rows of one group (a decision day) are contiguous."""
+    """What a loss needs about N rows, without their inputs; rows of one group (a decision day) are contiguous."""
 
     stock: torch.Tensor  # long [N]
     day: torch.Tensor  # long [N]
@@ -91,7 +91,7 @@ class Batch(Targets, Chunk):
 
 
 def labelled_context(prep: Prepared, horizon: int) -> np.ndarray:
-    """Longest context whose window and horizon both lie in clean history (0 where there is no label)."""
+    """Longest clean history up to a day whose horizon is clean too (0 where there is no label)."""
     out = np.zeros_like(prep.clean_days)
     out[:, :-horizon] = prep.clean_days[:, horizon:] - horizon
     return np.where(prep.labels >= 0, out, 0)
@@ -124,11 +124,16 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
 
 
 def chunk(data: DeviceData, stock: torch.Tensor, start: int, stop: int, first: int, cells: torch.Tensor) -> Chunk:
-    """The stocks' inputs over days start..stop-1 (days before start + first are warm-up)."""
+    """The stocks' inputs over days start..stop-1 (days before start + first are warm-up; days before the store's
+    first are padding: no bar, so no day attends to them)."""
     S, D, F = data.inputs.shape
-    rows = (stock * D + start)[:, None] + torch.arange(stop - start, device=stock.device)  # [B, T]
+    days = torch.arange(start, stop, device=stock.device)
+    rows = (stock * D)[:, None] + days.clamp(min=0)  # [B, T]
     x = data.inputs.reshape(S * D, F).index_select(0, rows.reshape(-1)).view(len(stock), stop - start, F)
-    return Chunk(x, data.clean_days.reshape(-1)[rows], cells, first)
+    run = data.clean_days.reshape(-1)[rows]
+    if start < 0:
+        x, run = x * (days >= 0)[None, :, None], run * (days >= 0)
+    return Chunk(x, run, cells, first)
 
 
 def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -144,26 +149,36 @@ def distinct(n: int, k: int, gen: torch.Generator, device: torch.device) -> torc
 
 
 def sample(data: DeviceData, split: str, span: int, warmup: int, gen: torch.Generator, stocks: int = 0,
-           share: tuple[int, int] = (0, 1)) -> Batch:
-    """A random training chunk drawn on the device: `span` consecutive days holding labelled points of the split,
-    a random `stocks` of the stocks with such a point in them (all with 0), and `warmup` days before them that
-    carry no loss. Every cell of the span with the minimum clean history is read out, grouped by day (the day's
-    mean and attention run over them); those without a label in the split are context. A step's cost does not
-    grow with the universe.
-    share = (rank, world): every rank draws the same global chunk from the same generator state and keeps its own
-    contiguous part of the span (whole days, so that a day's mean stays whole), with its own warm-up."""
+           share: tuple[int, int] = (0, 1), chunks: int = 1) -> Batch:
+    """A random training batch drawn on the device: `chunks` random spans of `span` consecutive days holding
+    labelled points of the split, each with a random `stocks` of the stocks with such a point in it (all with 0)
+    and the `warmup` days before it, which carry no loss. Every cell of a span with the minimum clean history is
+    read out, grouped by span and day (the day's mean and attention run over them); those without a label in the
+    split are context. A step's cost does not grow with the universe.
+    share = (rank, world): every rank draws the same global batch from the same generator state and keeps its own
+    contiguous part of each span (whole days, so that a day's mean stays whole), with its own warm-up."""
     rank, world = share
     labelled = data.masks[split]  # [S, D]
     days = torch.nonzero(labelled.any(0))[:, 0]
     lo, hi = int(days[0]), int(days[-1])
-    begin = lo + int(torch.randint(max(1, hi - lo - span + 2), (1,), generator=gen, device=data.device))
-    end = min(begin + span, hi + 1)
-    candidates = torch.nonzero(labelled[:, begin:end].any(1))[:, 0]
-    stock = candidates if stocks <= 0 else candidates[distinct(len(candidates), stocks, gen, data.device).sort().values]
-    a, b = begin + (end - begin) * rank // world, begin + (end - begin) * (rank + 1) // world
-    first = min(warmup, a)
-    slot, pos = torch.nonzero((data.clean_days[stock, a:b] >= data.minimum).T, as_tuple=True)  # by day, then stock
-    s, d = stock[pos], a + slot
+    length = min(span, hi - lo + 1)
+    begins = lo + torch.randint(hi - lo - length + 2, (chunks,), generator=gen, device=data.device)
+    picked = []
+    for begin in begins.tolist():
+        candidates = torch.nonzero(labelled[:, begin:begin + length].any(1))[:, 0]
+        picked.append(candidates if stocks <= 0 else
+                      candidates[distinct(len(candidates), stocks, gen, data.device).sort().values])
+    lo_part, hi_part = length * rank // world, length * (rank + 1) // world
+    width = hi_part - lo_part
+    parts, offset = [], 0
+    for k, (begin, stock) in enumerate(zip(begins.tolist(), picked)):
+        a = begin + lo_part
+        slot, pos = torch.nonzero((data.clean_days[stock, a:a + width] >= data.minimum).T, as_tuple=True)
+        parts.append((chunk(data, stock, a - warmup, a + width, warmup, (offset + pos) * width + slot),
+                      stock[pos], a + slot, k * width + slot))
+        offset += len(stock)
+    s, d, group = (torch.cat([p[i] for p in parts]) for i in (1, 2, 3))
     y = torch.where(labelled[s, d], data.labels[s, d], torch.full_like(s, -1))
-    part = chunk(data, stock, a - first, b, first, pos * (b - a) + slot)
-    return Batch(**vars(targets(data, s, d, y, slot, b - a)), **vars(part))
+    x, run = (torch.cat([getattr(p[0], f) for p in parts]) for f in ("x", "run"))
+    return Batch(**vars(targets(data, s, d, y, group, chunks * width)),
+                 **vars(Chunk(x, run, torch.cat([p[0].cells for p in parts]), warmup)))

@@ -35,16 +35,20 @@ def ewma(x: np.ndarray, seen: np.ndarray, half_life: float) -> np.ndarray:
     return out
 
 
-def squared_returns(close: np.ndarray, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def squared_returns(close: np.ndarray, breaks: np.ndarray, prev: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Squared daily log returns and where they are observations: a suspension's days are skipped and the return
-    across it counts once; a break (an unadjusted ex-rights day) is no observation."""
-    r2 = np.log(close / previous_close(close)) ** 2
+    across it counts once; a break (an unadjusted ex-rights day) is no observation (prev: the previous closes,
+    when known)."""
+    r2 = np.log(close / (previous_close(close) if prev is None else prev)) ** 2
     return r2, np.isfinite(r2) & ~breaks
 
 
-def ewma_sigma(close: np.ndarray, breaks: np.ndarray, half_life: float = HALF_LIFE) -> np.ndarray:
-    """sigma[s, d] from the daily log returns up to d (NaN before the first), in the stock's own trading days."""
-    return np.sqrt(ewma(*squared_returns(close, breaks), half_life))
+def ewma_sigma(close: np.ndarray, breaks: np.ndarray, half_life: float = HALF_LIFE,
+               squared: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """sigma[s, d] from the daily log returns up to d (NaN before the first), in the stock's own trading days
+    (squared: squared_returns(close, breaks), when known)."""
+    return np.sqrt(ewma(*(squared or squared_returns(close, breaks)), half_life))
 
 
 def trailing_sum(x: np.ndarray, days: int) -> np.ndarray:

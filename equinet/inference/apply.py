@@ -31,7 +31,8 @@ class MismatchError(ValueError):
 
 @dataclass
 class Applied:
-    """A checkpoint applied to a store: the model and head, the store's inputs on the device and where windows fit."""
+    """A checkpoint applied to a store: the model and head, the store's inputs on the device and their clean
+    histories."""
 
     saved: Checkpoint  # the run's options, rule, splits and store as the checkpoint holds them
     model: EquiNet

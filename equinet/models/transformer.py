@@ -28,7 +28,7 @@ class ModelConfig:
     layers: int
     heads: int
     dropout: float
-    n_out: int  # outputs per window: the head's own, then one per auxiliary target
+    n_out: int  # outputs per day: the head's own, then one per auxiliary target
     members: int  # ensemble members, each a whole network
     cross: bool  # attention across the stocks of a day after the per-stock encoder (as in MASTER)
     scales: list[int]  # multi-scale: heads see only the last N days (0 = all); [] for none

@@ -80,12 +80,14 @@ class TrainConfig:
     select: str = option("logloss", "The best checkpoint by validation logloss, score or accuracy.")
     head: str = option("dist", "dist: a Student-t anchored on the volatility baseline's sigma (location and scale "
                        "correction; answers for any thresholds); softmax: 3 logits.")
-    stocks_per_day: int = option(256, "Stocks per training chunk, drawn at random among those with a training point "
+    chunks: int = option(4, "Training chunks per step, each a random span of days with its own random stocks.", min=1)
+    stocks_per_day: int = option(64, "Stocks per training chunk, drawn at random among those with a training point "
                                  "in its span (0: all): the day's mean and cross attention use them; a step's cost is "
                                  "bounded whatever the universe.", min=0)
-    val_windows: int = option(60000, "Validate each epoch on random whole validation days, drawn once with the seed, "
-                              "until they hold this many windows (0: every day); the best checkpoint is scored on "
-                              "every validation day at the end.", min=0)
+    val_windows: int = option(0, "Validate each epoch on random whole validation days, drawn once with the seed, "
+                              "until they hold this many rows (0: every day, which costs less than a sample of "
+                              "scattered days: each chunk of days is computed once); the best checkpoint is then "
+                              "scored on every validation day at the end.", min=0)
     inputs: str = option("turnover,size,limits,ranks,breadth,market", "Input groups the model sees, a comma list of "
                          "turnover, size, limits, ranks, breadth, market (the others are 0); prices, volume, returns "
                          "and volatilities always.")

@@ -47,7 +47,7 @@ def outputs(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Te
     model.eval()
     out, mine = [], []
     for a, start, stop in spans(day, EVAL_DAYS)[rank::world]:
-        first = min(model.cfg.warmup, a)
+        first = model.cfg.warmup
         stocks, pos = torch.unique(stock[start:stop], return_inverse=True)
         b = int(day[stop - 1]) + 1
         cells = pos * (b - a) + day[start:stop] - a

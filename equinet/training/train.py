@@ -1,4 +1,5 @@
-"""`equinet train`: the store on the device, random windows by indexing, a transformer, checkpoints, resume."""
+"""`equinet train`: the store on the device, chunks of stock histories by indexing, a causal transformer,
+checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -120,23 +121,23 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     return store.meta, splits, data, prep
 
 
-EPOCH_POINTS, EPOCH_SHARE = 100_000, 0.15  # --samples-per-epoch 0: this many points, or this share of them
+EPOCH_POINTS, EPOCH_SHARE = 100_000, 0.05  # --samples-per-epoch 0: this many points, or this share of them
 
 
 def epoch_points(cfg: TrainConfig, data: DeviceData) -> int:
-    """--samples-per-epoch, or (0) 100,000 labelled points or 15 % of the training points, whichever is more: the
-    default 20 epochs then pass over a 300-stock store and the whole market about three times."""
+    """--samples-per-epoch, or (0) 100,000 labelled points or 5 % of the training points, whichever is more: the
+    default 20 epochs then pass over the whole market's training points once."""
     return cfg.samples_per_epoch or max(EPOCH_POINTS, round(EPOCH_SHARE * len(data.pools["train"])))
 
 
 def points_per_step(cfg: TrainConfig, data: DeviceData) -> float:
-    """The labelled points a training chunk holds on average: the training days' mean number of points (at most
-    --stocks-per-day) times the mean span."""
+    """The labelled points a training step holds on average: the training days' mean number of points (at most
+    --stocks-per-day) times the mean span, times the chunks."""
     pool = data.pools["train"]
     per_day = len(pool) / max(1, len(torch.unique(pool.day)))
     if cfg.stocks_per_day:
         per_day = min(per_day, cfg.stocks_per_day)
-    return per_day * (cfg.min_context + cfg.max_context) / 2
+    return cfg.chunks * per_day * (cfg.min_context + cfg.max_context) / 2
 
 
 def steps_per_epoch(cfg: TrainConfig, data: DeviceData) -> int:
@@ -307,7 +308,7 @@ def draw(run: Run, gen: torch.Generator | None = None) -> Batch:
     chunk (the same draws on every rank)."""
     cfg, gen = run.cfg, gen or run.gen
     span = int(torch.randint(cfg.min_context, cfg.max_context + 1, (1,), generator=gen, device=run.data.device))
-    return sample(run.data, "train", span, run.model.cfg.warmup, gen, cfg.stocks_per_day, run.world.share)
+    return sample(run.data, "train", span, run.model.cfg.warmup, gen, cfg.stocks_per_day, run.world.share, cfg.chunks)
 
 
 def backward(run: Run, loss: torch.Tensor) -> None:
@@ -363,7 +364,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
         t0, total, seen = time.perf_counter(), 0.0, 0
         for step in range(run.steps):
             batch = draw(run)
-            loss, value, windows = global_loss(run, train_step(run, batch), batch)
+            loss, value, points = global_loss(run, train_step(run, batch), batch)
             if not math.isfinite(value):
                 kept = f"{rundir.Folder(run.dir).last} (epoch {run.epoch})" if run.epoch else "none yet"
                 raise TrainingDiverged(f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training "
@@ -377,7 +378,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
             if run.ema is not None:
                 run.ema.update_parameters(run.model)
             total += value
-            seen += windows
+            seen += points
             trim_host_memory(run.data.device)
             if on_step:
                 on_step(value, run.sched.get_last_lr()[0], seen / (time.perf_counter() - t0))

@@ -15,7 +15,7 @@ from equinet import open_store
 from equinet.core.labels import LabelRule
 from equinet.core.labels import PAYOFF
 from equinet.features.inputs import clean_run, future_vol, prepare
-from equinet.features.sampler import Batch, Chunk, sample, targets, to_device
+from equinet.features.sampler import Batch, Chunk, chunk, sample, targets, to_device
 from equinet.features.splits import by_date
 from equinet.models.distribution import class_probabilities, t_scale, volatility_probabilities
 from equinet.models.heads import make_head
@@ -126,15 +126,17 @@ def test_a_chunk_holds_random_stocks_over_a_span_and_no_loss_reaches_beyond_trai
     train_days = np.nonzero(masks["train"].any(0))[0]
     seen = set()
     for seed in range(12):
-        batch = sample(data, "train", 30, 25, torch.Generator().manual_seed(seed), stocks=3)
+        batch = sample(data, "train", 30, 25, torch.Generator().manual_seed(seed), stocks=3, chunks=2)
         B, T, _ = batch.x.shape
-        days = batch.day.unique()
-        a = int(days.min())
-        assert batch.first == min(25, a) and T == batch.first + int(days.max()) - a + 1 <= batch.first + 30
-        assert torch.equal(batch.group, batch.day - a) and torch.equal(batch.group, batch.group.sort().values)
-        stocks = batch.stock.unique()
-        assert 0 < len(stocks) <= 3 and B >= len(stocks)
-        seen.add(tuple(stocks.tolist()))
+        assert batch.first == 25 and T - 25 <= 30 and batch.groups == 2 * (T - 25) and B <= 6
+        assert torch.equal(batch.group, batch.group.sort().values)  # a day's cells are contiguous
+        for k in range(2):  # each chunk: one span of consecutive days, at most 3 stocks
+            mine = (batch.group >= k * (T - 25)) & (batch.group < (k + 1) * (T - 25))
+            a = int(batch.day[mine].min())
+            assert torch.equal(batch.group[mine] - k * (T - 25), batch.day[mine] - a)
+            stocks = batch.stock[mine].unique()
+            assert 0 < len(stocks) <= 3
+            seen.add(tuple(stocks.tolist()))
         # every read-out cell has the minimum clean history; labels exactly where the training split has the point
         assert (data.clean_days[batch.stock, batch.day] >= 20).all()
         for s_, d, label in zip(batch.stock.tolist(), batch.day.tolist(), batch.y.tolist()):
@@ -143,6 +145,9 @@ def test_a_chunk_holds_random_stocks_over_a_span_and_no_loss_reaches_beyond_trai
         assert int(batch.day.max()) <= train_days.max()  # nor is a validation day read out
         flat = batch.x[:, batch.first:].reshape(B * (T - batch.first), -1)[batch.cells]
         torch.testing.assert_close(flat, data.inputs[batch.stock, batch.day])  # the cells are the right days
+        early = chunk(data, batch.stock[:1], -5, 10, 5, torch.tensor([0]))  # days before the store: padding
+        assert (early.x[0, :5] == 0).all() and (early.run[0, :5] == 0).all()
+        torch.testing.assert_close(early.x[0, 5:], data.inputs[batch.stock[0], :10])
     assert len(seen) > 1  # a random subset, not the first stocks
 
 

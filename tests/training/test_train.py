@@ -57,10 +57,10 @@ def limit_of(code: str, day: str) -> float:
 
 
 def hand_features(store, s: int, d: int) -> np.ndarray:
-    """Features 11-33 of (s, d) from the store's numbers, one stock and day at a time: log sigma, the EWMA sigmas
+    """Features 11-36 of (s, d) from the store's numbers, one stock and day at a time: log sigma, the EWMA sigmas
     of half-life 3 and 60 and Parkinson's as log ratios to it, the volume surprise, the limit flags, the six
-    ranks of the day among the stocks with a bar, turnover and size (none here), the room to the day's limits and
-    the day's breadth."""
+    ranks of the day among the stocks with a bar, turnover and size (none here), the room to the day's limits,
+    the day's breadth and the log returns over the last 5, 20 and 60 days in sqrt(days) sigmas."""
     close, panel = np.asarray(store.close), np.asarray(store.panel, dtype=np.float64)
     own = [i for i in range(d + 1) if not np.isnan(close[s, i])]
     bars = close[s, own]
@@ -107,7 +107,8 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
     flags = [at_limit(k) for k in trading]
     features += [np.mean([day_return(k, d) > 0 for k in trading]), np.mean([u for u, _ in flags]),
                  np.mean([dn for _, dn in flags])]
-    return np.array(features)
+    trailing = [sum(day_return(s, i) for i in range(max(0, d - n + 1), d + 1)) / np.sqrt(n) for n in (5, 20, 60)]
+    return np.array(features + [float(np.clip(r / sigma, -20, 20)) for r in trailing])
 
 
 def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
@@ -211,7 +212,7 @@ def test_new_features_by_hand() -> None:
                                              np.full((2, 4), 100)))
     np.testing.assert_array_equal(up, [[False, True, False, False], [False, False, True, False]])
     np.testing.assert_array_equal(down, [[False, False, True, False], [False, False, False, False]])
-    assert len(FEATURES) == 34 and FEATURES[11] == "log_sigma"
+    assert len(FEATURES) == 37 and FEATURES[11] == "log_sigma"
 
 
 def test_unadjusted_events_cut_windows(stores) -> None:
