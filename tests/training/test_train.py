@@ -278,7 +278,7 @@ def test_trains_after_the_store_is_deleted(stores, tmp_path: Path) -> None:
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> None:
-    run = fit(start(tiny(stores["adjusted"], tmp_path, name="nan", epochs=3, samples_per_epoch=1024)), stop_after=1)
+    run = fit(start(tiny(stores["adjusted"], tmp_path, name="nan", epochs=3, samples_per_epoch=4096)), stop_after=1)
     kept = (tmp_path / "nan" / "last.pt").read_bytes()
     run.sched.base_lrs = [1e30]  # a learning rate no network survives
     with pytest.raises(TrainingDiverged, match=r"loss is nan at epoch 2, step \d+: .*last\.pt \(epoch 1\)"):
@@ -286,7 +286,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(stores, tmp_path: Path) -> Non
     assert (tmp_path / "nan" / "last.pt").read_bytes() == kept
 
     result = run_cli("train", "--data", stores["adjusted"], "--out", tmp_path, "--name", "boom", "--epochs", "1",
-                     *TINY_CLI, "--lr", "1e30", "--samples-per-epoch", "1024")
+                     *TINY_CLI, "--lr", "1e30", "--samples-per-epoch", "4096")
     assert result.exit_code == 1
     assert "loss is nan at epoch 1" in result.output
 
