@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +15,7 @@ from equinet import ingest
 from equinet.data.synth import frame, simulate, write
 from equinet.cli.commands import app
 
+os.environ.setdefault("EQUINET_CACHE", tempfile.mkdtemp(prefix="equinet-cache-"))  # never the user's own cache
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: tests/ sits in it, a folder per layer below
 SHARED_DATA = ROOT.parent / "shared" / "data"  # the real data, beside the checkout (absent: its tests skip)
 SHARED = SHARED_DATA / "a-share-319"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from equinet.core.labels import LabelRule, labels
+from equinet.core import board
+from equinet.data import adjust, limits
 from equinet.data.adjust import event_cells, previous_close
 from equinet.data.limits import at_limits, day_limits
 from equinet.data.store import Store, store_build
+from equinet.features import series
+from equinet.features.cache import cached, key
 from equinet.features.series import SIGMA_FLOOR, ewma, ewma_sigma, reversal, squared_returns, trailing_sum
 
 # Every input of a day is the same in every window that holds the day: nothing is relative to a decision day.
@@ -137,7 +142,21 @@ def in_sigmas(x: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 
 def prepare(store: Store, rule: LabelRule) -> Prepared:
-    """Per-day inputs (each day's own, causal), clean-history lengths, labels and the baselines' arrays."""
+    """Per-day inputs (each day's own, causal), clean-history lengths, labels and the baselines' arrays; what does
+    not depend on the rule comes from the cache when this build of the store was prepared before."""
+    sources = [__file__, series.__file__, limits.__file__, adjust.__file__, board.__file__]
+    days = cached(key([str(Path(store.path).resolve()), store_build(store)], sources), lambda: day_arrays(store))
+    close = np.asarray(store.close)
+    r2, _ = squared_returns(close, _unadjusted_breaks(store))
+    y, r = labels(close, rule)
+    return Prepared(days["inputs"], days["clean_days"], y, r, days["sigma"], days["reversal"],
+                    future_vol(r2, days["sigma"].astype(np.float64), rule.horizon).astype(np.float32),
+                    days["linear"], rule, store_build(store))
+
+
+def day_arrays(store: Store) -> dict[str, np.ndarray]:
+    """What prepare computes whatever the label rule: inputs, clean-history lengths, sigma, reversal and the
+    linear baseline's inputs."""
     panel = np.asarray(store.panel, dtype=np.float64)
     market = np.asarray(store.market, dtype=np.float64)
     close = np.asarray(store.close)
@@ -191,7 +210,5 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
         inputs = _float32(columns, present)
         moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
     linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
-    y, r = labels(close, rule)
-    return Prepared(inputs, clean_run(present, breaks), y, r, sigma.astype(np.float32),
-                    reversal(ret).astype(np.float32), future_vol(r2, sigma, rule.horizon).astype(np.float32),
-                    linear, rule, store_build(store))
+    return {"inputs": inputs, "clean_days": clean_run(present, breaks), "sigma": sigma.astype(np.float32),
+            "reversal": reversal(ret).astype(np.float32), "linear": linear}

@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 from equinet.features.sampler import Chunk
 
 
-ENCODE_ROWS = 32  # stock histories encoded at a time: their attention masks [rows, heads, T, T] stay small
+ENCODE_ROWS = 64  # stock histories encoded at a time: their attention masks [rows, heads, T, T] stay small
 RECOMPUTE_CELLS = 4_000_000  # a training chunk of more stocks x days x d-model than this keeps only each piece's
 # output and recomputes its activations in the backward pass: a step's memory stays bounded, for ~30 % more compute
 
@@ -57,11 +57,14 @@ def slopes(heads: int) -> torch.Tensor:
 def causal_bias(run: torch.Tensor, reach: torch.Tensor, heads: int) -> torch.Tensor:
     """Additive attention mask [B, H, T, T] of histories whose clean runs are run [B, T]: day i sees day j <= i
     when j is at most reach[h] days back and within i's clean run (a gap or unadjusted ex-rights day cuts it),
-    penalised by ALiBi's slope times the distance; a day with no bar sees itself only."""
+    penalised by ALiBi's slope times the distance; a day with no bar sees itself only. Where no history of the
+    piece is cut within the reach (most of them), one mask [1, H, T, T] serves all."""
     T = run.shape[1]
     back = (torch.arange(T, device=run.device)[:, None] - torch.arange(T, device=run.device)[None, :]).float()
-    limit = torch.minimum(run.clamp(min=1)[:, None, :, None] - 1, reach[None, :, None, None])  # [B, H, T, 1]
     bias = -slopes(heads).to(run.device)[:, None, None] * back  # [H, T, T]
+    if bool((run[:, 0] > reach.max()).all() and (run[:, -1] - run[:, 0] == T - 1).all()):
+        return torch.where((back >= 0) & (back <= reach[:, None, None]), bias, float("-inf"))[None]  # no cut: shared
+    limit = torch.minimum(run.clamp(min=1)[:, None, :, None] - 1, reach[None, :, None, None])  # [B, H, T, 1]
     return torch.where((back >= 0) & (back <= limit), bias, float("-inf"))
 
 

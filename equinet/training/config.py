@@ -71,7 +71,7 @@ class TrainConfig:
     lr: float = option(1e-3, "Peak learning rate (AdamW).", min=0.0)
     weight_decay: float = option(0.05, "AdamW weight decay.", min=0.0)
     warmup: float = option(0.05, "Share of steps for linear warm-up.", min=0.0, max=1.0)
-    samples_per_epoch: int = option(0, "Labelled points per epoch (0: 100,000 or 15 % of the training points, "
+    samples_per_epoch: int = option(0, "Labelled points per epoch (0: 20,000 or 5 % of the training points, "
                                     "whichever is more).", min=0)
     seed: int = option(0, "Seed for sampling, initialisation and dropout.")
     device: str = option("auto", "auto (cuda, then mps, then cpu), cuda, mps or cpu.")

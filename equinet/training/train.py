@@ -121,12 +121,12 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     return store.meta, splits, data, prep
 
 
-EPOCH_POINTS, EPOCH_SHARE = 100_000, 0.05  # --samples-per-epoch 0: this many points, or this share of them
+EPOCH_POINTS, EPOCH_SHARE = 20_000, 0.05  # --samples-per-epoch 0: this many points, or this share of them
 
 
 def epoch_points(cfg: TrainConfig, data: DeviceData) -> int:
-    """--samples-per-epoch, or (0) 100,000 labelled points or 5 % of the training points, whichever is more: the
-    default 20 epochs then pass over the whole market's training points once."""
+    """--samples-per-epoch, or (0) 20,000 labelled points or 5 % of the training points, whichever is more: the
+    default 20 epochs then pass over the whole market's training points once (a 300-stock store's seven times)."""
     return cfg.samples_per_epoch or max(EPOCH_POINTS, round(EPOCH_SHARE * len(data.pools["train"])))
 
 
