@@ -160,9 +160,12 @@ class Member(nn.Module):
         B, T, _ = c.x.shape
         recompute = self.training and torch.is_grad_enabled() and B * T * self.cfg.d_model > RECOMPUTE_CELLS
         encode = (lambda *a: checkpoint(self.encode, *a, use_reentrant=False)) if recompute else self.encode
-        h = torch.cat([encode(c.x[i:i + ENCODE_ROWS], c.run[i:i + ENCODE_ROWS], c.first)
-                       for i in range(0, B, ENCODE_ROWS)])  # [B, T - first, d]
-        h = h.reshape(-1, self.cfg.d_model)[c.cells]  # [N, d]
+        uncut = (c.run[:, 0] > self.reach.max()) & (c.run[:, -1] - c.run[:, 0] == T - 1)  # [B]
+        order = torch.argsort(~uncut, stable=True)  # uncut histories first: their pieces share one mask
+        x, run = c.x[order], c.run[order]
+        h = torch.cat([encode(x[i:i + ENCODE_ROWS], run[i:i + ENCODE_ROWS], c.first)
+                       for i in range(0, B, ENCODE_ROWS)])  # [B, T - first, d], in that order
+        h = h[torch.argsort(order)].reshape(-1, self.cfg.d_model)[c.cells]  # [N, d]
         if self.across is not None:
             h = self.across(h, group, groups)
         return self.head(self.ln_f(h))  # [N, n_out]
