@@ -215,11 +215,13 @@ def group_ranks(group: np.ndarray, x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def daily_rank_ic(score: np.ndarray, outcome: np.ndarray, day: np.ndarray) -> np.ndarray:
+def daily_rank_ic(score: np.ndarray, outcome: np.ndarray, day: np.ndarray,
+                  ranked: np.ndarray | None = None) -> np.ndarray:
     """Spearman correlation of score and outcome across the stocks of each day [days, ascending]; NaN where a side
-    is constant (a forecaster that ranks nothing)."""
+    is constant (a forecaster that ranks nothing). ranked: the outcome's ranks within each day, when known (many
+    forecasters scored on the same rows rank it once)."""
     _, g = np.unique(day, return_inverse=True)
-    a, b = group_ranks(g, score), group_ranks(g, outcome)
+    a, b = group_ranks(g, score), group_ranks(g, outcome) if ranked is None else ranked
     s = lambda w: np.bincount(g, weights=w)  # noqa: E731
     n = s(np.ones(len(g)))
     cov = s(a * b) - s(a) * s(b) / n

@@ -12,7 +12,7 @@ import numpy as np
 from equinet.core.files import replace_file, write_json
 from equinet.core.labels import CLASSES
 from equinet.core.metrics import (FORECASTERS, class_shares, daily_rank_ic, decision_metrics, forecast_metrics,
-                             gate_decision, rank_metrics, surprisal)
+                                  gate_decision, group_ranks, rank_metrics, surprisal)
 from equinet.training.rundir import Folder
 
 DECILE = 10.0
@@ -80,27 +80,33 @@ def pickable(rows: Rows, skip_limit_up: bool = True) -> np.ndarray:
     return ~rows.limit_up if skip_limit_up else np.ones(len(rows.day), bool)
 
 
-def top_picks(rows: Rows, score: np.ndarray, top: int = 0, pct: float = 0.0, skip_limit_up: bool = True
-              ) -> np.ndarray:
+def by_score(rows: Rows, score: np.ndarray, skip_limit_up: bool = True) -> tuple[np.ndarray, ...]:
+    """The rows a top-k may pick with a score, by day and best score first (ties: row order): (order, each day's
+    first position, its count, whether its scores differ); sorted once for every k."""
+    order = np.flatnonzero(pickable(rows, skip_limit_up) & ~np.isnan(score))
+    order = order[np.lexsort((-score[order], rows.day[order]))]
+    _, first, counts = np.unique(rows.day[order], return_index=True, return_counts=True)
+    return order, first, counts, score[order[first]] > score[order[first + counts - 1]]  # best > worst that day
+
+
+def top_picks(rows: Rows, score: np.ndarray, top: int = 0, pct: float = 0.0, skip_limit_up: bool = True,
+              sorted_rows: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """The one top-k rule of eval, cv, report and the backtest: each decision day's best rows by score among the
     stocks that can be picked (with a score; not closed at the limit-up that day, with skip_limit_up), `top` of
     them, or pct % of the day's pickable stocks (at least one); a day whose pickable scores are all equal picks
-    nothing. Row indices, by day, best first."""
-    order = np.flatnonzero(pickable(rows, skip_limit_up) & ~np.isnan(score))
-    order = order[np.lexsort((-score[order], rows.day[order]))]  # by day, best score first (ties: row order)
-    _, first, counts = np.unique(rows.day[order], return_index=True, return_counts=True)
-    ranked = score[order[first]] > score[order[first + counts - 1]]  # best > worst that day
+    nothing. Row indices, by day, best first (sorted_rows: by_score's, when known)."""
+    order, first, counts, ranked = sorted_rows or by_score(rows, score, skip_limit_up)
     k = np.full(len(counts), top) if pct <= 0 else np.maximum(1, np.floor(counts * pct / 100)).astype(int)
     position = np.arange(len(order)) - np.repeat(first, counts)
     return order[(position < np.repeat(k, counts)) & np.repeat(ranked, counts)]
 
 
-def top_excess(rows: Rows, score: np.ndarray, pct: float) -> dict:
+def top_excess(rows: Rows, score: np.ndarray, pct: float, sorted_rows: tuple[np.ndarray, ...] | None = None) -> dict:
     """Each day: the top pct % of the stocks that can be picked, by score (top_picks); their mean forward return
     against the equal-weighted universe. A day whose scores are all equal has no pick (the prior has no top-k)."""
     days, group = _day_groups(rows.day)
     universe = np.bincount(group, weights=rows.forward_return, minlength=days) / np.bincount(group, minlength=days)
-    chosen = top_picks(rows, score, pct=pct)
+    chosen = top_picks(rows, score, pct=pct, sorted_rows=sorted_rows)
     counts = np.bincount(group[chosen], minlength=days)
     with np.errstate(invalid="ignore"):
         picks = np.bincount(group[chosen], weights=rows.forward_return[chosen], minlength=days) / counts
@@ -150,6 +156,8 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
     """Every forecaster's metrics on the same rows, with day-bootstrap intervals: the body of a report."""
     out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
            "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
+    _, day_group = np.unique(rows.day, return_inverse=True)
+    outcome = group_ranks(day_group, rows.forward_return)  # ranked once for every forecaster
     for i, name in enumerate(FORECASTERS):  # the model first: a ranking-only forecaster gets its keys, as None
         if name not in rows.score:  # rows scored before it existed (the linear baseline)
             continue
@@ -157,9 +165,10 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
             block = forecast_metrics(rows.p[name], rows.y, rows.forward_return, rows.p["prior"], rows.p["volatility"])
         else:
             block = dict.fromkeys(out["model"])
-        ic = daily_rank_ic(rows.score[name], rows.forward_return, rows.day)
-        tops = {"topk_excess": top_excess(rows, rows.score[name], top_pct),
-                "top_decile_excess": top_excess(rows, rows.score[name], DECILE)}
+        ic = daily_rank_ic(rows.score[name], rows.forward_return, rows.day, outcome)
+        ranked = by_score(rows, rows.score[name])
+        tops = {"topk_excess": top_excess(rows, rows.score[name], top_pct, ranked),
+                "top_decile_excess": top_excess(rows, rows.score[name], DECILE, ranked)}
         block |= rank_metrics(ic) | {k: top["excess"] for k, top in tops.items()}
         block["ci"] = bootstrap(_daily_sums(rows, name, ic, tops), n_bootstrap, seed=i)
         if name == "model":
