@@ -48,15 +48,18 @@ def encoder_flops(cfg, context: int, read: int) -> dict[str, float]:
     (layer norms, GELU, softmax and --cross left out: a few % of either):
     window: the window encoder this replaced, every window encoded from scratch over `context` days (its last block
     queried the decision day alone); causal: this encoder as built, a chunk of `read` days read out after its
-    warm-up, each day's attention computed over the chunk's days (masked beyond its reach); ideal: each stock-day
-    encoded once, attending only to the days its reach allows."""
+    warm-up, each block computing only the days the blocks after it reach, its attention over all the days it holds
+    (masked beyond its reach); ideal: each stock-day encoded once, attending only to the days its reach allows."""
     d, L, r, n, F = cfg.d_model, context, cfg.mlp_ratio, cfg.layers, cfg.n_features
     mlp, qkv, proj = 2 * r * d * d, 3 * d * d, d * d  # per day that passes through them
     window = (L * F * d + (n - 1) * (L * (qkv + proj + mlp) + 2 * L * L * d)
               + L * qkv + 2 * L * d + proj + mlp + d * cfg.n_out)
-    T = cfg.warmup + read  # the chunk's days
-    chunk = (T * F * d + (n - 1) * (T * (qkv + proj + mlp) + 2 * T * T * d)
-             + T * qkv + 2 * read * T * d + read * (proj + mlp) + read * d * cfg.n_out)
+    T = cfg.warmup + read  # the chunk's days; block i computes the days from starts[i + 1] on, over keys from starts[i]
+    starts = [0] + [max(0, cfg.warmup - (n - 1 - i) * cfg.reach) for i in range(n)]
+    chunk = T * F * d + read * d * cfg.n_out
+    for i in range(n):
+        keys, queries = T - starts[i], T - starts[i + 1]
+        chunk += keys * qkv + queries * (proj + mlp) + 2 * queries * keys * d
     ideal = F * d + n * (qkv + proj + mlp + 2 * (cfg.reach + 1) * d) + d * cfg.n_out
     return {k: 2.0 * cfg.members * v for k, v in (("window", window), ("causal", chunk / read), ("ideal", ideal))}
 

@@ -152,8 +152,12 @@ class Member(nn.Module):
         [B, T - first, d], each from the days up to it."""
         bias = causal_bias(run, self.reach, self.cfg.heads)  # [B, H, T, T]
         h = self.drop(self.inp(x))  # [B, T, d]
+        start = 0  # h holds days start..T-1
         for i, block in enumerate(self.blocks):
-            h = block(h, bias, first if i == len(self.blocks) - 1 else 0)  # the last block: read-out days only
+            # block i's outputs are needed from the first read-out day back as far as the blocks after it reach
+            needed = max(start, first - (len(self.blocks) - 1 - i) * int(self.reach.max()))
+            h = block(h, bias[:, :, start:, start:], needed - start)  # [B, T - needed, d]
+            start = needed
         return h
 
     def forward(self, c: Chunk, group: torch.Tensor, groups: int) -> torch.Tensor:
