@@ -54,6 +54,11 @@ def slopes(heads: int) -> torch.Tensor:
     return 2.0 ** (-8.0 * torch.arange(1, heads + 1) / heads)
 
 
+def uncut(run: torch.Tensor, reach: torch.Tensor) -> torch.Tensor:
+    """bool [B]: histories whose clean run covers every day of the chunk and the reach before its first."""
+    return (run[:, 0] > reach.max()) & (run[:, -1] - run[:, 0] == run.shape[1] - 1)
+
+
 def causal_bias(run: torch.Tensor, reach: torch.Tensor, heads: int) -> torch.Tensor:
     """Additive attention mask [B, H, T, T] of histories whose clean runs are run [B, T]: day i sees day j <= i
     when j is at most reach[h] days back and within i's clean run (a gap or unadjusted ex-rights day cuts it),
@@ -62,7 +67,7 @@ def causal_bias(run: torch.Tensor, reach: torch.Tensor, heads: int) -> torch.Ten
     T = run.shape[1]
     back = (torch.arange(T, device=run.device)[:, None] - torch.arange(T, device=run.device)[None, :]).float()
     bias = -slopes(heads).to(run.device)[:, None, None] * back  # [H, T, T]
-    if bool((run[:, 0] > reach.max()).all() and (run[:, -1] - run[:, 0] == T - 1).all()):
+    if bool(uncut(run, reach).all()):
         return torch.where((back >= 0) & (back <= reach[:, None, None]), bias, float("-inf"))[None]  # no cut: shared
     limit = torch.minimum(run.clamp(min=1)[:, None, :, None] - 1, reach[None, :, None, None])  # [B, H, T, 1]
     return torch.where((back >= 0) & (back <= limit), bias, float("-inf"))
@@ -164,8 +169,7 @@ class Member(nn.Module):
         B, T, _ = c.x.shape
         recompute = self.training and torch.is_grad_enabled() and B * T * self.cfg.d_model > RECOMPUTE_CELLS
         encode = (lambda *a: checkpoint(self.encode, *a, use_reentrant=False)) if recompute else self.encode
-        uncut = (c.run[:, 0] > self.reach.max()) & (c.run[:, -1] - c.run[:, 0] == T - 1)  # [B]
-        order = torch.argsort(~uncut, stable=True)  # uncut histories first: their pieces share one mask
+        order = torch.argsort(~uncut(c.run, self.reach), stable=True)  # uncut first: their pieces share one mask
         x, run = c.x[order], c.run[order]
         h = torch.cat([encode(x[i:i + ENCODE_ROWS], run[i:i + ENCODE_ROWS], c.first)
                        for i in range(0, B, ENCODE_ROWS)])  # [B, T - first, d], in that order
