@@ -44,7 +44,7 @@ def cached(name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str,
     entry = folder / name if folder else None
     if entry is not None and (entry / DONE).is_file():
         try:
-            arrays = {p.stem: np.load(p) for p in entry.glob("*.npy")}
+            arrays = {p.stem: np.load(p, mmap_mode="c") for p in entry.glob("*.npy")}  # private pages, read on use
             os.utime(entry)  # recently used
             return arrays
         except (OSError, ValueError):

@@ -155,8 +155,8 @@ class Member(nn.Module):
     def encode(self, x: torch.Tensor, run: torch.Tensor, first: int) -> torch.Tensor:
         """Histories [B, T, F] with their clean runs [B, T] -> every day's representation from `first` on
         [B, T - first, d], each from the days up to it."""
-        bias = causal_bias(run, self.reach, self.cfg.heads)  # [B, H, T, T]
         h = self.drop(self.inp(x))  # [B, T, d]
+        bias = causal_bias(run, self.reach, self.cfg.heads).to(h.dtype)  # [B or 1, H, T, T], autocast's dtype once
         start = 0  # h holds days start..T-1
         for i, block in enumerate(self.blocks):
             # block i's outputs are needed from the first read-out day back as far as the blocks after it reach
