@@ -26,6 +26,8 @@ SPLIT = "train, val, test or all (decision days of the checkpoint's split)."
 DEVICE = Opt("auto", help="auto, cuda, mps or cpu.")
 TOP_PCT = Opt(1.0, min=0.0, max=100.0, help="Daily top-k: this % of the stocks that can be picked (at least one).")
 BOOTSTRAP = Opt(1000, min=0, help="Bootstrap resamples of whole days for the 95 % intervals.")
+BLOCK = Opt(5, min=1, help="Days per bootstrap block: moving blocks of this many consecutive days are resampled "
+            "(the 3-day returns of neighbouring days overlap; 1: single days).")
 
 
 @app.command()
@@ -134,13 +136,14 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
        resume: bool = Opt(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
        top_pct: float = TOP_PCT,
        bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
+       block_days: int = BLOCK,
        as_json: bool = Opt(False, "--json", help=f"Print {rundir.CV} instead of the table."), **options) -> None:
     from equinet.cli.terminal import cv_live
 
     fixed = [k for k in CV_SETS if k in given(options)]
     if fixed:
         fail(f"cv sets {', '.join(option_name(k) for k in fixed)} itself; leave it out")
-    cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, as_json)
+    cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, block_days, as_json)
 
 
 RUN = Opt(None, help=f"Run directory (uses its {rundir.BEST}; default: the newest finished run under --out).")
@@ -156,7 +159,7 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
              data: Path = Opt(None, help="Store to evaluate on (default: the one the checkpoint was trained on)."),
              date_from: str = Opt(None, "--from", help="First decision day (ISO date)."),
              date_to: str = Opt(None, "--to", help="Last decision day (ISO date)."), context: int = CONTEXT,
-             bootstrap: int = BOOTSTRAP,
+             bootstrap: int = BOOTSTRAP, block_days: int = BLOCK,
              top_pct: float = TOP_PCT,
              gate: str = Opt(None, help="Also report the confidence gate, e.g. up=0.6,down=0.7."),
              up: float = UP, down: float = DOWN, device: str = DEVICE, as_json: bool = JSON) -> None:
@@ -174,7 +177,7 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
     with progress_bar(as_json) as bar:
         task = bar.add_task("evaluating windows", total=None)
         report, rows = evaluate_rows(app_, split, date_from, date_to, bootstrap, top_pct, thresholds,
-                                     progress=lambda n: bar.advance(task, n))
+                                     progress=lambda n: bar.advance(task, n), block_days=block_days)
     whole = date_from is None and date_to is None and not app_.thresholds_note
     saved = save_eval(report, rows if whole else None, app_.store.meta["dates"], app_.checkpoint, split) \
         if app_.world.main else None
@@ -211,7 +214,7 @@ def predict(codes: list[str] = Arg(None, help="Stock codes: 600881, SH600881, sh
 def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (default: the newest run under --out)."),
              out: Path = OUT, split: str = Opt("test", help="Train runs: the split whose decision days are traded "
                                                "(train, val, test or all); a cv trades its folds' blocks."),
-             bootstrap: int = BOOTSTRAP,
+             bootstrap: int = BOOTSTRAP, block_days: int = BLOCK,
              trades: Path = Opt(None, help="Also write every trade of every portfolio to this CSV file."),
              output: Path = Opt(None, "--output", "-o", help="Also write the result (JSON) to this file."),
              device: str = DEVICE, as_json: bool = JSON, **options) -> None:
@@ -230,7 +233,7 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     target = run or newest_run(out)
     with progress_bar(as_json) as bar:
         bar.add_task(f"backtesting {target}", total=None)
-        result, books, tape = backtest_run(target, rules, split, device, bootstrap)
+        result, books, tape = backtest_run(target, rules, split, device, bootstrap, block_days)
     result = no_nan(result)
     saved = rundir.Folder(target).backtest_file(split)
     for path in [saved] + ([output] if output else []):

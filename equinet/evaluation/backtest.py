@@ -13,7 +13,7 @@ from equinet.core.fields import option
 from equinet.data.adjust import previous_close
 from equinet.data.limits import at_limits, day_limits
 from equinet.data.store import Store
-from equinet.evaluation.scoring import Rows, bootstrap, pickable, top_picks
+from equinet.evaluation.scoring import BLOCK_DAYS, Rows, bootstrap, pickable, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
@@ -160,14 +160,15 @@ def everyone(rows: Rows) -> dict[int, np.ndarray]:
     return by_day(rows, np.argsort(rows.day, kind="stable"))
 
 
-def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0) -> dict:
+def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0,
+            block_days: int = BLOCK_DAYS) -> dict:
     """A book's figures beside the universe's and the market series' daily returns on the same days."""
     r = book.value[1:] / book.value[:-1] - 1
     ex = r - (universe.value[1:] / universe.value[:-1] - 1)
     m = market[book.days[1:]]
     peak = np.maximum.accumulate(book.value)
     std = ex.std(ddof=1) if len(ex) > 1 else float("nan")
-    ci = bootstrap({"daily_excess": (ex, np.ones(len(ex)), False)}, n_bootstrap, seed)
+    ci = bootstrap({"daily_excess": (ex, np.ones(len(ex)), False)}, n_bootstrap, seed, block_days)
     return {"days": int(len(r)), "total_return": float(book.value[-1] / book.value[0] - 1),
             "annual_return": float((book.value[-1] / book.value[0]) ** (YEAR / max(len(r), 1)) - 1),
             "annual_excess": float(ex.mean() * YEAR), "annual_excess_market": float(np.nanmean(r - m) * YEAR),
@@ -196,8 +197,8 @@ class Rules:
                                  "opens at its limit-up.", flag="--skip-limit-up/--buy-limit-up")
 
 
-def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000
-             ) -> tuple[dict, dict[str, Book]]:
+def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000,
+             block_days: int = BLOCK_DAYS) -> tuple[dict, dict[str, Book]]:
     """Every named forecaster's top picks traded before and after costs, beside the universe and the market series
     on the same days; the summary (JSON-ready, with each book's value per day) and the books (with their trades)."""
     first, last = int(rows.day.min()), int(rows.day.max())
@@ -209,7 +210,7 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
         chosen = by_day(rows, top_picks(rows, rows.score[name], rules.top, rules.top_pct, rules.skip_limit_up))
         for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
             books[f"{name}/{tag}"] = book = simulate(chosen, t, rules.hold, costs, first, end)
-            out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, seed=i)
+            out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, i, block_days)
     market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[universe.days[1:]])])
     rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
     return {"rules": rules_json, "warnings": [w for w in warnings if w], "first": str(t.dates[first]),
@@ -230,7 +231,8 @@ def picks_text(rules: dict) -> str:
 TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are traded and whose scores get a tear sheet
 
 
-def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple[dict, dict[str, Book], Tape]:
+def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000, block_days: int = BLOCK_DAYS
+                    ) -> tuple[dict, dict[str, Book], Tape]:
     """Scored rows (scored.Scored) backtested and their scores' tear sheet, on the store the rows index."""
     from equinet.data.store import open_store
     from equinet.evaluation.tearsheet import tear_sheet
@@ -241,19 +243,19 @@ def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000) -> tuple
                          f"evaluate the run again on it")
     names = tuple(n for n in TRADED if n in s.rows.score)
     t = tape(store)
-    result, books = backtest(s.rows, t, names, rules, n_bootstrap)
+    result, books = backtest(s.rows, t, names, rules, n_bootstrap, block_days)
     result |= {"store": str(s.store), "tear_sheet": tear_sheet(s.rows, np.asarray(store.close), s.dates, names,
                                                                 s.config["horizon"])}
     return result, books, t
 
 
-def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str = "auto", n_bootstrap: int = 1000
-                 ) -> tuple[dict, dict[str, Book], Tape]:
+def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str = "auto", n_bootstrap: int = 1000,
+                 block_days: int = BLOCK_DAYS) -> tuple[dict, dict[str, Book], Tape]:
     """A run's (or a cv's) scored rows backtested, with the tear sheet."""
     from equinet.evaluation.scored import scored
 
     s = scored(run, split, device)
-    result, books, t = backtest_scored(s, rules, n_bootstrap)
+    result, books, t = backtest_scored(s, rules, n_bootstrap, block_days)
     return result | {"run": str(run), "split": "cv folds" if s.folds else split}, books, t
 
 

@@ -13,7 +13,7 @@ from equinet.features.sampler import Pool, make_pool, labelled_context
 from equinet.models.distribution import volatility_probabilities
 from equinet.training.forward import baseline_probabilities, rows_of
 from equinet.inference.apply import Applied, MismatchError
-from equinet.evaluation.scoring import Rows, no_nan, score_rows
+from equinet.evaluation.scoring import BLOCK_DAYS, Rows, no_nan, score_rows
 
 
 def selection_mask(app: Applied, split: str, date_from: str | None, date_to: str | None) -> np.ndarray:
@@ -87,14 +87,14 @@ def parse_gate(text: str) -> tuple[float, float]:
 
 def evaluate(app: Applied, split: str = "test", date_from: str | None = None, date_to: str | None = None,
              n_bootstrap: int = 1000, top_pct: float = 1.0, gate: tuple[float, float] | None = None,
-             progress=None) -> dict:
+             progress=None, block_days: int = BLOCK_DAYS) -> dict:
     """All figures of the report, as one JSON-ready dict."""
-    return evaluate_rows(app, split, date_from, date_to, n_bootstrap, top_pct, gate, progress)[0]
+    return evaluate_rows(app, split, date_from, date_to, n_bootstrap, top_pct, gate, progress, block_days)[0]
 
 
 def evaluate_rows(app: Applied, split: str = "test", date_from: str | None = None, date_to: str | None = None,
                   n_bootstrap: int = 1000, top_pct: float = 1.0, gate: tuple[float, float] | None = None,
-                  progress=None) -> tuple[dict, Rows]:
+                  progress=None, block_days: int = BLOCK_DAYS) -> tuple[dict, Rows]:
     """evaluate's report and the rows it scored."""
     rows = collect(app, selection_mask(app, split, date_from, date_to), progress)
     dates = np.array(app.store.meta["dates"])
@@ -105,7 +105,7 @@ def evaluate_rows(app: Applied, split: str = "test", date_from: str | None = Non
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
         "train_prior": dict(zip(CLASSES, app.prior.tolist())),
         "warning": overlap_warning(app, rows.day),
-        **score_rows(rows, top_pct, n_bootstrap, gate),
+        **score_rows(rows, top_pct, n_bootstrap, gate, block_days),
     }
     return no_nan(report), rows
 

@@ -119,13 +119,26 @@ def top_excess(rows: Rows, score: np.ndarray, pct: float, sorted_rows: tuple[np.
             "excess": mean(daily), "daily_excess": daily}
 
 
-def bootstrap(daily: dict[str, tuple[np.ndarray, np.ndarray, bool]], n: int, seed: int = 0) -> dict:
-    """95 % intervals from resampling whole days (rows of a day move together); each statistic is a ratio of daily
-    sums (numerator, denominator), or 1 minus it (skill); every statistic sees the same resamples."""
+BLOCK_DAYS = 5  # --block-days: the 3-day returns of neighbouring days overlap, so days are resampled in blocks
+
+
+def block_weights(days: int, n: int, block: int, seed: int = 0) -> np.ndarray:
+    """[n, days]: how often each day enters each of n moving-block resamples (blocks of `block` consecutive days
+    drawn with replacement until the resample holds `days` days; block 1 is the plain day bootstrap)."""
+    block = max(1, min(block, days))
+    starts = np.random.default_rng(seed).integers(0, days - block + 1, size=(n, -(-days // block)))
+    picked = (starts[:, :, None] + np.arange(block)).reshape(n, -1)[:, :days]  # [n, days]
+    return np.bincount((np.arange(n)[:, None] * days + picked).ravel(), minlength=n * days).reshape(n, days)
+
+
+def bootstrap(daily: dict[str, tuple[np.ndarray, np.ndarray, bool]], n: int, seed: int = 0,
+              block: int = BLOCK_DAYS) -> dict:
+    """95 % intervals from resampling moving blocks of `block` whole days (rows of a day, and days of a block, move
+    together); each statistic is a ratio of daily sums (numerator, denominator), or 1 minus it (skill); every
+    statistic sees the same resamples."""
     if n <= 0 or not daily:
         return {}
-    days = len(next(iter(daily.values()))[0])
-    weights = np.random.default_rng(seed).multinomial(days, np.full(days, 1 / days), size=n)  # [n, days]
+    weights = block_weights(len(next(iter(daily.values()))[0]), n, block, seed)  # [n, days]
     out = {}
     for key, (num, den, is_skill) in daily.items():
         value = (weights @ num) / np.maximum(weights @ den, 1e-300)
@@ -152,7 +165,7 @@ def _daily_sums(rows: Rows, name: str, ic: np.ndarray, tops: dict[str, dict]) ->
 
 
 def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
-               gate: tuple[float, float] | None = None) -> dict:
+               gate: tuple[float, float] | None = None, block_days: int = BLOCK_DAYS) -> dict:
     """Every forecaster's metrics on the same rows, with day-bootstrap intervals: the body of a report."""
     out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
            "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
@@ -170,12 +183,12 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
         tops = {"topk_excess": top_excess(rows, rows.score[name], top_pct, ranked),
                 "top_decile_excess": top_excess(rows, rows.score[name], DECILE, ranked)}
         block |= rank_metrics(ic) | {k: top["excess"] for k, top in tops.items()}
-        block["ci"] = bootstrap(_daily_sums(rows, name, ic, tops), n_bootstrap, seed=i)
+        block["ci"] = bootstrap(_daily_sums(rows, name, ic, tops), n_bootstrap, seed=i, block=block_days)
         if name == "model":
             out["topk"] = {k: v for k, v in tops["topk_excess"].items() if k != "daily_excess"}
         out[name] = block
     out["ci"] = out["model"]["ci"]
-    out["bootstrap"] = n_bootstrap
+    out["bootstrap"], out["block_days"] = n_bootstrap, block_days
     if gate:
         out["gate"] = {"up": gate[0], "down": gate[1], **{
             name: decision_metrics(gate_decision(p, *gate), rows.y, rows.forward_return) for name, p in rows.p.items()}}

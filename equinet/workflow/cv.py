@@ -21,7 +21,7 @@ from equinet.training.config import TrainConfig
 from equinet.training.train import Run, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.evaluation.scoring import Rows, concat, load_rows, no_nan, save_rows, score_rows
+from equinet.evaluation.scoring import BLOCK_DAYS, Rows, concat, load_rows, no_nan, save_rows, score_rows
 
 @dataclass(frozen=True)
 class Fold:
@@ -91,7 +91,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
 
 
 def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: str | None = None,
-                   resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000,
+                   resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000, block_days: int = BLOCK_DAYS,
                    on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
                    on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print) -> dict:
     """Every fold, then the figures per fold and pooled over all folds; written to the cv folder out/cv-<name>."""
@@ -116,6 +116,6 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: s
         per_fold.append({**asdict(fold), **score_rows(rows, top_pct, n_bootstrap=0)})
     result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
                      "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
-                     "pooled": score_rows(concat(parts), top_pct, n_bootstrap)})
+                     "pooled": score_rows(concat(parts), top_pct, n_bootstrap, block_days=block_days)})
     files.write_json(result, rundir.Folder(root).cv)
     return result

@@ -142,7 +142,7 @@ def test_intervals_resample_whole_days() -> None:
              "volatility": np.tile([0.25, 0.25, 0.5], (n, 1))}
     scores = {k: q[:, 0] - q[:, 1] for k, q in probs.items()} | {"reversal": np.zeros(n)}
     rows = Rows(np.tile(np.arange(10), 40), days, y, np.zeros(n), np.zeros(n, bool), probs, scores)
-    report = score_rows(rows, n_bootstrap=2000)
+    report = score_rows(rows, n_bootstrap=2000, block_days=1)  # single days (blocks: tests/evaluation/test_bootstrap)
     low, high = report["ci"]["accuracy"]
     assert report["model"]["accuracy"] == pytest.approx(0.5)
     assert 0.12 < (high - low) / 2 < 0.19, (low, high)
