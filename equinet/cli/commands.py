@@ -214,6 +214,11 @@ def predict(codes: list[str] = Arg(None, help="Stock codes: 600881, SH600881, sh
 def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (default: the newest run under --out)."),
              out: Path = OUT, split: str = Opt("test", help="Train runs: the split whose decision days are traded "
                                                "(train, val, test or all); a cv trades its folds' blocks."),
+             data: Path = Opt(None, help="Train runs: apply the run's checkpoint to this store (checked as eval "
+                              "checks it) and trade its decision days from --from to --to."),
+             date_from: str = Opt(None, "--from", help="First decision day to trade (ISO date; with or without "
+                                  "--data: the checkpoint on every split's days from it)."),
+             date_to: str = Opt(None, "--to", help="Last decision day to trade (ISO date)."),
              bootstrap: int = BOOTSTRAP, block_days: int = BLOCK,
              trades: Path = Opt(None, help="Also write every trade of every portfolio to this CSV file."),
              output: Path = Opt(None, "--output", "-o", help="Also write the result (JSON) to this file."),
@@ -225,17 +230,20 @@ def backtest(run: Path = Arg(None, help="Run directory, or a cv-* folder (defaul
     from equinet.features.splits import check_split
     from equinet.training.rundir import newest_run
     from equinet.evaluation.backtest import backtest_run, trades_frame
+    from equinet.evaluation.scored import Days
     from equinet.evaluation.scoring import no_nan
     from equinet.cli.tables import print_backtest
 
     check_split(split)
     rules = build(Rules, options, costs=build(Costs, options))
     target = run or newest_run(out)
+    days = Days(data, iso_day(date_from, "--from"), iso_day(date_to, "--to")) \
+        if data or date_from or date_to else None
     with progress_bar(as_json) as bar:
         bar.add_task(f"backtesting {target}", total=None)
-        result, books, tape = backtest_run(target, rules, split, device, bootstrap, block_days)
+        result, books, tape = backtest_run(target, rules, split, device, bootstrap, block_days, days)
     result = no_nan(result)
-    saved = rundir.Folder(target).backtest_file(split)
+    saved = rundir.Folder(target).backtest_file("days" if days else split)
     for path in [saved] + ([output] if output else []):
         write_json(result, path)
     if trades:

@@ -250,13 +250,16 @@ def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000, block_da
 
 
 def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str = "auto", n_bootstrap: int = 1000,
-                 block_days: int = BLOCK_DAYS) -> tuple[dict, dict[str, Book], Tape]:
-    """A run's (or a cv's) scored rows backtested, with the tear sheet."""
+                 block_days: int = BLOCK_DAYS, days=None) -> tuple[dict, dict[str, Book], Tape]:
+    """A run's (or a cv's) scored rows backtested, with the tear sheet; days (scored.Days): a train run's
+    checkpoint applied to another store or other decision days, and traded on them."""
     from equinet.evaluation.scored import scored
 
-    s = scored(run, split, device)
+    s = scored(run, split, device, days)
     result, books, t = backtest_scored(s, rules, n_bootstrap, block_days)
-    return result | {"run": str(run), "split": "cv folds" if s.folds else split}, books, t
+    what = "cv folds" if s.folds else ("days" if days else split)
+    return result | {"run": str(run), "split": what, "warnings": result["warnings"] + [s.warning] * bool(s.warning)}, \
+        books, t
 
 
 def trades_frame(books: dict[str, Book], t: Tape):

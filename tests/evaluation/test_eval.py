@@ -127,6 +127,23 @@ def test_eval_on_a_second_store_with_later_dates(trained) -> None:
     assert "2021-09-01" <= window["from"] <= window["to"] <= "2021-09-30" and window["rows"] < r["rows"]
 
 
+def test_backtest_trades_a_checkpoint_on_a_later_store(trained) -> None:
+    """`backtest RUN --data STORE --from --to`: the run's checkpoint applied to another store (eval's checks) and
+    traded on those days only, kept apart from the run's own backtest; days it trained on are warned about."""
+    result = run_cli("backtest", trained["run"], "--data", trained["later"], "--from", "2021-08-02", "--to",
+                     "2021-10-29", "--bootstrap", "50", "--top", "2", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["split"] == "days" and out["store"] == str(trained["later"]) and out["warnings"] == []
+    assert "2021-08-02" <= out["first"] <= out["last_decision"] <= "2021-10-29" <= out["end"]
+    assert json.loads((trained["run"] / "backtest-days.json").read_text())["store"] == str(trained["later"])
+    own = run_cli("backtest", trained["run"], "--from", "2020-01-01", "--bootstrap", "0", "--top", "2", "--json")
+    assert own.exit_code == 0, own.output
+    assert any("not out-of-sample" in w for w in json.loads(own.stdout)["warnings"])
+    missing = run_cli("backtest", trained["run"], "--data", trained["root"] / "nowhere")
+    assert missing.exit_code != 0 and "nowhere" in missing.output
+
+
 def test_overlap_with_training_days_is_warned(trained) -> None:
     result = run_cli("eval", "--run", trained["run"], "--split", "train", "--bootstrap", "0")
     assert result.exit_code == 0, result.output
