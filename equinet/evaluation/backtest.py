@@ -258,8 +258,8 @@ def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str =
     s = scored(run, split, device, days)
     result, books, t = backtest_scored(s, rules, n_bootstrap, block_days)
     what = "cv folds" if s.folds else ("days" if days else split)
-    return result | {"run": str(run), "split": what, "warnings": result["warnings"] + [s.warning] * bool(s.warning)}, \
-        books, t
+    warnings = result["warnings"] + ([s.warning] if s.warning else [])
+    return result | {"run": str(run), "split": what, "warnings": warnings}, books, t
 
 
 def trades_frame(books: dict[str, Book], t: Tape):
