@@ -163,22 +163,21 @@ def sample(data: DeviceData, split: str, span: int, warmup: int, gen: torch.Gene
     lo, hi = int(days[0]), int(days[-1])
     length = min(span, hi - lo + 1)
     begins = lo + torch.randint(hi - lo - length + 2, (chunks,), generator=gen, device=data.device)
-    picked = []
-    for begin in begins.tolist():
-        candidates = torch.nonzero(labelled[:, begin:begin + length].any(1))[:, 0]
-        picked.append(candidates if stocks <= 0 else
-                      candidates[distinct(len(candidates), stocks, gen, data.device).sort().values])
-    lo_part, hi_part = length * rank // world, length * (rank + 1) // world
-    width = hi_part - lo_part
-    parts, offset = [], 0
-    for k, (begin, stock) in enumerate(zip(begins.tolist(), picked)):
-        a = begin + lo_part
+    mine = length * rank // world  # this rank's part of each span: days mine .. mine + width - 1 of it
+    width = length * (rank + 1) // world - mine
+    parts, s, d, group, offset = [], [], [], [], 0
+    for k, begin in enumerate(begins.tolist()):
+        stock = torch.nonzero(labelled[:, begin:begin + length].any(1))[:, 0]
+        if stocks > 0:
+            stock = stock[distinct(len(stock), stocks, gen, data.device).sort().values]
+        a = begin + mine
         slot, pos = torch.nonzero((data.clean_days[stock, a:a + width] >= data.minimum).T, as_tuple=True)
-        parts.append((chunk(data, stock, a - warmup, a + width, warmup, (offset + pos) * width + slot),
-                      stock[pos], a + slot, k * width + slot))
+        parts.append(chunk(data, stock, a - warmup, a + width, warmup, (offset + pos) * width + slot))
+        s.append(stock[pos])
+        d.append(a + slot)
+        group.append(k * width + slot)
         offset += len(stock)
-    s, d, group = (torch.cat([p[i] for p in parts]) for i in (1, 2, 3))
+    s, d, group = torch.cat(s), torch.cat(d), torch.cat(group)
     y = torch.where(labelled[s, d], data.labels[s, d], torch.full_like(s, -1))
-    x, run = (torch.cat([getattr(p[0], f) for p in parts]) for f in ("x", "run"))
-    return Batch(**vars(targets(data, s, d, y, group, chunks * width)),
-                 **vars(Chunk(x, run, torch.cat([p[0].cells for p in parts]), warmup)))
+    x, run, cells = (torch.cat([getattr(p, f) for p in parts]) for f in ("x", "run", "cells"))
+    return Batch(**vars(targets(data, s, d, y, group, chunks * width)), **vars(Chunk(x, run, cells, warmup)))

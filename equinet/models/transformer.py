@@ -82,13 +82,12 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, first: int = 0) -> torch.Tensor:
         """x [B, L, C] -> [B, L - first, C] (the queries from `first` on); mask [B, H, L - first, L] (bool: True may
-        attend; float: added)."""
+        attend; float, in x's dtype: added)."""
         B, L, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # each [B, L, C]
         q = q[:, first:]  # only the days read out need the last layer's queries
         split = lambda t: t.view(B, t.shape[1], self.heads, C // self.heads).transpose(1, 2)  # noqa: E731
-        y = F.scaled_dot_product_attention(split(q), split(k), split(v),
-                                           attn_mask=mask.to(q.dtype) if mask.is_floating_point() else mask)
+        y = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
         # no dropout on the attention weights: its masks cost a third of a CPU step; the residual dropout stays
         return self.proj(y.transpose(1, 2).reshape(B, q.shape[1], C))
 
@@ -160,7 +159,7 @@ class Member(nn.Module):
         start = 0  # h holds days start..T-1
         for i, block in enumerate(self.blocks):
             # block i's outputs are needed from the first read-out day back as far as the blocks after it reach
-            needed = max(start, first - (len(self.blocks) - 1 - i) * int(self.reach.max()))
+            needed = max(start, first - (len(self.blocks) - 1 - i) * self.cfg.reach)
             h = block(h, bias[:, :, start:, start:], needed - start)  # [B, T - needed, d]
             start = needed
         return h

@@ -45,9 +45,8 @@ def outputs(model: EquiNet, data: DeviceData, stock: torch.Tensor, day: torch.Te
     rank, world = share
     was_training = model.training
     model.eval()
-    out, mine = [], []
+    out, mine, first = [], [], model.cfg.warmup
     for a, start, stop in spans(day, EVAL_DAYS)[rank::world]:
-        first = model.cfg.warmup
         stocks, pos = torch.unique(stock[start:stop], return_inverse=True)
         b = int(day[stop - 1]) + 1
         cells = pos * (b - a) + day[start:stop] - a
