@@ -97,12 +97,12 @@ def objective(cfg) -> str:
     return " + ".join(parts)
 
 
-EPOCH_FIGURES = ("log_loss_skill", "log_loss_skill_vs_volatility", "auc_up", "auc_down", "rank_ic", "accuracy",
-                 "score_per_1000")  # after the log loss, in each epoch's line and table
+EPOCH_FIGURES = ("log_loss_skill", "log_loss_skill_vs_volatility", "auc_up", "auc_down", "rank_ic",
+                 "rank_ic_tradable", "accuracy", "score_per_1000")  # after the log loss, in each epoch's line and table
 EVAL_FIGURES = tuple(METRICS)  # every figure, in the registry's order
-CV_FIGURES = ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down",
-              "rank_ic", "topk_excess", "top_decile_excess")
-RUN_FIGURES = ("log_loss", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down", "rank_ic",
+CV_FIGURES = ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "auc_up", "auc_down", "rank_ic",
+              "rank_ic_tradable", "top_decile_excess", "top_decile_excess_tradable")
+RUN_FIGURES = ("log_loss", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "rank_ic", "rank_ic_tradable",
                "topk_excess")  # the validation (or pooled cv) figures `equinet runs` shows in the terminal
 
 
@@ -243,17 +243,15 @@ def predict_table(result: dict) -> Table:
     table.caption = (f"Sorted by {order}, highest first; rank score = {HEADS[result['head']].score_meaning}. "
                      "'still': the close did not move in the whole window, so the forecast says nothing; listed last.")
     baseline = bool(result["rows"]) and "volatility" in result["rows"][0]
-    dist = HEADS[result["head"]].score_is_return
     named = any(r["name"] for r in result["rows"])
     columns = ["#", "code", *(["name"] if named else []), "涨 / 跌 / 稳", "P(up)", "P(down)", "P(flat)",
-               "up - down", *(["median 3-day return"] if dist else []), "flag"]
+               "up - down", HEADS[result["head"]].score_name, "flag"]
     for col in columns + (["volatility 涨 / 跌 / 稳", "vol. up - down"] if baseline else []):
         table.add_column(col, justify="left" if col in ("code", "name", "涨 / 跌 / 稳", "flag") else "right")
     for i, row in enumerate(result["rows"], 1):
         cells = [str(i), row["symbol"], *([row["name"]] if named else []), row["zh"], f"{100 * row['up']:.1f} %",
                  f"{100 * row['down']:.1f} %", f"{100 * row['flat']:.1f} %", f"{100 * row['up_minus_down']:+.1f}"]
-        if dist:
-            cells.append(f"{100 * math.expm1(row['score']):+.2f} %")
+        cells.append(f"{100 * math.expm1(row['score']):+.2f} %")
         cells.append("still" if row["still"] else "")
         if baseline:
             cells += [row["volatility"]["zh"], f"{100 * row['volatility']['up_minus_down']:+.1f}"]

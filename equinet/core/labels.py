@@ -32,6 +32,16 @@ def forward_return(close: np.ndarray, horizon: int) -> np.ndarray:
     return r
 
 
+def tradable_return(entry: np.ndarray, close: np.ndarray, horizon: int) -> np.ndarray:
+    """r[s, d] = close[s, d + horizon] / entry[s, d + 1] - 1: what a buyer at the open after decision day d gets at
+    the horizon's close (entry: each day's open where a buy fills, NaN where it cannot: no bar, or a limit-up open);
+    NaN where he cannot buy or the horizon's close is unknown. Adjusted prices, so an ex-rights day between is no
+    move."""
+    r = np.full(close.shape, np.nan)
+    r[:, :-horizon] = close[:, horizon:] / entry[:, 1:close.shape[1] - horizon + 1] - 1
+    return r
+
+
 def labels(close: np.ndarray, rule: LabelRule) -> tuple[np.ndarray, np.ndarray]:
     """Labels and forward returns from adjusted float64 closes (never from normalised values)."""
     r = forward_return(close, rule.horizon)

@@ -50,10 +50,12 @@ METRICS = {m.key: m for m in (  # the one registry: a new metric is its function
     Metric("down_to_up_rate", "down->up rate", "down->up", "pct"),
     Metric("extreme_up_capture", "extreme-up capture", "extreme up", "pct"),
     Metric("rank_ic", "rank IC (mean daily)", "rank IC", "ic"),
+    Metric("rank_ic_tradable", "rank IC, tradable return", "rank IC trad.", "ic"),
     Metric("rank_icir", "ICIR", "ICIR", "num"),
     Metric("ic_positive_days", "days with IC > 0", "IC > 0", "pct"),
     Metric("topk_excess", "top-k excess / 3 days", "top-k excess", "ret", line=False),
     Metric("top_decile_excess", "top-decile excess / 3 days", "top-decile excess", "ret", line=False),
+    Metric("top_decile_excess_tradable", "top-decile excess, tradable", "top-decile trad.", "ret", line=False),
 )}
 FORECASTERS = ("model", "linear", "volatility", "prior", "majority", "reversal")  # every report, in this order
 PROBABILISTIC = FORECASTERS[:5]  # reversal only ranks: it has no probabilities
@@ -93,15 +95,17 @@ def class_shares(y: np.ndarray) -> np.ndarray:
 
 
 def validation_line(p: np.ndarray, p_vol: np.ndarray, prior: np.ndarray, y: np.ndarray, forward_return: np.ndarray,
-                    day: np.ndarray, loss: float, score: np.ndarray) -> dict:
-    """What each epoch reports on every validation window, beside the prior and volatility baselines."""
-    pred = p.argmax(1)
+                    day: np.ndarray, loss: float, score: np.ndarray, tradable: np.ndarray) -> dict:
+    """What each epoch reports on every validation window, beside the prior and volatility baselines (the rank IC
+    against the close-to-close and the tradable return)."""
+    pred, known = p.argmax(1), ~np.isnan(tradable)
     ll, ll_vol = log_loss(p, y), log_loss(p_vol, y)
     ll_prior = log_loss(np.broadcast_to(prior, p.shape), y)
     figures = {"accuracy": accuracy(pred, y), "log_loss": ll, "log_loss_skill": skill(ll, ll_prior),
                "log_loss_skill_vs_volatility": skill(ll, ll_vol), "auc_up": auc(p[:, UP], y == UP),
                "auc_down": auc(p[:, DOWN], y == DOWN),
                "rank_ic": rank_metrics(daily_rank_ic(score, forward_return, day))["rank_ic"],
+               "rank_ic_tradable": rank_metrics(daily_rank_ic(score[known], tradable[known], day[known]))["rank_ic"],
                "score_per_1000": score_per_1000(pred, y)}
     return {"val_loss": loss, "val_rows": int(len(y)), "val_log_loss_volatility": ll_vol,
             **{METRICS[k].line_key: v for k, v in figures.items()},

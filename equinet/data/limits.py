@@ -35,3 +35,9 @@ def at_limits(close: np.ndarray, up: np.ndarray, down: np.ndarray, prev: np.ndar
     with np.errstate(invalid="ignore"):
         change = close / prev - 1
         return change >= up - 0.01 / prev, change <= -down + 0.01 / prev
+
+
+def entry_prices(opened: np.ndarray, up: np.ndarray, down: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """Each day's open where a buy at it fills [stocks, days]; NaN where the stock has no bar or opens at its
+    limit-up (nobody sells to a buyer there)."""
+    return np.where(at_limits(opened, up, down, prev)[0], np.nan, opened)

@@ -70,7 +70,8 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     score["model"], score["linear"] = f64(fc.score[rows]), located
     score["reversal"] = f64(app.data.reversal[stock, day])
     limit_up = limit_flags(app.store)[0]
-    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score)
+    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score,
+                app.prep.tradable[s, d])
 
 
 def parse_gate(text: str) -> tuple[float, float]:

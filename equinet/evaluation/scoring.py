@@ -28,8 +28,14 @@ class Rows:
     forward_return: np.ndarray
     limit_up: np.ndarray  # closed at the limit-up on the decision day: cannot be bought
     p: dict[str, np.ndarray]  # forecaster -> probabilities [N, 3] (every forecaster but reversal)
-    score: dict[str, np.ndarray]  # forecaster -> rank score [N]: the model's own (dist: its location), P(up) -
-    # P(down) for the probability baselines, the reversal score
+    score: dict[str, np.ndarray]  # forecaster -> rank score [N]: the model's own (its tradable return), P(up) -
+    # P(down) for the probability baselines, the linear baseline's location, the reversal score
+    tradable: np.ndarray | None = None  # from the next open to the horizon's close, NaN where a buyer could not
+    # buy (no bar, limit-up open) or it is unknown; None in rows saved before it was kept
+
+    def outcome(self) -> np.ndarray:
+        """The tradable return, NaN everywhere in rows saved without it."""
+        return np.full(len(self.day), np.nan) if self.tradable is None else self.tradable
 
 
 def concat(parts: list[Rows]) -> Rows:
@@ -37,14 +43,14 @@ def concat(parts: list[Rows]) -> Rows:
     cat = lambda get: np.concatenate([get(r) for r in parts])  # noqa: E731
     return Rows(cat(lambda r: r.stock), cat(lambda r: r.day), cat(lambda r: r.y), cat(lambda r: r.forward_return),
                 cat(lambda r: r.limit_up), {k: cat(lambda r: r.p[k]) for k in parts[0].p},
-                {k: cat(lambda r: r.score[k]) for k in parts[0].score})
+                {k: cat(lambda r: r.score[k]) for k in parts[0].score}, cat(lambda r: r.outcome()))
 
 
 def save_rows(rows: Rows, path: Path, dates: list[str] | None = None) -> None:
     """The scored rows as one .npz (written atomically): cv pooling, --resume and `equinet report` read them;
     with the store's dates, the file alone says which day each row is."""
     arrays = {"stock": rows.stock, "day": rows.day, "y": rows.y, "forward_return": rows.forward_return,
-              "limit_up": rows.limit_up, **{f"p_{k}": v for k, v in rows.p.items()},
+              "limit_up": rows.limit_up, "tradable": rows.outcome(), **{f"p_{k}": v for k, v in rows.p.items()},
               **{f"score_{k}": v for k, v in rows.score.items()}, **({"dates": np.array(dates)} if dates else {})}
 
     def write(tmp: Path) -> None:
@@ -66,7 +72,7 @@ def load_rows(path: Path) -> Rows:
         get = {k: z[k] for k in z.files}
     pick = lambda prefix: {k[len(prefix):]: v for k, v in get.items() if k.startswith(prefix)}  # noqa: E731
     return Rows(get["stock"], get["day"], get["y"], get["forward_return"], get["limit_up"], pick("p_"),
-                pick("score_"))
+                pick("score_"), get.get("tradable"))
 
 
 def _day_groups(day: np.ndarray) -> tuple[int, np.ndarray]:
@@ -101,15 +107,21 @@ def top_picks(rows: Rows, score: np.ndarray, top: int = 0, pct: float = 0.0, ski
     return order[(position < np.repeat(k, counts)) & np.repeat(ranked, counts)]
 
 
-def top_excess(rows: Rows, score: np.ndarray, pct: float, sorted_rows: tuple[np.ndarray, ...] | None = None) -> dict:
+def top_excess(rows: Rows, score: np.ndarray, pct: float, sorted_rows: tuple[np.ndarray, ...] | None = None,
+               outcome: np.ndarray | None = None) -> dict:
     """Each day: the top pct % of the stocks that can be picked, by score (top_picks); their mean forward return
-    against the equal-weighted universe. A day whose scores are all equal has no pick (the prior has no top-k)."""
+    (or another outcome; rows where it is NaN count for neither side) against the equal-weighted universe. A day
+    whose scores are all equal has no pick (the prior has no top-k)."""
     days, group = _day_groups(rows.day)
-    universe = np.bincount(group, weights=rows.forward_return, minlength=days) / np.bincount(group, minlength=days)
-    chosen = top_picks(rows, score, pct=pct, sorted_rows=sorted_rows)
-    counts = np.bincount(group[chosen], minlength=days)
+    outcome = rows.forward_return if outcome is None else outcome
+    known = ~np.isnan(outcome)
+    value = np.where(known, outcome, 0.0)
     with np.errstate(invalid="ignore"):
-        picks = np.bincount(group[chosen], weights=rows.forward_return[chosen], minlength=days) / counts
+        universe = np.bincount(group, weights=value, minlength=days) / np.bincount(group, weights=known, minlength=days)
+    chosen = top_picks(rows, score, pct=pct, sorted_rows=sorted_rows)
+    counts = np.bincount(group[chosen], weights=known[chosen], minlength=days)
+    with np.errstate(invalid="ignore"):
+        picks = np.bincount(group[chosen], weights=value[chosen], minlength=days) / counts
     ok = counts > 0
     daily = np.where(ok, picks - universe, np.nan)
 
@@ -147,7 +159,7 @@ def bootstrap(daily: dict[str, tuple[np.ndarray, np.ndarray, bool]], n: int, see
     return out
 
 
-def _daily_sums(rows: Rows, name: str, ic: np.ndarray, tops: dict[str, dict]) -> dict:
+def _daily_sums(rows: Rows, name: str, ics: dict[str, np.ndarray], tops: dict[str, dict]) -> dict:
     """The per-day numerators and denominators of one forecaster's bootstrapped statistics."""
     days, group = _day_groups(rows.day)
     per_day = lambda w: np.bincount(group, weights=w, minlength=days)  # noqa: E731
@@ -158,7 +170,7 @@ def _daily_sums(rows: Rows, name: str, ic: np.ndarray, tops: dict[str, dict]) ->
         out["accuracy"] = (per_day(rows.p[name].argmax(1) == rows.y), count, False)
         out["log_loss_skill"] = (loss[name], loss["prior"], True)
         out["log_loss_skill_vs_volatility"] = (loss[name], loss["volatility"], True)
-    for key, daily in [(k, top["daily_excess"]) for k, top in tops.items()] + [("rank_ic", ic)]:
+    for key, daily in [(k, top["daily_excess"]) for k, top in tops.items()] + list(ics.items()):
         if not np.isnan(daily).all():  # a forecaster that ranks nothing has no IC or picks to resample
             out[key] = (np.nan_to_num(daily), (~np.isnan(daily)).astype(float), False)
     return out
@@ -169,8 +181,12 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
     """Every forecaster's metrics on the same rows, with day-bootstrap intervals: the body of a report."""
     out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
            "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
-    _, day_group = np.unique(rows.day, return_inverse=True)
+    days, day_group = np.unique(rows.day, return_inverse=True)
     outcome = group_ranks(day_group, rows.forward_return)  # ranked once for every forecaster
+    tradable = rows.outcome()
+    buyable = ~np.isnan(tradable)
+    tradable_ranks = group_ranks(day_group[buyable], tradable[buyable]) if buyable.any() else None
+    at = np.searchsorted(days, np.unique(rows.day[buyable]))  # the days with a tradable return
     for i, name in enumerate(FORECASTERS):  # the model first: a ranking-only forecaster gets its keys, as None
         if name not in rows.score:  # rows scored before it existed (the linear baseline)
             continue
@@ -178,12 +194,18 @@ def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
             block = forecast_metrics(rows.p[name], rows.y, rows.forward_return, rows.p["prior"], rows.p["volatility"])
         else:
             block = dict.fromkeys(out["model"])
-        ic = daily_rank_ic(rows.score[name], rows.forward_return, rows.day, outcome)
+        ics = {"rank_ic": daily_rank_ic(rows.score[name], rows.forward_return, rows.day, outcome),
+               "rank_ic_tradable": np.full(len(days), np.nan)}
+        if buyable.any():
+            ics["rank_ic_tradable"][at] = daily_rank_ic(rows.score[name][buyable], tradable[buyable], rows.day[buyable],
+                                                        tradable_ranks)
         ranked = by_score(rows, rows.score[name])
         tops = {"topk_excess": top_excess(rows, rows.score[name], top_pct, ranked),
-                "top_decile_excess": top_excess(rows, rows.score[name], DECILE, ranked)}
-        block |= rank_metrics(ic) | {k: top["excess"] for k, top in tops.items()}
-        block["ci"] = bootstrap(_daily_sums(rows, name, ic, tops), n_bootstrap, seed=i, block=block_days)
+                "top_decile_excess": top_excess(rows, rows.score[name], DECILE, ranked),
+                "top_decile_excess_tradable": top_excess(rows, rows.score[name], DECILE, ranked, tradable)}
+        block |= rank_metrics(ics["rank_ic"]) | {k: top["excess"] for k, top in tops.items()}
+        block["rank_ic_tradable"] = rank_metrics(ics["rank_ic_tradable"])["rank_ic"]
+        block["ci"] = bootstrap(_daily_sums(rows, name, ics, tops), n_bootstrap, seed=i, block=block_days)
         if name == "model":
             out["topk"] = {k: v for k, v in tops["topk_excess"].items() if k != "daily_excess"}
         out[name] = block

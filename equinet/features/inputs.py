@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from equinet.core.labels import LabelRule, labels
+from equinet.core.labels import LabelRule, labels, tradable_return
 from equinet.core import board
 from equinet.data import adjust, limits
 from equinet.data.adjust import event_cells, previous_close
-from equinet.data.limits import at_limits, day_limits
+from equinet.data.limits import at_limits, day_limits, entry_prices
 from equinet.data.store import Store, store_build
 from equinet.features import series
 from equinet.features.cache import cached, key
@@ -71,6 +71,7 @@ class Prepared:
     clean_days: np.ndarray  # int32 [stocks, days]: clean consecutive days ending here (0 = no bar)
     labels: np.ndarray  # int64 [stocks, days]: UP/DOWN/FLAT, -1 where the horizon leaves the data
     forward_return: np.ndarray  # float64 [stocks, days]: close[t+h]/close[t]-1, NaN where unknown
+    tradable: np.ndarray  # float64 [stocks, days]: close[t+h]/open[t+1]-1 (labels.tradable_return), NaN unknown
     sigma: np.ndarray  # float32 [stocks, days]: the volatility baseline's daily sigma up to each day
     reversal: np.ndarray  # float32 [stocks, days]: the reversal baseline's rank score at each day
     future_vol: np.ndarray  # float32 [stocks, days]: log(realised daily sigma over the horizon / sigma), NaN unknown
@@ -149,14 +150,15 @@ def prepare(store: Store, rule: LabelRule) -> Prepared:
     close = np.asarray(store.close)
     r2, _ = squared_returns(close, _unadjusted_breaks(store))
     y, r = labels(close, rule)
-    return Prepared(days["inputs"], days["clean_days"], y, r, days["sigma"], days["reversal"],
+    return Prepared(days["inputs"], days["clean_days"], y, r, tradable_return(days["entry"], close, rule.horizon),
+                    days["sigma"], days["reversal"],
                     future_vol(r2, days["sigma"].astype(np.float64), rule.horizon).astype(np.float32),
                     days["linear"], rule, store_build(store))
 
 
 def day_arrays(store: Store) -> dict[str, np.ndarray]:
-    """What prepare computes whatever the label rule: inputs, clean-history lengths, sigma, reversal and the
-    linear baseline's inputs."""
+    """What prepare computes whatever the label rule: inputs, clean-history lengths, sigma, reversal, the linear
+    baseline's inputs and the opens a buy fills at."""
     panel = np.asarray(store.panel, dtype=np.float64)
     market = np.asarray(store.market, dtype=np.float64)
     close = np.asarray(store.close)
@@ -211,4 +213,5 @@ def day_arrays(store: Store) -> dict[str, np.ndarray]:
         moves = [trailing_sum(ret, n) / np.maximum(sigma, SIGMA_FLOOR) for n in (1, 5, 20, 60)]
     linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
     return {"inputs": inputs, "clean_days": clean_run(present, breaks), "sigma": sigma.astype(np.float32),
-            "reversal": reversal(ret).astype(np.float32), "linear": linear}
+            "reversal": reversal(ret).astype(np.float32), "linear": linear,
+            "entry": entry_prices(panel[:, :, 0], up_rate, down_rate, prev)}

@@ -42,6 +42,7 @@ class DeviceData:
     labelled_context: torch.Tensor  # long [stocks, days]: longest clean history with a clean horizon (0: none)
     labels: torch.Tensor  # long [stocks, days], -1 = no label
     forward_return: torch.Tensor  # float32 [stocks, days], NaN = unknown
+    tradable: torch.Tensor  # float32 [stocks, days]: next open to the horizon's close, NaN = unknown or unbuyable
     sigma: torch.Tensor  # float32 [stocks, days]: the volatility baseline's daily sigma
     reversal: torch.Tensor  # float32 [stocks, days]: the reversal baseline's rank score
     future_vol: torch.Tensor  # float32 [stocks, days]: the auxiliary volatility target, NaN = unknown
@@ -64,6 +65,7 @@ class Targets:
     groups: int
     sigma: torch.Tensor  # float32 [N]: the volatility baseline's daily sigma
     forward_return: torch.Tensor  # float32 [N]: what happened over the horizon (NaN unknown)
+    tradable: torch.Tensor  # float32 [N]: what a buyer at the next open got (NaN unknown or unbuyable)
     future_vol: torch.Tensor  # float32 [N]: the auxiliary volatility target (NaN unknown)
     anchor: torch.Tensor  # float32 [N]: the location the dist head starts from (horizon sigmas)
 
@@ -72,7 +74,7 @@ def targets(data: DeviceData, stock: torch.Tensor, day: torch.Tensor, y: torch.T
             groups: int) -> Targets:
     """The targets of rows (stock, day) with labels y (-1: context only)."""
     return Targets(stock, day, y, group, groups, data.sigma[stock, day], data.forward_return[stock, day],
-                   data.future_vol[stock, day], data.anchor[stock, day])
+                   data.tradable[stock, day], data.future_vol[stock, day], data.anchor[stock, day])
 
 
 @dataclass
@@ -117,7 +119,7 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
         inputs = inputs.clone()  # the prepared arrays stay whole (a cv reuses them for every fold)
         inputs[:, :, list(off)] = 0.0
     return DeviceData(inputs, t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
-                      t(prep.forward_return.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
+                      t(prep.forward_return.astype(np.float32)), t(prep.tradable.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
                       torch.zeros(prep.sigma.shape, device=device),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device, minimum)

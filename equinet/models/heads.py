@@ -3,8 +3,9 @@
 softmax: the outputs are the 3 class logits. dist: the outputs are the location (in sqrt(horizon) sigmas) and a
 log-scale correction of the horizon log return's Student-t, whose scale is anchored on the volatility baseline's
 sigma: zero outputs ARE the volatility baseline. Its class probabilities are the CDF at log(1 + down) and
-log(1 + up), so it answers for any thresholds of the same horizon; its rank score is the location (the median
-horizon log return). Auxiliary targets (realised volatility, momentum) take the outputs after the head's own.
+log(1 + up), so it answers for any thresholds of the same horizon. Every head then has one output for the
+tradable return (from the next open to the horizon's close, relative to the day, in sqrt(horizon) sigmas): its
+rank score. Auxiliary targets (realised volatility, momentum) take the outputs after it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Forecast:
     """What a head says about N rows: the members' averaged probabilities and rank score."""
 
     p: torch.Tensor  # [N, 3] P(up, down, flat)
-    score: torch.Tensor  # [N] higher = better expected return
+    score: torch.Tensor  # [N] the expected tradable log return relative to the day
 
 
 def group_mean(v: torch.Tensor, group: torch.Tensor, groups: int, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -56,27 +57,34 @@ class Head:
     demean: bool = False  # the location's mean over each day is removed (dist)
     return_weight: float = 0.0  # dist: weight of the realised log return's NLL
     shrink: float = 0.0  # dist: penalty on the squared outputs, pulling them to the volatility baseline
-    own = 3  # outputs of the head's own (auxiliary targets come after them)
+    trade_weight: float = 1.0  # weight of the tradable return's squared error
+    own = 3  # outputs of the head's own (then the tradable return's, then the auxiliary targets')
     any_thresholds = False  # answers for thresholds other than the training ones
-    can_demean = False  # its rank score is a location that whole-day batches can demean
+    can_demean = False  # its location can be demeaned by day
     terms: tuple[str, ...] = ()  # the TrainConfig weights of its own objective terms
-    score_name = "up - down"  # what its rank score is, in a table header
-    score_meaning = "P(涨) - P(跌)"  # and in words
-    score_is_return = False  # the rank score is a log return (shown as a percentage)
+    score_name = "tradable 3-day return"  # what the rank score is, in a table header
+    score_meaning = ("the model's expected return from the next open to the close at the horizon, relative to the "
+                     "day's other stocks (higher: expected to do better than the others)")  # and in words
 
     @property
     def n_out(self) -> int:
-        return self.own + len(self.aux)
+        return self.own + 1 + len(self.aux)
 
     def members(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
-                rule: LabelRule | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per member: probabilities [M, N, 3] and rank score [M, N]."""
+                rule: LabelRule | None = None, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """Per member: probabilities [M, N, 3]."""
         raise NotImplementedError
+
+    def tradable(self, out: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
+        """Per member: the tradable log return relative to its day (group), in sqrt(horizon) sigmas [M, N]."""
+        z = out[..., self.own]
+        return z - group_mean(z, group, groups)
 
     def forecast(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
                  rule: LabelRule | None = None, anchor: torch.Tensor | None = None) -> Forecast:
-        p, score = self.members(out.float(), sigma, group, groups, rule, anchor)
-        return Forecast(p.mean(0), score.mean(0))
+        out = out.float()
+        score = self.tradable(out, group, groups) * horizon_std(sigma, self.rule.horizon)
+        return Forecast(self.members(out, sigma, group, groups, rule, anchor).mean(0), score.mean(0))
 
     def extra(self, out: torch.Tensor, t: Targets, rows: torch.Tensor) -> torch.Tensor:
         """The head's own terms beyond the class loss, per member [M]."""
@@ -85,15 +93,21 @@ class Head:
     def loss(self, out: torch.Tensor, t: Targets) -> torch.Tensor:
         """The training objective on rows with their targets, summed over members (each member learns on its own)."""
         out = out.float()
-        p, _ = self.members(out, t.sigma, t.group, t.groups, anchor=t.anchor)
+        p = self.members(out, t.sigma, t.group, t.groups, anchor=t.anchor)
         rows = t.y >= 0
         y, p = t.y[rows], p[:, rows]  # [n], [M, n, 3]
         total = class_loss(p.clamp_min(1e-12).log(), y, self.weights, self.gamma) + self.extra(out, t, rows)
+        if self.trade_weight:
+            known = rows & ~t.tradable.isnan()
+            target = self._relative(torch.log1p(t.tradable.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon),
+                                    t, known)
+            error = (self.tradable(out, t.group, t.groups) - target) ** 2  # [M, N]
+            total = total + self.trade_weight * (error * known).sum(-1) / known.sum().clamp(min=1)
         if self.score_weight:
             payoff = torch.as_tensor(PAYOFF, dtype=p.dtype, device=p.device)[y]  # [n, 3]
             total = total - self.score_weight * (p * payoff).sum(-1).mean(-1)
         for i, name in enumerate(self.aux):
-            pred, target = out[:, rows, self.own + i], self._aux_target(name, t)[rows]
+            pred, target = out[:, rows, self.own + 1 + i], self._aux_target(name, t)[rows]
             total = total + self.aux_weight * ((pred - target) ** 2).mean(-1)
         return total.sum()
 
@@ -101,12 +115,15 @@ class Head:
         """vol: log(realised sigma over the horizon / sigma); momentum: the horizon log return in sqrt(h) sigmas,
         relative to its day's mean in whole-day batches; both clipped to +-5."""
         if name == "vol":
-            target = t.future_vol
-        else:
-            target = torch.log1p(t.forward_return.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon)
-            if t.groups < len(t.y):
-                target = target - group_mean(target.nan_to_num(0.0), t.group, t.groups, t.y >= 0)
-        return target.nan_to_num(0.0).clamp(-5.0, 5.0)
+            return t.future_vol.nan_to_num(0.0).clamp(-5.0, 5.0)
+        z = torch.log1p(t.forward_return.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon)
+        return self._relative(z, t, t.y >= 0) if t.groups < len(t.y) else z.nan_to_num(0.0).clamp(-5.0, 5.0)
+
+    @staticmethod
+    def _relative(z: torch.Tensor, t: Targets, known: torch.Tensor) -> torch.Tensor:
+        """A return in sigmas clipped to +-5, less its day's (group's) mean over the known rows."""
+        z = z.nan_to_num(0.0).clamp(-5.0, 5.0)
+        return z - group_mean(z, t.group, t.groups, known)
 
 
 @dataclass
@@ -117,8 +134,7 @@ class SoftmaxHead(Head):
         if rule is not None and rule != self.rule:
             raise ValueError(f"a softmax head answers only for its training thresholds (up {self.rule.up:g}, "
                              f"down {self.rule.down:g}); train with --head dist to ask about others")
-        p = torch.softmax(out[..., :3], dim=-1)
-        return p, p[..., 0] - p[..., 1]
+        return torch.softmax(out[..., :3], dim=-1)
 
 
 @dataclass
@@ -129,10 +145,6 @@ class DistHead(Head):
     any_thresholds = True
     can_demean = True
     terms = ("return_weight", "shrink")
-    score_name = "median 3-day return"
-    score_meaning = ("the model's median 3-day return, relative to the day's other stocks (higher: expected to do "
-                     "better than the others)")
-    score_is_return = True
 
     def params(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
                anchor: torch.Tensor | None = None):
@@ -148,7 +160,7 @@ class DistHead(Head):
 
     def members(self, out, sigma, group, groups, rule=None, anchor=None):
         loc, scale = self.params(out, sigma, group, groups, anchor)
-        return class_probabilities(loc, scale, rule or self.rule), loc
+        return class_probabilities(loc, scale, rule or self.rule)
 
     def extra(self, out, t, rows):
         total = self.shrink * (out[:, rows, :2] ** 2).sum(-1).mean(-1)

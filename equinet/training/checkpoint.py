@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from equinet.models.heads import Head
     from equinet.models.transformer import EquiNet, ModelConfig
 
-FORMAT = 6  # 6: the causal encoder over each stock's history, day-invariant inputs; 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs, --inputs, the linear
-# baseline; 3: every rank's dropout stream, the store's path
+FORMAT = 7  # 7: the tradable return's output (the rank score), --trade-weight; 6: the causal encoder over each
+# stock's history, day-invariant inputs; 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs,
+# --inputs, the linear baseline; 3: every rank's dropout stream, the store's path
 
 
 def save(obj: dict, path: Path) -> None:
@@ -73,7 +74,7 @@ def build(cfg: TrainConfig, rule: LabelRule, weights) -> tuple[ModelConfig, Head
     head = make_head(cfg.head, rule, weights, gamma=cfg.gamma if cfg.loss == "focal" else 0.0,
                      score_weight=cfg.score_weight, aux=cfg.aux_targets, aux_weight=cfg.aux_weight,
                      demean=cfg.demean and HEADS[cfg.head].can_demean,
-                     return_weight=cfg.return_weight, shrink=cfg.shrink)
+                     return_weight=cfg.return_weight, shrink=cfg.shrink, trade_weight=cfg.trade_weight)
     shape = ModelConfig(len(FEATURES), cfg.d_model, cfg.layers, cfg.heads, cfg.dropout, n_out=head.n_out,
                         members=cfg.ensemble, cross=cfg.cross, scales=MULTISCALE if cfg.multiscale else [],
                         context=cfg.max_context)

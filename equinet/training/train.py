@@ -293,7 +293,7 @@ def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None
     return validation_line(host(fc.p[rows]), host(baseline_probabilities(data, pool.stock, pool.day, run.cfg.rule)),
                            run.prior, data.labels[pool.stock, pool.day].cpu().numpy(),
                            host(data.forward_return[pool.stock, pool.day]), pool.day.cpu().numpy(), loss,
-                           host(fc.score[rows]))
+                           host(fc.score[rows]), host(data.tradable[pool.stock, pool.day]))
 
 
 def train_step(run: Run, batch: Batch, model: torch.nn.Module | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ from equinet.training import rundir
 OPTIONS = ("d_model", "layers", "head", "loss", "epochs", "ensemble")
 # (column, key in a validation line, key in an eval/cv block): the figures shown for validation, cv and test
 FIGURES = tuple(METRICS[k] for k in ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up",
-                                     "auc_down", "rank_ic", "score_per_1000", "topk_excess"))  # the registry's
+                                     "auc_down", "rank_ic", "rank_ic_tradable", "score_per_1000", "topk_excess"))  # the registry's
 COLUMNS = ("name", "kind", "status", "date", "store", *OPTIONS, "parameters", "seconds", "best_epoch",
            *[f"val_{m.run_column}" for m in FIGURES], *[f"test_{m.run_column}" for m in FIGURES], "backtest_excess")
 TEXT = ("name", "kind", "status", "date", "store", "head", "loss")

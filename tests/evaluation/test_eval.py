@@ -21,8 +21,10 @@ from equinet.evaluation.evaluate import collect, selection_mask
 
 KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "brier", "auc_up",
         "auc_down", "score_per_1000", "score_per_1000_expected", "up_recall", "down_to_up_rate", "extreme_up_capture",
-        "confusion", "rank_ic", "rank_icir", "ic_positive_days", "topk_excess", "top_decile_excess", "ci")
-CI_KEYS = {"accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "topk_excess", "top_decile_excess", "rank_ic"}
+        "confusion", "rank_ic", "rank_icir", "ic_positive_days", "topk_excess", "top_decile_excess", "ci",
+        "rank_ic_tradable", "top_decile_excess_tradable")
+CI_KEYS = {"accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "topk_excess", "top_decile_excess", "rank_ic",
+           "rank_ic_tradable", "top_decile_excess_tradable"}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,8 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
     assert r["prior"]["auc_up"] == 0.5 and r["majority"]["accuracy"] == r["prior"]["accuracy"]
     assert r["prior"]["rank_ic"] is None and r["prior"]["topk_excess"] is None  # constant: ranks nothing (null)
     assert r["reversal"]["log_loss"] is None and r["reversal"]["rank_ic"] is not None
-    assert set(r["reversal"]["ci"]) == {"rank_ic", "topk_excess", "top_decile_excess"}
+    assert set(r["reversal"]["ci"]) == {"rank_ic", "topk_excess", "top_decile_excess", "rank_ic_tradable",
+                                        "top_decile_excess_tradable"}
     assert r["split"] == "test" and r["warning"] is None
     ckpt = torch.load(trained["run"] / "best.pt", weights_only=False)
     assert r["from"] >= ckpt["splits"]["test_from"]

@@ -49,14 +49,15 @@ def runs(store: Path, tmp_path_factory) -> dict[str, Path]:
 def test_zero_outputs_are_the_volatility_baseline() -> None:
     sigma = torch.tensor([0.004, 0.02, 0.05], dtype=torch.float64)
     head = make_head("dist", RULE, np.ones(3), demean=True)
-    fc = head.forecast(torch.zeros(2, 3, 2, dtype=torch.float64), sigma, torch.zeros(3, dtype=torch.long), 1)
+    fc = head.forecast(torch.zeros(2, 3, 3, dtype=torch.float64), sigma, torch.zeros(3, dtype=torch.long), 1)
     torch.testing.assert_close(fc.p, volatility_probabilities(sigma, RULE))
     assert torch.equal(fc.score, torch.zeros(3, dtype=torch.float64))
 
 
 def test_location_is_demeaned_per_day_and_scale_is_anchored_on_sigma() -> None:
     sigma = torch.tensor([0.01, 0.02, 0.03, 0.04], dtype=torch.float64)
-    out = torch.tensor([[[1.0, 0.0], [3.0, 0.0], [0.5, 0.2], [0.5, -0.2]]], dtype=torch.float64)  # [1 member, 4, 2]
+    out = torch.tensor([[[1.0, 0.0, 0.4], [3.0, 0.0, 0.2], [0.5, 0.2, 1.0], [0.5, -0.2, 2.0]]],
+                       dtype=torch.float64)  # [1 member, 4 rows, location, log-scale correction, tradable return]
     group = torch.tensor([0, 0, 1, 1])
     head = make_head("dist", RULE, np.ones(3), demean=True)
     loc, scale = head.params(out, sigma, group, 2)
@@ -65,6 +66,8 @@ def test_location_is_demeaned_per_day_and_scale_is_anchored_on_sigma() -> None:
     torch.testing.assert_close(scale[0], t_scale(std) * torch.tensor([0.0, 0.0, 0.2, -0.2], dtype=torch.float64).exp())
     fc = head.forecast(out, sigma, group, 2)
     torch.testing.assert_close(fc.p, class_probabilities(loc[0], scale[0], RULE))
+    # the rank score: the tradable return's output less its day's mean, as a log return
+    torch.testing.assert_close(fc.score, torch.tensor([0.1, -0.1, -0.5, 0.5], dtype=torch.float64) * std)
     other = LabelRule(3, 0.05, -0.04)
     torch.testing.assert_close(head.forecast(out, sigma, group, 2, other).p, class_probabilities(loc[0], scale[0], other))
     kept = make_head("dist", RULE, np.ones(3), demean=False).params(out, sigma, group, 2)[0]
@@ -75,7 +78,7 @@ def test_location_is_demeaned_per_day_and_scale_is_anchored_on_sigma() -> None:
     demeaned = head.params(out, sigma, group, 2, anchor)[0]  # the sum is demeaned per day: [1.4, 2.8], [1.5, 0.5]
     torch.testing.assert_close(demeaned[0], torch.tensor([-0.7, 0.7, 0.5, -0.5], dtype=torch.float64) * std)
     with pytest.raises(ValueError, match="answers only for its training thresholds"):
-        make_head("softmax", RULE, np.ones(3)).forecast(torch.zeros(1, 4, 3), sigma, group, 2, other)
+        make_head("softmax", RULE, np.ones(3)).forecast(torch.zeros(1, 4, 4), sigma, group, 2, other)
 
 
 def _data(store: Path, rule: LabelRule = RULE):
@@ -90,20 +93,26 @@ def test_loss_terms_by_hand(store: Path) -> None:
     stock, day = torch.tensor([0, 1, 2]), torch.tensor([60, 60, 60])
     y = torch.tensor([0, 1, -1])  # the third row is context only
     batch = targets(data, stock, day, y, torch.zeros(3, dtype=torch.long), 1)
-    out = torch.tensor([[[0.3, 0.1], [-0.2, -0.1], [0.5, 0.0]]], dtype=torch.float32)
+    out = torch.tensor([[[0.3, 0.1, 0.4], [-0.2, -0.1, -0.6], [0.5, 0.0, 2.0]]], dtype=torch.float32)
     head = make_head("dist", RULE, np.ones(3), demean=True, shrink=0.5, return_weight=0.2, score_weight=0.3)
     sigma = data.sigma[stock, day]
     loc, scale = head.params(out, sigma, batch.group, 1)
     p = class_probabilities(loc[0], scale[0], RULE)
     rows = [0, 1]
     want = -(p[0, 0].log() + p[1, 1].log()) / 2
-    want += 0.5 * (out[0, rows] ** 2).sum(-1).mean()  # the pull to the baseline: labelled rows only
+    want += 0.5 * (out[0, rows, :2] ** 2).sum(-1).mean()  # the pull to the baseline: labelled rows only
     r = torch.log1p(data.forward_return[stock, day])[rows]
     z = (r - loc[0, rows]) / scale[0, rows]
     want += 0.2 * (scale[0, rows].log() + 3 * torch.log1p(z * z / 5)).mean()
     want -= 0.3 * (p[0] @ torch.tensor(PAYOFF[0], dtype=torch.float32) + p[1] @ torch.tensor(PAYOFF[1],
                                                                                              dtype=torch.float32)) / 2
-    torch.testing.assert_close(head.loss(out, batch), want)
+    # the tradable return (next open to the horizon's close) in horizon sigmas, both sides less their day's mean:
+    # the target's over the labelled rows, the output's over every row of the day
+    z = torch.log1p(data.tradable[stock, day]) / (SQRT_H * sigma)
+    assert torch.isfinite(z).all()
+    z = z - z[rows].mean()
+    pred = out[0, :, 2] - out[0, :, 2].mean()
+    torch.testing.assert_close(head.loss(out, batch), want + ((pred - z)[rows] ** 2).mean())
 
 
 def test_clean_run_by_hand() -> None:
@@ -226,7 +235,7 @@ def test_causal_mask_by_hand() -> None:
 
 def test_ensemble_checkpoint_averages_its_members(runs) -> None:
     app = apply(runs["dist"] / "best.pt")
-    assert len(app.model.members) == 2 and app.model.cfg.cross and app.model.cfg.n_out == 4  # 2 own + 2 aux
+    assert len(app.model.members) == 2 and app.model.cfg.cross and app.model.cfg.n_out == 5  # 2 own, the tradable return, 2 aux
     days = torch.tensor([100, 101])
     stock, day, group, groups, out = day_outputs(app.model, app.data, days, app.context, app.precision)
     sigma, anchor = app.data.sigma[stock, day], app.data.anchor[stock, day]
@@ -264,7 +273,7 @@ def test_ema_spans_epochs_whatever_the_steps(store: Path, tmp_path: Path) -> Non
     state["format"] = 5  # a window encoder's run (its inputs were normalised per window): refused, not misread
     torch.save(state, tmp_path / "old.pt")
     result = run_cli("predict", "--checkpoint", tmp_path / "old.pt")
-    assert result.exit_code == 2 and "checkpoint format 5, this version reads 6" in result.output
+    assert result.exit_code == 2 and "checkpoint format 5, this version reads 7" in result.output
 
 
 def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
@@ -291,9 +300,9 @@ def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
     assert refused.exit_code == 2 and "answers only for its training thresholds" in refused.output
     bad = run_cli("eval", "--run", runs["dist"], "--up", "-0.05")
     assert bad.exit_code == 2 and "-1 < --down < --up" in bad.output
-    for name, score in (("dist", "median 3-day return"), ("softmax", "up - down")):  # the tables name the score
+    for name in ("dist", "softmax"):  # the tables name the score: every head's is the tradable return
         table = run_cli("eval", "--run", runs[name], "--bootstrap", "20").output
-        assert f"top 1 % by {score}" in table and f"the model's {score}" in table, table
+        assert "top 1 % by tradable 3-day return" in table and "the model's tradable 3-day return" in table, table
 
 
 def test_option_errors_and_old_checkpoints(runs, store: Path, tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_cv_scores_each_fold_on_its_block_and_resumes(store: Path, tmp_path: Pat
                 "rank_ic", "topk_excess", "top_decile_excess"):
         assert key in pooled["model"] and key in pooled["volatility"]
     assert set(pooled["ci"]) == {"accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "rank_ic",
-                                 "topk_excess", "top_decile_excess"}
+                                 "topk_excess", "top_decile_excess", "rank_ic_tradable", "top_decile_excess_tradable"}
     assert pooled["reversal"]["log_loss"] is None and "rank_ic" in pooled["reversal"]["ci"]
 
     fold1 = (root / "fold-1" / "best.pt").read_bytes()
