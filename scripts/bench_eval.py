@@ -26,7 +26,7 @@ from equinet.training.device import autocast
 from equinet.training.forward import EVAL_DAYS, universe
 from equinet.training.train import checkpoint_state
 from equinet.inference.apply import apply
-from equinet.evaluation.evaluate import collect, eval_pool, selection_mask
+from equinet.evaluation.evaluate import collect, selected, selection_mask
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     batched = len(rows.y) / (time.perf_counter() - t)
 
     dev = app.data.device
-    first = eval_pool(app, mask).day.min().reshape(1).to(dev)
+    first = selected(app, mask)[1].min().reshape(1).to(dev)
     stock, day = universe(app.data, first, app.context)  # one day's universe, one decision day at a time
     n = min(args.single, len(stock))
     singles, zero = [], torch.zeros(1, dtype=torch.long, device=dev)

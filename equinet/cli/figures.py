@@ -208,8 +208,7 @@ def equity_curves(result: dict, path: Path) -> Path:
     from equinet.evaluation.backtest import picks_text
 
     r = result["rules"]
-    top.set(title=f"Backtest: each evening's {picks_text(r)}, bought at the next open, held {r['hold']} days "
-            f"({r['hold']} sleeves)", ylabel="portfolio value (start = 1)")
+    top.set(title=f"Backtest: {picks_text(r)}, bought at the next open", ylabel="portfolio value (start = 1)")
     low.set(xlabel="day", ylabel="drawdown after costs, %")
     top.legend(fontsize=7, ncol=3)
     for a in (top, low):

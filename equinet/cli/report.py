@@ -29,8 +29,8 @@ CAPTIONS = {
                       "model's score beside the reversal baseline's; stocks at limit-up are not bought.",
     "class_shares.png": "Class shares per day: the realised share of 涨 and 跌 (solid) against the model's mean "
                         "predicted probabilities (dashed). Gaps show regime shifts the model did not expect.",
-    "backtest.png": "Backtest: the value of each portfolio of top picks (bought at the next open, not at a limit-up "
-                    "open; sold after the hold, not at a limit-down close), after costs (solid) and before "
+    "backtest.png": "Backtest: the value of each book of top picks (bought at the next open, not at a limit-up "
+                    "open; sold at a close, not a limit-down one), after costs (solid) and before "
                     "(dashed), beside the equal-weighted universe and the market series; below, each portfolio's "
                     "drawdown after costs. A curve above the universe's earns excess.",
     "quintiles.png": "Mean forward return of each score quintile (each day's stocks in five groups by score, Q1 "
@@ -83,7 +83,7 @@ def sections(run: Path, s: Scored, split: str) -> list[Section]:
 def draw(section: Section, folder: Path, top_pct: float) -> list[Path]:
     """Every figure of a section into folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    r, d, b = section.rows, section.dates, section.boundaries
+    r, d, b = section.rows.labelled(), section.dates, section.boundaries
     return [figures.learning_curves(section.histories, section.best, folder / "learning.png"),
             figures.reliability(r, folder / "reliability.png"),
             figures.confusion_matrix(r, folder / "confusion.png"),
@@ -167,8 +167,8 @@ def _trading_summary(result: dict) -> str:
     r, c = result["rules"], result["rules"]["costs"]
     where = f"from {html.escape(Path(result['saved']).name)}" if "saved" in result else \
         "at the default rules (`equinet backtest` keeps another)"
-    return (f"<p>Backtest {where}: each evening's {picks_text(r)}, bought at the next open; decisions "
-            f"{result['first']} .. {result['last_decision']}, hold {r['hold']} days, commission {100 * c['buy']:.3f} "
+    return (f"<p>Backtest {where}: {picks_text(r)}, bought at the next open; decisions "
+            f"{result['first']} .. {result['last_decision']}, commission {100 * c['buy']:.3f} "
             f"% / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, slippage {100 * c['slippage']:.3f} % per "
             f"side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
 

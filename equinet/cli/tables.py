@@ -397,6 +397,7 @@ def print_forecast(console: Console, err: Console, result: dict, top: int | None
 BOOK_FIGURES = (("annual_return", "annual return", "ret"), ("annual_excess", "excess vs universe / yr", "ret"),
                 ("annual_excess_market", "excess vs market / yr", "ret"), ("information_ratio", "IR", "num"),
                 ("max_drawdown", "max drawdown", "pct"), ("turnover", "turnover / day", "pct"),
+                ("cost_drag", "cost drag / yr", "ret"), ("holding_days", "days held", "num"),
                 ("hit_rate", "days beating universe", "pct"), ("daily_excess", "daily excess", "ret"))
 
 
@@ -407,9 +408,8 @@ def backtest_tables(r: dict) -> list:
     rules, c = r["rules"], r["rules"]["costs"]
     stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
         formatted(rules["stamp_duty"], "pct")
-    book = Table(title=f"Backtest of {r['run']} ({r['split']}): each evening's {picks_text(rules)} by rank score, "
-                       f"bought at the next open, sold at the close {rules['hold']} days later, {rules['hold']} "
-                       f"sleeves; decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
+    book = Table(title=f"Backtest of {r['run']} ({r['split']}): {picks_text(rules)} by rank score, bought at the "
+                       f"next open, sold at a close; decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
                  caption=f"costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per sell, stamp "
                          f"duty {stamp} on sells, slippage {100 * c['slippage']:.3f} % per side; the universe "
                          f"(every scored stock, equal weights) and the market series are without costs")
@@ -422,10 +422,10 @@ def backtest_tables(r: dict) -> list:
         for tag in ("after_costs", "before_costs"):
             f = tags[tag]
             ci = f["daily_excess_ci"]
-            book.add_row(f"{name}, {tag.replace('_', ' ')}", *[formatted(f[k], kind) for k, _, kind in BOOK_FIGURES],
+            book.add_row(f"{name}, {tag.replace('_', ' ')}", *[formatted(f.get(k), kind) for k, _, kind in BOOK_FIGURES],
                          f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "—")
     book.add_section()
-    book.add_row("universe", *[formatted(r["universe"][k], kind) for k, _, kind in BOOK_FIGURES], "—")
+    book.add_row("universe", *[formatted(r["universe"].get(k), kind) for k, _, kind in BOOK_FIGURES], "—")
     t = r["tear_sheet"]
     names = list(r["forecasters"])
     sheet = Table(title=f"Tear sheet: mean daily rank IC by horizon (days), mean {t['horizon']}-day return per score "

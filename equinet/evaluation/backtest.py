@@ -1,7 +1,8 @@
-"""`equinet backtest`: each evening's top picks traded as an A-share investor could, after costs. A pick is bought
-at the next day's open (not when it opens at its limit-up price or has no bar), sold at the close `hold` days
-later (not at a limit-down close nor while suspended: then at the first close it can be), with the capital in
-`hold` sleeves, one reinvested each day, equal weights within a sleeve."""
+"""`equinet backtest`: a book of each evening's best-ranked stocks traded as an A-share investor could, after
+costs. Names are bought at the next day's open (not when it opens at its limit-up price or has no bar) and sold at
+a close (not at a limit-down close nor while suspended: then at the first close it can be; never on the day of
+the buy). The holding book keeps a name while it ranks within the day's best --keep and replaces at most --drop
+a day; the sleeve book (--hold H) sells every pick H days after its decision, the capital in H sleeves."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from equinet.core.fields import option
 from equinet.data.adjust import previous_close
 from equinet.data.limits import at_limits, day_limits
 from equinet.data.store import Store
-from equinet.evaluation.scoring import BLOCK_DAYS, Rows, bootstrap, pickable, top_picks
+from equinet.evaluation.scoring import BLOCK_DAYS, Rows, bootstrap, by_score, pickable, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
 STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
@@ -90,37 +91,58 @@ class Book:
     value: np.ndarray  # [T]
     traded: np.ndarray  # [T] value bought + sold
     fees: np.ndarray  # [T] commission + stamp duty (slippage is in the fill prices)
-    trades: dict[str, np.ndarray]  # columns: day, sleeve, stock, side (0 buy, 1 sell), price, shares, value, fee
+    trades: dict[str, np.ndarray]  # columns: day, sleeve, stock, side (0 buy, 1 sell), price, shares, value, fee,
+    # held (a sell: trading days from its buy's open to its close; a buy: 0)
     unsold: int
 
 
-def simulate(picks: dict[int, np.ndarray], t: Tape, hold: int, costs: Costs, first: int, end: int) -> Book:
-    """Trade each decision day's picks (store day -> stock indices) from day first's close to day end's: the
-    sleeve of day i is (i - first) % hold; it sells what is due at i's close, then spends all its cash on i's picks
-    at the next open, split equally over those that can be bought."""
+@dataclass
+class Orders:
+    """What a book is told each decision day: the stocks it may buy (best first), how many names to hold, and, for
+    the holding book, every scored stock's position in the day's order (0 best; inf: no score that day)."""
+
+    buy: dict[int, np.ndarray]
+    size: dict[int, int]
+    rank: dict[int, np.ndarray] | None = None
+
+
+def simulate(orders: Orders, t: Tape, costs: Costs, first: int, end: int, hold: int = 0, keep: int = 0,
+             drop: int = 0) -> Book:
+    """The one book, traded from day first's close to day end's. Each decision day's buys fill at the next open
+    (not a limit-up open, not without a bar) from the cash of the sleeve whose turn it is, an equal share per open
+    slot (size less the names it holds), best first among the names it does not hold; sales fill at a close (not
+    a limit-down close, not while suspended: then at the first close they can) and never on the day of the buy
+    (T+1). hold >= 1: the sleeve book, the capital in `hold` sleeves taking turns, each name sold at the close
+    `hold` days after its buy's decision; hold 0: the holding book, one sleeve, a name held while it ranks within
+    the day's best `keep` (at least its size), at most `drop` sold a day (the worst first), everything sold
+    after the last decision day."""
     stamp = stamp_duty(t.dates, costs.stamp)
-    cash = np.full(hold, 1.0 / hold)
-    held = [(np.zeros(0, int), np.zeros(0), np.zeros(0, int)) for _ in range(hold)]  # stock, shares, due day
+    sleeves, last = max(hold, 1), max(orders.buy)
+    cash = np.full(sleeves, 1.0 / sleeves)
+    held = [(np.zeros(0, int), np.zeros(0), np.zeros(0, int)) for _ in range(sleeves)]  # stock, shares, bought
+    marked = np.zeros(0, int)  # the holding book: stocks to sell at the next close
     days = np.arange(first, end + 1)
     value, traded, fees = np.zeros(len(days)), np.zeros(len(days)), np.zeros(len(days))
     log: list[tuple] = []
     for n, i in enumerate(days):
-        k = (i - 1 - first) % hold
-        wanted = picks.get(i - 1, np.zeros(0, int)) if n else np.zeros(0, int)
-        buy = wanted[t.traded[wanted, i] & ~t.up_open[wanted, i]]
-        if len(buy) and cash[k] > 0:  # a sleeve whose money is still in unsold stock buys nothing
+        k = (i - 1 - first) % sleeves
+        stock, have, since = held[k]
+        slots = orders.size.get(i - 1, 0) - len(stock) if n and (hold or i - 1 < last) else 0
+        if slots > 0 and cash[k] > 0:  # a sleeve whose money is still in unsold stock buys nothing
+            want = orders.buy[i - 1][~np.isin(orders.buy[i - 1], stock)]
+            buy = want[t.traded[want, i] & ~t.up_open[want, i]][:slots]
             price = t.open[buy, i] * (1 + costs.slippage)
-            gross = np.full(len(buy), cash[k] / len(buy) / (1 + costs.buy))
+            gross = np.full(len(buy), cash[k] / slots / (1 + costs.buy))
             shares, fee = gross / price, gross * costs.buy
-            cash[k] = 0.0
-            stock, have, due = held[k]
-            held[k] = (np.r_[stock, buy], np.r_[have, shares], np.r_[due, np.full(len(buy), i + hold - 1)])
+            cash[k] -= (gross + fee).sum()
+            held[k] = (np.r_[stock, buy], np.r_[have, shares], np.r_[since, np.full(len(buy), i)])
             traded[n] += gross.sum()
             fees[n] += fee.sum()
-            log.append((i, k, buy, 0, price, shares, gross, fee))
-        for j in range(hold):
-            stock, have, due = held[j]
-            out = (due <= i) & t.traded[stock, i] & ~t.down_close[stock, i]
+            log.append((i, k, buy, 0, price, shares, gross, fee, 0))
+        for j in range(sleeves):
+            stock, have, since = held[j]
+            due = (i >= since + hold - 1) if hold else np.isin(stock, marked)
+            out = due & (since < i) & t.traded[stock, i] & ~t.down_close[stock, i]
             if out.any():
                 price = t.close[stock[out], i] * (1 - costs.slippage)
                 gross = have[out] * price
@@ -128,13 +150,41 @@ def simulate(picks: dict[int, np.ndarray], t: Tape, hold: int, costs: Costs, fir
                 cash[j] += (gross - fee).sum()
                 traded[n] += gross.sum()
                 fees[n] += fee.sum()
-                log.append((i, j, stock[out], 1, price, have[out], gross, fee))
-                held[j] = (stock[~out], have[~out], due[~out])
+                log.append((i, j, stock[out], 1, price, have[out], gross, fee, i - since[out] + 1))
+                held[j] = (stock[~out], have[~out], since[~out])
+        if not hold:
+            marked = _dropped(held[0][0], orders, i, last, keep, drop)
         value[n] = cash.sum() + sum((have * t.mark[stock, i]).sum() for stock, have, _ in held)
-    columns = ("day", "sleeve", "stock", "side", "price", "shares", "value", "fee")
+    columns = ("day", "sleeve", "stock", "side", "price", "shares", "value", "fee", "held")
     trades = {c: np.concatenate([np.broadcast_to(np.asarray(e[m]), len(e[2])) for e in log]) if log else np.zeros(0)
               for m, c in enumerate(columns)}
     return Book(days, value, traded, fees, trades, int(sum(len(s) for s, _, _ in held)))
+
+
+def _dropped(stock: np.ndarray, orders: Orders, day: int, last: int, keep: int, drop: int) -> np.ndarray:
+    """The holding book's sales for the next close, decided this evening: the held names outside the day's best
+    `keep` (at least its size; a name without a score that day is outside), at most `drop`, the worst first;
+    after the last decision day, every name."""
+    if day >= last:
+        return stock
+    if day not in orders.rank:
+        return stock[:0]
+    rank = orders.rank[day][stock]
+    worst = np.argsort(-rank, kind="stable")
+    return stock[worst[rank[worst] >= max(keep, orders.size[day])][:drop]]
+
+
+def book_orders(rows: Rows, score: np.ndarray, rules: "Rules") -> Orders:
+    """A forecaster's orders: each decision day's top picks (top_picks: the book's size and what it may buy) and
+    every scored stock's place in the day's order (limit-up closes too: they may be kept, not bought)."""
+    buy = by_day(rows, top_picks(rows, score, rules.top, rules.top_pct, rules.skip_limit_up))
+    size = {d: (len(s) if rules.top_pct > 0 else rules.top) for d, s in buy.items()}
+    order, first, counts, _ = by_score(rows, score, skip_limit_up=False)
+    rank = {}
+    for d, a, c in zip(rows.day[order[first]], first, counts):
+        rank[int(d)] = np.full(int(rows.stock.max()) + 1, np.inf)
+        rank[int(d)][rows.stock[order[a:a + c]]] = np.arange(c)
+    return Orders(buy, size, rank)
 
 
 def by_day(rows: Rows, chosen: np.ndarray) -> dict[int, np.ndarray]:
@@ -155,9 +205,13 @@ def too_few(rows: Rows, rules: Rules) -> str | None:
             "book is the universe's; use a smaller --top or --top-pct")
 
 
-def everyone(rows: Rows) -> dict[int, np.ndarray]:
+UNIVERSE_HOLD = 3  # the universe: every scored stock bought at the next open in equal weights, held 3 days
+
+
+def everyone(rows: Rows) -> Orders:
     """Each decision day's every scored stock: the equal-weighted universe."""
-    return by_day(rows, np.argsort(rows.day, kind="stable"))
+    buy = by_day(rows, np.argsort(rows.day, kind="stable"))
+    return Orders(buy, {d: len(s) for d, s in buy.items()})
 
 
 def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0,
@@ -167,6 +221,7 @@ def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, se
     ex = r - (universe.value[1:] / universe.value[:-1] - 1)
     m = market[book.days[1:]]
     peak = np.maximum.accumulate(book.value)
+    sells = book.trades["side"] == 1 if len(book.trades["side"]) else np.zeros(0, bool)
     std = ex.std(ddof=1) if len(ex) > 1 else float("nan")
     ci = bootstrap({"daily_excess": (ex, np.ones(len(ex)), False)}, n_bootstrap, seed, block_days)
     return {"days": int(len(r)), "total_return": float(book.value[-1] / book.value[0] - 1),
@@ -176,7 +231,8 @@ def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, se
             "max_drawdown": float((1 - book.value / peak).max()),
             "turnover": float(np.mean(book.traded[1:] / 2 / book.value[:-1])),
             "fees": float(book.fees.sum()), "hit_rate": float(np.mean(ex > 0)), "daily_excess": float(ex.mean()),
-            "daily_excess_ci": ci.get("daily_excess"), "unsold": book.unsold}
+            "daily_excess_ci": ci.get("daily_excess"), "unsold": book.unsold,
+            "holding_days": float(book.trades["held"][sells].mean()) if sells.any() else float("nan")}
 
 
 RELATIVE = ("annual_excess", "information_ratio", "hit_rate", "daily_excess", "daily_excess_ci")  # vs the universe
@@ -184,11 +240,15 @@ RELATIVE = ("annual_excess", "information_ratio", "hit_rate", "daily_excess", "d
 
 @dataclass(frozen=True)
 class Rules:
-    """What the backtest does: how long a pick is held, how many are picked, what trading costs."""
+    """What the backtest does: which book (how long a pick is held), how many names, what trading costs."""
 
-    hold: int = option(3, "Bought at the open after the decision day, sold at the close HOLD days after it (T+1: "
-                       "at least 2); the capital is split into HOLD daily sleeves.", min=2)
-    top: int = option(50, "Stocks bought each decision day: the best by the rank score.", min=1)
+    top: int = option(50, "Names the book holds: it buys the best by the rank score into its open slots.", min=1)
+    keep: int = option(100, "The holding book keeps a name while it ranks within the day's best KEEP (at least "
+                       "--top).", min=1)
+    drop: int = option(5, "The holding book sells at most DROP names a day (the worst ranked first).", min=1)
+    hold: int = option(0, "0: the holding book (--keep, --drop). HOLD >= 2: the sleeve book instead: each "
+                       "evening's top picks bought at the next open and sold at the close HOLD days after the "
+                       "decision, the capital in HOLD daily sleeves.", min=0)
     top_pct: float = option(0.0, "Instead of --top: this % of each day's stocks that can be picked (at least one).",
                             min=0.0, max=100.0)
     costs: Costs = Costs()
@@ -201,16 +261,21 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
              block_days: int = BLOCK_DAYS) -> tuple[dict, dict[str, Book]]:
     """Every named forecaster's top picks traded before and after costs, beside the universe and the market series
     on the same days; the summary (JSON-ready, with each book's value per day) and the books (with their trades)."""
+    if rules.hold == 1:
+        raise ValueError("--hold 1 would sell on the day of the buy, which T+1 forbids: use 0 (the holding book) "
+                         "or at least 2")
     first, last = int(rows.day.min()), int(rows.day.max())
-    end = min(last + rules.hold, len(t.dates) - 1)
+    end = min(last + max(rules.hold, UNIVERSE_HOLD), len(t.dates) - 1)
     warnings = [too_few(rows, rules)] if rules.top_pct <= 0 else []
-    universe = simulate(everyone(rows), t, rules.hold, FREE, first, end)
+    universe = simulate(everyone(rows), t, FREE, first, end, UNIVERSE_HOLD)
     books, out = {"universe": universe}, {}
     for i, name in enumerate(names):
-        chosen = by_day(rows, top_picks(rows, rows.score[name], rules.top, rules.top_pct, rules.skip_limit_up))
+        told = book_orders(rows, rows.score[name], rules)
         for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
-            books[f"{name}/{tag}"] = book = simulate(chosen, t, rules.hold, costs, first, end)
+            books[f"{name}/{tag}"] = book = simulate(told, t, costs, first, end, rules.hold, rules.keep, rules.drop)
             out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, i, block_days)
+        out[name]["after_costs"]["cost_drag"] = (out[name]["before_costs"]["annual_return"]
+                                                 - out[name]["after_costs"]["annual_return"])
     market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[universe.days[1:]])])
     rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
     return {"rules": rules_json, "warnings": [w for w in warnings if w], "first": str(t.dates[first]),
@@ -223,9 +288,12 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
 
 
 def picks_text(rules: dict) -> str:
-    """What each evening picks, in words, from a result's rules: 'top 50 (limit-up closes left out)'."""
+    """The book in words, from a result's rules: 'top 50 held while within the best 100, at most 5 replaced a day
+    (limit-up closes not bought)'."""
     size = f"top {rules['top_pct']:g} %" if rules["top_pct"] > 0 else f"top {rules['top']}"
-    return size + (" (limit-up closes left out)" if rules["skip_limit_up"] else " (limit-up closes included)")
+    book = (f"{size} held while within the best {rules['keep']}, at most {rules['drop']} replaced a day"
+            if not rules["hold"] else f"{size} each, held {rules['hold']} days ({rules['hold']} sleeves)")
+    return book + (" (limit-up closes not bought)" if rules["skip_limit_up"] else " (limit-up closes bought)")
 
 
 TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are traded and whose scores get a tear sheet

@@ -9,9 +9,9 @@ import torch
 
 from equinet.core.labels import CLASSES, DOWN, UP
 from equinet.data.limits import limit_flags
-from equinet.features.sampler import Pool, make_pool, labelled_context
+from equinet.features.sampler import labelled_context
 from equinet.models.distribution import volatility_probabilities
-from equinet.training.forward import baseline_probabilities, rows_of
+from equinet.training.forward import baseline_probabilities, rows_of, universe
 from equinet.inference.apply import Applied, MismatchError
 from equinet.evaluation.scoring import BLOCK_DAYS, Rows, no_nan, score_rows
 
@@ -42,21 +42,26 @@ def overlap_warning(app: Applied, days: np.ndarray) -> str | None:
             "checkpoint's training or validation period: these figures are not out-of-sample")
 
 
-def eval_pool(app: Applied, mask: np.ndarray) -> Pool:
-    """Every valid window in mask, in (day, stock) order; an empty selection is an error."""
-    pool = make_pool(labelled_context(app.prep, app.rule.horizon), mask, app.context, torch.device("cpu")).at_least(app.context)
-    if len(pool) == 0:
+def selected(app: Applied, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The universe (forward.universe) of the days of mask, the stocks mask holds on them, in (day, stock) order;
+    a selection without a labelled row is an error."""
+    labelled = mask & (labelled_context(app.prep, app.rule.horizon) >= app.context)
+    if not labelled.any():
         raise MismatchError(f"no valid window of {app.context} days (+{app.rule.horizon}-day horizon) in the "
                             "selection; widen --from/--to, choose another --split or lower --context")
-    return pool
+    stock, day = universe(app.data, torch.as_tensor(np.flatnonzero(mask.any(0)), device=app.data.device),
+                          app.context)
+    keep = torch.as_tensor(mask, device=app.data.device)[stock, day]
+    return stock[keep], day[keep]
 
 
 def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
-    """Every forecaster over every valid window in mask, in (day, stock) order; the model sees each day's whole
-    universe (every stock with a window that day, labelled or not)."""
-    pool = eval_pool(app, mask)
-    s, d = pool.stock.numpy(), pool.day.numpy()
-    stock, day = pool.stock.to(app.data.device), pool.day.to(app.data.device)
+    """Every forecaster on the universe of each day in mask (every stock with a bar and a clean history of
+    --context days: forward.universe), in (day, stock) order. Rows whose horizon is not clean (a suspension or the
+    store's end inside it) have no label (y -1, forward return NaN): the backtest trades them, the label
+    metrics leave them out."""
+    stock, day = selected(app, mask)
+    s, d = stock.cpu().numpy(), day.cpu().numpy()
     f64 = lambda t: t.cpu().numpy().astype(np.float64)  # noqa: E731
     n = len(s)
     all_stock, all_day, fc = app.forecast(torch.unique(day), progress)
@@ -70,8 +75,9 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     score["model"], score["linear"] = f64(fc.score[rows]), located
     score["reversal"] = f64(app.data.reversal[stock, day])
     limit_up = limit_flags(app.store)[0]
-    return Rows(s, d, app.prep.labels[s, d], app.prep.forward_return[s, d], limit_up[s, d], p, score,
-                app.prep.tradable[s, d])
+    clean = labelled_context(app.prep, app.rule.horizon)[s, d] >= app.context
+    return Rows(s, d, np.where(clean, app.prep.labels[s, d], -1), np.where(clean, app.prep.forward_return[s, d], np.nan),
+                limit_up[s, d], p, score, app.prep.tradable[s, d])
 
 
 def parse_gate(text: str) -> tuple[float, float]:
@@ -105,7 +111,7 @@ def evaluate_rows(app: Applied, split: str = "test", date_from: str | None = Non
         "thresholds_note": app.thresholds_note, "head": app.saved.config.head,
         "from": str(dates[rows.day.min()]), "to": str(dates[rows.day.max()]),
         "train_prior": dict(zip(CLASSES, app.prior.tolist())),
-        "warning": overlap_warning(app, rows.day),
+        "warning": overlap_warning(app, rows.day), "universe_rows": int(len(rows.y)),
         **score_rows(rows, top_pct, n_bootstrap, gate, block_days),
     }
     return no_nan(report), rows

@@ -37,6 +37,17 @@ class Rows:
         """The tradable return, NaN everywhere in rows saved without it."""
         return np.full(len(self.day), np.nan) if self.tradable is None else self.tradable
 
+    def take(self, index: np.ndarray) -> "Rows":
+        """The rows at index (positions or a mask), in that order."""
+        return Rows(self.stock[index], self.day[index], self.y[index], self.forward_return[index],
+                    self.limit_up[index], {k: v[index] for k, v in self.p.items()},
+                    {k: v[index] for k, v in self.score.items()}, self.outcome()[index])
+
+    def labelled(self) -> "Rows":
+        """The rows the label metrics count: those with a label and a clean horizon (the universe's others are
+        traded by the backtest only)."""
+        return self if (self.y >= 0).all() else self.take(self.y >= 0)
+
 
 def concat(parts: list[Rows]) -> Rows:
     """Rows of several selections (cv folds, in date order) as one."""
@@ -178,7 +189,8 @@ def _daily_sums(rows: Rows, name: str, ics: dict[str, np.ndarray], tops: dict[st
 
 def score_rows(rows: Rows, top_pct: float = 1.0, n_bootstrap: int = 1000,
                gate: tuple[float, float] | None = None, block_days: int = BLOCK_DAYS) -> dict:
-    """Every forecaster's metrics on the same rows, with day-bootstrap intervals: the body of a report."""
+    """Every forecaster's metrics on the same labelled rows, with block-bootstrap intervals: the body of a report."""
+    rows = rows.labelled()
     out = {"rows": int(len(rows.y)), "days": int(len(np.unique(rows.day))),
            "stocks": int(len(np.unique(rows.stock))), "class_share": dict(zip(CLASSES, class_shares(rows.y).tolist()))}
     days, day_group = np.unique(rows.day, return_inverse=True)

@@ -12,7 +12,7 @@ import torch
 from equinet.core.board import a_share_exchange, split_code, symbol
 from equinet.core.days import next_trading_days, trading_days_between
 from equinet.core.labels import CLASSES_ZH
-from equinet.training.forward import baseline_probabilities, rows_of
+from equinet.training.forward import baseline_probabilities, rows_of, universe
 from equinet.inference.apply import Applied, MismatchError
 
 SORTS = {"score": ("score", "rank score"), "up": ("up", "P(涨)"), "down": ("down", "P(跌)"),
@@ -82,10 +82,11 @@ def predict(app: Applied, date: str | None = None, codes: list[str] | None = Non
     wanted = store_codes(app, codes) if codes else app.store.codes
     row = {c: i for i, c in enumerate(app.store.codes)}
     idx = np.array([row[c] for c in wanted])
-    ok = app.prep.clean_days[idx, t] >= app.context
+    days = torch.tensor([t], device=app.data.device)
+    ok = np.isin(idx, universe(app.data, days, app.context)[0].cpu().numpy())  # eval's and the backtest's universe
     stock = torch.as_tensor(idx[ok], device=app.data.device)
     day = torch.full_like(stock, t)
-    all_stock, all_day, fc = app.forecast(torch.tensor([t], device=app.data.device))
+    all_stock, all_day, fc = app.forecast(days)
     at = rows_of(all_stock, all_day, stock, day)  # the day's whole universe is forecast: its mean and attention
     names = app.store.meta.get("names", {})
     rows = []

@@ -75,15 +75,17 @@ class Head:
         """Per member: probabilities [M, N, 3]."""
         raise NotImplementedError
 
-    def tradable(self, out: torch.Tensor, group: torch.Tensor, groups: int) -> torch.Tensor:
-        """Per member: the tradable log return relative to its day (group), in sqrt(horizon) sigmas [M, N]."""
-        z = out[..., self.own]
+    def tradable(self, out: torch.Tensor, group: torch.Tensor, groups: int,
+                 anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """Per member: the tradable log return relative to its day (group), in sqrt(horizon) sigmas [M, N]: the
+        output, added to the anchor's location when there is one (--anchor linear)."""
+        z = out[..., self.own] if anchor is None else out[..., self.own] + anchor.to(out.dtype)
         return z - group_mean(z, group, groups)
 
     def forecast(self, out: torch.Tensor, sigma: torch.Tensor, group: torch.Tensor, groups: int,
                  rule: LabelRule | None = None, anchor: torch.Tensor | None = None) -> Forecast:
         out = out.float()
-        score = self.tradable(out, group, groups) * horizon_std(sigma, self.rule.horizon)
+        score = self.tradable(out, group, groups, anchor) * horizon_std(sigma, self.rule.horizon)
         return Forecast(self.members(out, sigma, group, groups, rule, anchor).mean(0), score.mean(0))
 
     def extra(self, out: torch.Tensor, t: Targets, rows: torch.Tensor) -> torch.Tensor:
@@ -101,7 +103,7 @@ class Head:
             known = rows & ~t.tradable.isnan()
             target = self._relative(torch.log1p(t.tradable.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon),
                                     t, known)
-            error = (self.tradable(out, t.group, t.groups) - target) ** 2  # [M, N]
+            error = (self.tradable(out, t.group, t.groups, t.anchor) - target) ** 2  # [M, N]
             total = total + self.trade_weight * (error * known).sum(-1) / known.sum().clamp(min=1)
         if self.score_weight:
             payoff = torch.as_tensor(PAYOFF, dtype=p.dtype, device=p.device)[y]  # [n, 3]

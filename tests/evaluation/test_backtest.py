@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from equinet.data.limits import limit_flags
 from equinet.data.store import open_store
-from equinet.evaluation.backtest import Costs, Rules, backtest, by_day, tape
+from equinet.evaluation.backtest import FREE, Costs, Rules, backtest, book_orders, by_day, simulate, tape
 from equinet.evaluation.scoring import Rows
 from equinet.evaluation.scoring import top_picks
 from equinet.evaluation.tearsheet import forward_returns, quantile_returns, rank_autocorrelation
@@ -60,10 +60,10 @@ def write_store(root: Path) -> Path:
     return root / "s"
 
 
-def hand_rows(codes: list[str]) -> Rows:
+def hand_rows(codes: list[str], hand: list[dict] = SCORES) -> Rows:
     index = {letter: codes.index(f"60000{n + 1}") for n, letter in enumerate("ABCDE")}
     day, stock, score = [], [], []
-    for d, scores in enumerate(SCORES):
+    for d, scores in enumerate(hand):
         for letter, s in sorted(scores.items(), key=lambda kv: index[kv[0]]):
             day.append(d), stock.append(index[letter]), score.append(float(s))
     n = len(day)
@@ -71,48 +71,114 @@ def hand_rows(codes: list[str]) -> Rows:
                 {"model": np.array(score)})
 
 
-def ledger() -> tuple[list[tuple], list[float]]:
-    """The trades (day, sleeve, code, side, price, shares, value, fee) and the value at each close, by hand."""
-    trades, cash = [], [0.5, 0.5]
-    held: dict[str, float] = {}
+class Ledger:
+    """Trades (day, sleeve, code, side, price, shares, value, fee) and cash worked out by hand: each name bought
+    with its sleeve's cash / the sleeve's open slots, at the open plus 1 % slippage, sold at the close less 1 %."""
 
-    def buy(day: int, sleeve: int, names: list[tuple[str, float]]) -> None:
-        gross = cash[sleeve] / len(names) / 1.001
+    def __init__(self, sleeves: int) -> None:
+        self.trades: list[tuple] = []
+        self.cash = [1.0 / sleeves] * sleeves
+        self.held: dict[str, float] = {}
+
+    def buy(self, day: int, sleeve: int, names: list[tuple[str, float]], slots: int) -> None:
+        gross = self.cash[sleeve] / slots / 1.001
         for code, open_ in names:
             price = float(np.float32(open_)) * 1.01  # the store keeps opens as float32 (closes as float64)
-            held[code] = gross / price
-            trades.append((day, sleeve, code, "buy", price, gross / price, gross, gross * 0.001))
-        cash[sleeve] = 0.0
+            self.held[code] = gross / price
+            self.trades.append((day, sleeve, code, "buy", price, gross / price, gross, gross * 0.001))
+            self.cash[sleeve] -= gross * 1.001
 
-    def sell(day: int, sleeve: int, code: str, close: float, stamp: float) -> None:
+    def sell(self, day: int, sleeve: int, code: str, close: float, stamp: float) -> None:
         price = close * 0.99
-        gross = held.pop(code) * price
-        trades.append((day, sleeve, code, "sell", price, gross / price, gross, gross * (0.002 + stamp)))
-        cash[sleeve] += gross - gross * (0.002 + stamp)
+        gross = self.held.pop(code) * price
+        self.trades.append((day, sleeve, code, "sell", price, gross / price, gross, gross * (0.002 + stamp)))
+        self.cash[sleeve] += gross - gross * (0.002 + stamp)
 
+    def value(self, closes: dict[str, float]) -> float:
+        return sum(self.cash) + sum(self.held[c] * v for c, v in closes.items())
+
+
+def ledger() -> tuple[list[tuple], list[float]]:
+    """The sleeve book's trades and value at each close, by hand: hold 2, top 2, so 2 sleeves taking turns."""
+    book = Ledger(2)
     value = [1.0]
-    buy(1, 0, [("600002", 10.1)])  # A (600001) opened at its limit-up 11.00
-    value.append(sum(cash) + held["600002"] * 10.2)
-    buy(2, 1, [("600003", 10.1), ("600004", 9.9)])  # B due at day 2's close: limit-down, kept
-    value.append(held["600002"] * 9.18 + held["600003"] * 10.3 + held["600004"] * 10.0 + sum(cash))
-    sell(3, 0, "600002", 9.3, 0.001)  # sleeve 0 had no cash at day 3's open: nothing bought
-    sell(3, 1, "600003", 10.5, 0.001)  # D suspended: held, valued at its last close
-    value.append(sum(cash) + held["600004"] * 10.0)
-    buy(4, 1, [("600001", 11.3), ("600005", 10.35)])
-    sell(4, 1, "600004", 10.2, 0.0005)  # 2023-08-28: the halved stamp duty
-    value.append(sum(cash) + held["600001"] * 11.5 + held["600005"] * 10.4)
-    buy(5, 0, [("600002", 9.5), ("600003", 10.5)])
-    sell(5, 1, "600001", 11.4, 0.0005)
-    sell(5, 1, "600005", 10.5, 0.0005)
-    value.append(sum(cash) + held["600002"] * 9.6 + held["600003"] * 10.6)
-    buy(6, 1, [("600004", 10.4), ("600005", 10.55)])
-    sell(6, 0, "600002", 9.9, 0.0005)
-    sell(6, 0, "600003", 10.8, 0.0005)
-    value.append(sum(cash) + held["600004"] * 10.5 + held["600005"] * 10.6)
-    sell(7, 1, "600004", 10.6, 0.0005)
-    sell(7, 1, "600005", 10.8, 0.0005)
-    value.append(sum(cash))
-    return trades, value
+    book.buy(1, 0, [("600002", 10.1)], 2)  # A (600001) opened at its limit-up 11.00: its slot's cash waits
+    value.append(book.value({"600002": 10.2}))
+    book.buy(2, 1, [("600003", 10.1), ("600004", 9.9)], 2)  # B due at day 2's close: limit-down, kept
+    value.append(book.value({"600002": 9.18, "600003": 10.3, "600004": 10.0}))
+    book.buy(3, 0, [("600005", 10.2)], 1)  # sleeve 0 still holds B: one open slot, E (the day's best) fills it
+    book.sell(3, 0, "600002", 9.3, 0.001)
+    book.sell(3, 1, "600003", 10.5, 0.001)  # D suspended: held, valued at its last close
+    value.append(book.value({"600004": 10.0, "600005": 10.3}))
+    book.buy(4, 1, [("600001", 11.3)], 1)  # sleeve 1 still holds D: one slot, A
+    book.sell(4, 0, "600005", 10.4, 0.0005)  # 2023-08-28: the halved stamp duty
+    book.sell(4, 1, "600004", 10.2, 0.0005)
+    value.append(book.value({"600001": 11.5}))
+    book.buy(5, 0, [("600002", 9.5), ("600003", 10.5)], 2)
+    book.sell(5, 1, "600001", 11.4, 0.0005)
+    value.append(book.value({"600002": 9.6, "600003": 10.6}))
+    book.buy(6, 1, [("600004", 10.4), ("600005", 10.55)], 2)
+    book.sell(6, 0, "600002", 9.9, 0.0005)
+    book.sell(6, 0, "600003", 10.8, 0.0005)
+    value.append(book.value({"600004": 10.5, "600005": 10.6}))
+    book.sell(7, 1, "600004", 10.6, 0.0005)
+    book.sell(7, 1, "600005", 10.8, 0.0005)
+    value.append(book.value({}))
+    return book.trades, value
+
+
+HOLDING_SCORES = [  # top 2, keep 3, drop 1
+    {"A": 5, "B": 4, "C": 3, "D": 2, "E": 1},  # buys A, B: A opens at its limit-up, B alone is bought
+    {"D": 5, "C": 4, "A": 3, "B": 2, "E": 1},  # B ranks 4th, outside the best 3: sold at day 2's close (limit-down:
+    # kept); one open slot: D bought
+    {"E": 5, "A": 4, "C": 3, "B": 2, "D": 1},  # B and D outside the best 3, at most one sold: D, the worst
+    {"A": 5, "E": 4, "B": 3, "C": 2},  # D suspended on day 3, so unsold, and no score: sold at day 4's close; B 3rd
+    {"B": 5, "C": 4, "A": 3, "D": 2, "E": 1},  # one open slot: B is held, C bought
+    {"D": 5, "E": 4, "A": 3, "B": 2, "C": 1},  # the last decision day: everything sold at the next close
+]
+
+
+def test_the_holding_book_keeps_drops_and_obeys_the_limits_by_hand(tmp_path: Path) -> None:
+    store = open_store(write_store(tmp_path))
+    rows = hand_rows(store.codes, HOLDING_SCORES)
+    result, books = backtest(rows, tape(store), ("model",), Rules(top=2, keep=3, drop=1, costs=COSTS), 0)
+    book = Ledger(1)
+    value = [1.0]
+    book.buy(1, 0, [("600002", 10.1)], 2)
+    value.append(book.value({"600002": 10.2}))
+    book.buy(2, 0, [("600004", 9.9)], 1)
+    value.append(book.value({"600002": 9.18, "600004": 10.0}))
+    value.append(book.value({"600002": 9.3, "600004": 10.0}))
+    book.sell(4, 0, "600004", 10.2, 0.0005)
+    value.append(book.value({"600002": 9.4}))
+    book.buy(5, 0, [("600003", 10.5)], 1)
+    value.append(book.value({"600002": 9.6, "600003": 10.6}))
+    book.sell(6, 0, "600002", 9.9, 0.0005)
+    book.sell(6, 0, "600003", 10.8, 0.0005)
+    value += [book.value({})] * 2
+    got = books["model/after_costs"]
+    trades = [(int(d), int(k), store.codes[int(s)], ("buy", "sell")[int(side)], p, q, v, f)
+              for d, k, s, side, p, q, v, f, _ in zip(*got.trades.values())]
+    assert [g[:4] for g in trades] == [w[:4] for w in book.trades]
+    np.testing.assert_allclose(np.array([g[4:] for g in trades]), np.array([w[4:] for w in book.trades]), rtol=1e-12)
+    np.testing.assert_allclose(got.value, value, rtol=1e-12)
+    summary = result["forecasters"]["model"]["after_costs"]
+    assert summary["holding_days"] == pytest.approx((6 + 3 + 2) / 3)  # B days 1-6, D 2-4, C 5-6
+    assert summary["cost_drag"] == pytest.approx(result["forecasters"]["model"]["before_costs"]["annual_return"]
+                                                 - summary["annual_return"])
+
+
+def test_t_plus_1_is_the_simulators_own_rule(tmp_path: Path) -> None:
+    store = open_store(write_store(tmp_path))
+    rows, t = hand_rows(store.codes), tape(store)
+    told = book_orders(rows, rows.score["model"], Rules(top=2))
+    book = simulate(told, t, FREE, 0, 7, hold=1)  # a one-day hold would sell at the close of the buy's day
+    sold, bought = book.trades["side"] == 1, book.trades["side"] == 0
+    assert sold.any() and (book.trades["held"][sold] >= 2).all()  # never on the day of the buy
+    for s, d in zip(book.trades["stock"][sold], book.trades["day"][sold]):
+        assert d > book.trades["day"][bought & (book.trades["stock"] == s) & (book.trades["day"] < d)].max()
+    with pytest.raises(ValueError, match="T\\+1"):
+        backtest(rows, t, ("model",), Rules(hold=1), 0)
 
 
 def test_every_trade_fill_cost_and_value_match_the_hand_ledger(tmp_path: Path) -> None:
@@ -123,7 +189,7 @@ def test_every_trade_fill_cost_and_value_match_the_hand_ledger(tmp_path: Path) -
     result, books = backtest(hand_rows(store.codes), t, ("model",), Rules(hold=2, top=2, costs=COSTS), 0)
     book = books["model/after_costs"]
     got = [(int(d), int(k), store.codes[int(s)], ("buy", "sell")[int(side)], p, q, v, f)
-           for d, k, s, side, p, q, v, f in zip(*book.trades.values())]
+           for d, k, s, side, p, q, v, f, _ in zip(*book.trades.values())]
     want, value = ledger()
     assert [g[:4] for g in got] == [w[:4] for w in want]
     np.testing.assert_allclose(np.array([g[4:] for g in got]), np.array([w[4:] for w in want]), rtol=1e-12)

@@ -287,7 +287,7 @@ def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
     assert r["class_share"]["up"] < default["class_share"]["up"]  # fewer rows rise 5 % than 3 %
     assert r["train_prior"]["up"] < default["train_prior"]["up"]  # the prior is recounted on the training days
     app = apply(runs["dist"] / "best.pt", up=0.05, down=-0.04)
-    rows = collect(app, selection_mask(app, "test", None, None))
+    rows = collect(app, selection_mask(app, "test", None, None)).labelled()
     close = np.asarray(open_store(store).close)
     r = close[rows.stock, rows.day + 3] / close[rows.stock, rows.day] - 1
     np.testing.assert_array_equal(rows.y, np.where(r >= 0.05 - 1e-9, 0, np.where(r <= -0.04 + 1e-9, 1, 2)))
