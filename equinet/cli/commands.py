@@ -122,7 +122,7 @@ def train(ctx: typer.Context,
         train_live(resume, options, stop_after, overwrite, as_json, dist_timeout)
 
 
-CV_SETS = ("val_from", "test_from", "split_by", "test_ratio")  # what each fold's plan decides
+CV_SETS = ("val_from", "test_from", "split_by", "test_ratio", "deploy", "val_days")  # what each fold's plan decides
 
 
 @app.command(help="Walk-forward evaluation: one run per fold, each scored on days it never saw, pooled beside every "
@@ -140,7 +140,7 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
        as_json: bool = Opt(False, "--json", help=f"Print {rundir.CV} instead of the table."), **options) -> None:
     from equinet.cli.terminal import cv_live
 
-    fixed = [k for k in CV_SETS if k in given(options)]
+    fixed = [k for k in CV_SETS if given(options).get(k)]  # a flag left off is False: not given
     if fixed:
         fail(f"cv sets {', '.join(option_name(k) for k in fixed)} itself; leave it out")
     cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, block_days, as_json)

@@ -90,6 +90,8 @@ def objective(cfg) -> str:
         parts.append(f"{cfg.return_weight:g} return NLL")
     if "shrink" in terms and cfg.shrink:
         parts.append(f"{cfg.shrink:g} shrink")
+    if cfg.trade_weight:
+        parts.append(f"{cfg.trade_weight:g} tradable")
     if cfg.score_weight:
         parts.append(f"{cfg.score_weight:g} score")
     if cfg.aux:
@@ -108,6 +110,8 @@ RUN_FIGURES = ("log_loss", "log_loss_skill_vs_volatility", "accuracy", "auc_up",
 
 def epoch_row(row: dict, objective: str) -> str:
     """One validation line per epoch: the training objective is named, so it is not read as the log loss."""
+    if "val_loss" not in row:  # the deployed refit: nothing to validate on
+        return f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f}  ({row['seconds']:.1f} s)"
     figures = "  ".join(f"{METRICS[k].short} {formatted(row[METRICS[k].line_key], METRICS[k].kind)}"
                         for k in EPOCH_FIGURES)
     return (f"epoch {row['epoch']:>3}  {objective} train {row['train_loss']:.4f} val {row['val_loss']:.4f}  "
@@ -222,6 +226,29 @@ def cv_table(result: dict) -> Table:
                           *[formatted(f.get(m.key), m.kind) for m in columns])
             if block is result["pooled"] and f.get("ci"):
                 table.add_row("", "  95 % CI", "", *[_ci(f["ci"], m.key, m.kind) for m in columns])
+    return table
+
+
+def cv_book_table(result: dict) -> Table:
+    """The book (`equinet backtest`'s default rules) on each fold's block and pooled: after costs, the universe
+    without them."""
+    from equinet.evaluation.backtest import picks_text
+
+    pooled = result["book"]
+    table = Table(title=f"The book on each block: {picks_text(pooled['rules'])}, bought at the next open; after "
+                        "costs (the universe: every scored stock, equal weights, without costs)")
+    shown = [f for f in BOOK_FIGURES if f[0] in ("annual_return", "annual_excess", "turnover", "cost_drag",
+                                                 "holding_days")]
+    for col in ("block", "book", *(label for _, label, _ in shown), "excess 95 % CI / day"):
+        table.add_column(col, justify="left" if col in ("block", "book") else "right")
+    blocks = [(f"fold {f['k']}", f["book"]) for f in result["per_fold"]] + [("pooled", pooled)]
+    for label, b in blocks:
+        table.add_section()
+        for i, (name, f) in enumerate([(n, t["after_costs"]) for n, t in b["forecasters"].items()]
+                                      + [("universe", b["universe"])]):
+            ci = f.get("daily_excess_ci")
+            table.add_row(label if i == 0 else "", name, *[formatted(f.get(k), kind) for k, _, kind in shown],
+                          f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "")
     return table
 
 

@@ -65,21 +65,56 @@ def ask(cfg: TrainConfig, options: dict) -> TrainConfig:
 
 def train_live(resume: Path | None, options: dict, stop_after: int | None, overwrite: bool, as_json: bool,
                timeout: float) -> None:
-    """`equinet train` in this process: start or resume, a progress bar per epoch, one line per epoch, the table."""
+    """`equinet train` in this process: start or resume, a progress bar per epoch, one line per epoch, the table;
+    with --deploy, the validating run, then the refit through the last labelled day."""
     from equinet.features.splits import STOCK_SPLIT_WARNING
-    from equinet.training.train import estimate_epoch_seconds, fit, start
-    from equinet.cli.tables import epoch_row, epochs_table, objective, print_json, run_start
+    from equinet.training.train import start
+    from equinet.workflow.deploy import SELECT, refit, select_config
+    from equinet.cli.tables import epochs_table, print_json
 
     if resume is not None:
         overrides = {k: options[k] for k in ("device", "precision", "epochs") if options.get(k) is not None}
         run = start(TrainConfig(), resume=resume, overrides=overrides, timeout=timeout)
     else:
-        run = start(ask(to_config(options), options), overwrite=overwrite, timeout=timeout)
+        cfg = ask(to_config(options), options)
+        run = start(select_config(cfg) if cfg.deploy else cfg, overwrite=overwrite, timeout=timeout)
     cfg, quiet = run.cfg, as_json or not run.world.main  # the other ranks skip the time estimate too
     if cfg.split_by == "stock":
         say(f"warning: {STOCK_SPLIT_WARNING}", "yellow")
+    fit_live(run, stop_after, quiet, resume is not None)
+    select = None
+    if cfg.deploy and run.cfg.name.endswith(SELECT) and run.epoch == cfg.epochs:
+        say(f"validation chose epoch {run.best['epoch']} of {cfg.epochs}; refitting on every labelled day for "
+            f"{run.best['epoch']} epochs")
+        select, run = run, refit(run, overwrite, timeout)
+        fit_live(run, None, quiet, False)
+    if as_json:
+        print_json(console, {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]})
+        return
+    if cfg.deploy and not run.cfg.name.endswith(SELECT):
+        console.print(f"deployed {run.dir}: trained on every labelled day for the {run.epoch} epochs validation chose "
+                      f"in {select.dir if select else cfg.name + SELECT}; saved {rundir.Folder(run.dir).best}",
+                      markup=False)
+        return
+    console.print(epochs_table(run.history, run.best))
+    if run.val_all:
+        line = run.val_all
+        console.print(f"best epoch {line['epoch']} on all {line['val_rows']:,} validation windows: log loss "
+                      f"{line['val_log_loss']:.4f} (volatility {line['val_log_loss_volatility']:.4f}), rank IC "
+                      f"{line['val_rank_ic']:+.4f}; in {rundir.Folder(run.dir).val_all}")
+    folder = rundir.Folder(run.dir)
+    console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; saved "
+                  f"{folder.best} and {folder.last.name}", markup=False)
+
+
+def fit_live(run, stop_after: int | None, quiet: bool, resumed: bool) -> None:
+    """One run's epochs: the start lines, a progress bar per epoch, one line per epoch; Ctrl-C says how to resume."""
+    from equinet.training.train import estimate_epoch_seconds, fit
+    from equinet.cli.tables import epoch_row, objective, run_start
+
+    cfg = run.cfg
     if not quiet:
-        console.print(run_start(run, resume is not None, estimate_epoch_seconds(run)), markup=False)
+        console.print(run_start(run, resumed, estimate_epoch_seconds(run)), markup=False)
     bar = progress_bar(quiet, TextColumn("epoch {task.fields[epoch]}"), TextColumn(
         f"train {objective(cfg)} {{task.fields[loss]:.4f}}  lr {{task.fields[lr]:.2e}}  "
         "{task.fields[rate]:.0f} samples/s"))
@@ -98,18 +133,6 @@ def train_live(resume: Path | None, options: dict, stop_after: int | None, overw
         raise typer.Exit(130) from None
     finally:
         run.close()
-    if as_json:
-        print_json(console, {"run": str(run.dir), "epochs": run.epoch, "best": run.best, "last": run.history[-1]})
-        return
-    console.print(epochs_table(run.history, run.best))
-    if run.val_all:
-        line = run.val_all
-        console.print(f"best epoch {line['epoch']} on all {line['val_rows']:,} validation windows: log loss "
-                      f"{line['val_log_loss']:.4f} (volatility {line['val_log_loss_volatility']:.4f}), rank IC "
-                      f"{line['val_rank_ic']:+.4f}; in {rundir.Folder(run.dir).val_all}")
-    folder = rundir.Folder(run.dir)
-    console.print(f"best epoch {run.best['epoch']} by {run.best['metric']} = {run.best['value']:.4f}; saved "
-                  f"{folder.best} and {folder.last.name}", markup=False)
 
 
 def train_ranks(ctx: typer.Context, nproc: int, resume: Path | None, options: dict, overwrite: bool) -> None:
@@ -135,7 +158,7 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
     """`equinet cv`: one bar over every fold-epoch, the time estimate after the first start, the table."""
     from equinet.training.train import estimate_epoch_seconds
     from equinet.workflow.cv import cross_validate
-    from equinet.cli.tables import cv_table, print_json
+    from equinet.cli.tables import cv_book_table, cv_table, print_json
 
     bar = progress_bar(as_json)
     task = bar.add_task("cv", total=folds * cfg.epochs)
@@ -158,6 +181,7 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
         print_json(console, result)
         return
     console.print(cv_table(result))
+    console.print(cv_book_table(result))
     console.print(f"{rundir.Folder(Path(result['cv'])).cv} holds every figure ({result['seconds'] / 60:.1f} min).",
                   markup=False)
 

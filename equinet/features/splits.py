@@ -60,6 +60,26 @@ def by_date(dates: list[str], horizon: int, val_from: str | None = None, test_fr
     return Splits("date", horizon, val_from=val_from, test_from=test_from)
 
 
+def after(dates: list[str]) -> str:
+    """The day after the store's last: a block starting there is empty (and every stored day came before it)."""
+    return str(np.datetime64(dates[-1]) + 1)
+
+
+def for_deploy(dates: list[str], horizon: int, val_days: int = 0, share: float = 0.15) -> Splits:
+    """`train --deploy`: no test block (it starts after the store); validation is the last val_days labelled
+    decision days (0: the `share` of days it has without --deploy)."""
+    labelled = len(dates) - horizon
+    n = val_days or max(1, round(share * len(dates)))
+    if n >= labelled - horizon:
+        raise ValueError(f"--val-days {n} leaves no training day before it in {len(dates)} days")
+    return Splits("date", horizon, val_from=dates[labelled - n], test_from=after(dates))
+
+
+def refit(dates: list[str], horizon: int) -> Splits:
+    """The deployed refit: every labelled day trains; validation and test start after the store."""
+    return Splits("date", horizon, val_from=after(dates), test_from=after(dates))
+
+
 def by_stock(codes: list[str], horizon: int, ratio: float, seed: int) -> Splits:
     """The original EquiNet's hold-out: a random `ratio` of stocks each for test and validation."""
     order = np.random.default_rng(seed).permutation(sorted(codes))

@@ -57,7 +57,7 @@ class Head:
     demean: bool = False  # the location's mean over each day is removed (dist)
     return_weight: float = 0.0  # dist: weight of the realised log return's NLL
     shrink: float = 0.0  # dist: penalty on the squared outputs, pulling them to the volatility baseline
-    trade_weight: float = 1.0  # weight of the tradable return's squared error
+    trade_weight: float = 1.0  # weight of the tradable return's loss
     own = 3  # outputs of the head's own (then the tradable return's, then the auxiliary targets')
     any_thresholds = False  # answers for thresholds other than the training ones
     can_demean = False  # its location can be demeaned by day
@@ -103,7 +103,8 @@ class Head:
             known = rows & ~t.tradable.isnan()
             target = self._relative(torch.log1p(t.tradable.nan_to_num(0.0)) / horizon_std(t.sigma, self.rule.horizon),
                                     t, known)
-            error = (self.tradable(out, t.group, t.groups, t.anchor) - target) ** 2  # [M, N]
+            e = self.tradable(out, t.group, t.groups, t.anchor) - target  # [M, N], in horizon sigmas
+            error = (DOF + 1) / 2 * torch.log1p(e * e / DOF)  # a Student-t's NLL at unit scale: robust to the tails
             total = total + self.trade_weight * (error * known).sum(-1) / known.sum().clamp(min=1)
         if self.score_weight:
             payoff = torch.as_tensor(PAYOFF, dtype=p.dtype, device=p.device)[y]  # [n, 3]

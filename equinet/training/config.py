@@ -18,9 +18,12 @@ MULTISCALE = [5, 20, 0]  # --multiscale: heads restricted to the last 5 days, th
 
 
 def best_line(history: list[dict], select: str) -> dict | None:
-    """The metrics line of the epoch --select keeps as the best checkpoint (None before the first epoch)."""
+    """The metrics line of the epoch --select keeps as the best checkpoint (None before the first epoch; the last
+    without validation: the deployed refit)."""
     key, sign = SELECT[select]
-    return max(history, key=lambda r: sign * r[key]) if history else None
+    if not history or key not in history[-1]:
+        return history[-1] if history else None
+    return max(history, key=lambda r: sign * r[key])
 
 
 def check_rule(up: float, down: float) -> None:
@@ -61,6 +64,10 @@ class TrainConfig:
     down: float = option(-0.02, "DOWN (跌) if the horizon return <= this.")
     val_from: str | None = option(None, "First validation decision day (ISO; default: last 30 % of days).")
     test_from: str | None = option(None, "First test decision day (ISO; default: last 15 % of days).")
+    deploy: bool = option(False, "The evening's model: no test block; validation (the last --val-days) picks the "
+                          "epoch count, then a second run refits through the store's last labelled day for that many "
+                          "epochs (<name>-select keeps the first).", flag="--deploy")
+    val_days: int = option(0, "With --deploy: validation days (0: 15 % of the days, as without --deploy).", min=0)
     split_by: str = option("date", "date (honest) or stock (the original EquiNet's hold-out).")
     test_ratio: float = option(0.1, "With --split-by stock: share of stocks held out for test (and as many for "
                                "validation).", min=0.01, max=0.4)
@@ -109,9 +116,9 @@ class TrainConfig:
                                   "beside the class log loss.", min=0.0)
     shrink: float = option(1.0, "dist head: penalty on the squared outputs (location and log-scale correction), "
                            "pulling the forecast to the volatility baseline.", min=0.0)
-    trade_weight: float = option(1.0, "Weight of the tradable return's squared error (from the next open to the "
-                                 "close at the horizon, relative to the day, in sigmas): its output is the rank "
-                                 "score.", min=0.0)
+    trade_weight: float = option(1.0, "Weight of the tradable return's loss (a Student-t's NLL of the return from "
+                                 "the next open to the close at the horizon, relative to the day, in sigmas): its "
+                                 "output is the rank score.", min=0.0)
     aux: str = option("vol", "Auxiliary targets, a comma list: vol (next days' realised volatility), momentum (the "
                       "horizon return relative to the day); '' for none.")
     aux_weight: float = option(0.1, "Weight of each auxiliary loss.", min=0.0)
@@ -129,6 +136,9 @@ class TrainConfig:
         if not (self.min_context <= self.context and self.min_context <= self.max_context):
             raise ValueError("need --min-context <= --max-context and --min-context <= --context")
         check_rule(self.up, self.down)
+        if self.deploy and (self.val_from or self.test_from or self.split_by != "date"):
+            raise ValueError("--deploy validates on the store's last --val-days and has no test block: leave out "
+                             "--val-from, --test-from and --split-by stock")
         unknown = [a for a in self.aux_targets if a not in AUX_TARGETS]
         if unknown:
             raise ValueError(f"--aux takes a comma list of {', '.join(AUX_TARGETS)}, not {self.aux!r}")

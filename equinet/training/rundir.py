@@ -12,8 +12,9 @@ from equinet.training.config import best_line
 LOCK = ".lock"
 CONFIG, METRICS, BEST, LAST = "config.json", "metrics.jsonl", "best.pt", "last.pt"
 VAL_ALL = "val-all.json"  # the best checkpoint on every validation day, when epochs validated on some (--val-windows)
+DEPLOY = "deploy.json"  # a --deploy refit: the run whose validation chose its epochs, and that epoch's line
 CV, FOLD, ROWS, REPORT = "cv.json", "fold.json", "rows.npz", "report"
-RUN_FILES = (CONFIG, METRICS, BEST, LAST, VAL_ALL)  # what --overwrite removes; nothing else
+RUN_FILES = (CONFIG, METRICS, BEST, LAST, VAL_ALL, DEPLOY)  # what --overwrite removes; nothing else
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Folder:
     best = property(lambda self: self.path / BEST)
     last = property(lambda self: self.path / LAST)
     val_all = property(lambda self: self.path / VAL_ALL)
+    deploy = property(lambda self: self.path / DEPLOY)
     cv = property(lambda self: self.path / CV)
     fold_file = property(lambda self: self.path / FOLD)
     rows = property(lambda self: self.path / ROWS)  # a cv fold's scored rows

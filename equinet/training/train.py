@@ -21,7 +21,7 @@ from equinet.core.metrics import class_shares, validation_line
 from equinet.data.store import open_store
 from equinet.features.inputs import FEATURES, Prepared, left_out, prepared
 from equinet.features.sampler import Batch, DeviceData, Pool, distinct, sample, targets, to_device
-from equinet.features.splits import Splits, by_date, by_stock
+from equinet.features.splits import Splits, by_date, by_stock, for_deploy
 from equinet.models.heads import Head
 from equinet.models.linear import Ridge
 from equinet.models.transformer import EquiNet
@@ -78,6 +78,8 @@ class Run:
 def make_splits(cfg: TrainConfig, codes: list[str], dates: list[str]) -> Splits:
     if cfg.split_by == "stock":
         return by_stock(codes, cfg.horizon, cfg.test_ratio, cfg.seed)
+    if cfg.deploy:
+        return for_deploy(dates, cfg.horizon, cfg.val_days)
     return by_date(dates, cfg.horizon, cfg.val_from, cfg.test_from)
 
 
@@ -112,11 +114,12 @@ def load_data(cfg: TrainConfig, device: torch.device, splits: Splits | None = No
     prep = prepared(store, cfg.rule, reuse)
     data = to_device(prep, splits.masks(store.codes, store.meta["dates"]), cfg.horizon, cfg.min_context, device,
                      left_out(cfg.inputs))
-    for name in ("train", "val"):
+    refit = splits.val_from is not None and splits.val_from > store.meta["dates"][-1]  # --deploy's: no validation
+    for name in ("train",) if refit else ("train", "val"):
         if len(data.pools[name]) == 0:
             raise ValueError(f"{cfg.data}: no valid {name} window of {cfg.min_context}+{cfg.horizon} days; "
                              "the store is too short for this split")
-    if data.pools["val"].count(cfg.context) == 0:
+    if len(data.pools["val"]) and data.pools["val"].count(cfg.context) == 0:
         raise ValueError(f"{cfg.data}: no validation window of {cfg.context} days; lower --context or move --val-from")
     return store.meta, splits, data, prep
 
@@ -152,7 +155,8 @@ def ema_decay(epochs: float, steps: int) -> float:
 
 
 def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None,
-          overwrite: bool = False, timeout: float = distributed.TIMEOUT, reuse: Prepared | None = None) -> Run:
+          overwrite: bool = False, timeout: float = distributed.TIMEOUT, reuse: Prepared | None = None,
+          splits: Splits | None = None) -> Run:
     """A new run, or one restored from the run's last checkpoint exactly as it stopped (config from the checkpoint).
 
     Under torchrun every rank calls this: each holds the whole dataset on its own device and the same initial
@@ -171,7 +175,7 @@ def start(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
     run_dir = Path(resume) if resume else Path(cfg.out) / cfg.name
     if state is None:
         distributed.on_main(lambda: rundir.check_new(run_dir, overwrite))
-    splits = Splits.from_json(state["splits"]) if state else None
+    splits = Splits.from_json(state["splits"]) if state else splits
     meta, splits, data, prep = load_data(cfg, device, splits, reuse)
     if state and state["store_fingerprint"] != meta["fingerprint"]:
         raise ValueError(f"{cfg.data}: the store changed since this run started; resume needs the same store")
@@ -278,7 +282,10 @@ def validation_days(run: Run, every: bool = False) -> torch.Tensor:
 
 def validate(run: Run, every: bool = False, model: torch.nn.Module | None = None) -> dict:
     """The validation line on the valid validation windows at --context days of validation_days, beside the
-    baselines; the model sees each such day's whole universe (its location mean and attention need it)."""
+    baselines; the model sees each such day's whole universe (its location mean and attention need it). A run
+    without validation days (the deployed refit) has none."""
+    if len(run.data.pools["val"]) == 0:
+        return {}
     data, context, days = run.data, run.cfg.context, validation_days(run, every)
     pool = run.data.pools["val"].at_least(context)
     pool = Pool(*(t[torch.isin(pool.day, days)] for t in (pool.stock, pool.day, pool.longest)))
@@ -339,6 +346,8 @@ def estimate_epoch_seconds(run: Run) -> float:
         backward(run, train_step(run, batch, twin))
     step = (time.perf_counter() - t) / 2 * points_per_step(run.cfg, run.data) / max(1, int((batch.y >= 0).sum()))
     days = validation_days(run)
+    if len(days) == 0:  # the deployed refit: training only
+        return step * run.steps
     some = torch.arange(int(days[0]), min(int(days[0]) + EVAL_DAYS, run.data.clean_days.shape[1]), device=days.device)
     t = time.perf_counter()
     n = len(day_outputs(twin, run.data, some, run.cfg.context, run.precision)[0])
@@ -348,8 +357,9 @@ def estimate_epoch_seconds(run: Run) -> float:
 
 
 def _is_better(run: Run, row: dict) -> bool:
+    """The epoch beats the best so far on --select (without validation: the latest is the best)."""
     key, sign = SELECT[run.cfg.select]
-    return not run.best or sign * row[key] > sign * run.best["value"]
+    return not run.best or key not in row or sign * row[key] > sign * run.best["value"]
 
 
 def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, int], None] | None = None,
@@ -389,7 +399,7 @@ def fit(run: Run, stop_after: int | None = None, on_epoch_start: Callable[[int, 
         better = _is_better(run, row)
         if better:
             key = SELECT[cfg.select][0]
-            run.best = {"metric": key, "value": row[key], "epoch": run.epoch}
+            run.best = {"metric": key, "value": row.get(key), "epoch": run.epoch}
         state = checkpoint_state(run)
         if run.world.main:
             folder = rundir.Folder(run.dir)

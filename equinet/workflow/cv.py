@@ -21,7 +21,9 @@ from equinet.training.config import TrainConfig
 from equinet.training.train import Run, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
+from equinet.evaluation.backtest import TRADED, Rules, backtest, tape
 from equinet.evaluation.scoring import BLOCK_DAYS, Rows, concat, load_rows, no_nan, save_rows, score_rows
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -90,11 +92,20 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
     return rows
 
 
+def book(rows: Rows, t, rules: Rules, n_bootstrap: int, block_days: int) -> dict:
+    """The backtest of the scored rows' books (model, linear, reversal) beside the universe, without the daily
+    series."""
+    result = backtest(rows, t, tuple(n for n in TRADED if n in rows.score), rules, n_bootstrap, block_days)[0]
+    return {k: v for k, v in result.items() if k != "series"}
+
+
 def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: str | None = None,
                    resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000, block_days: int = BLOCK_DAYS,
                    on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
-                   on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print) -> dict:
-    """Every fold, then the figures per fold and pooled over all folds; written to the cv folder out/cv-<name>."""
+                   on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print,
+                   rules: Rules = Rules()) -> dict:
+    """Every fold, then the figures per fold and pooled over all folds, and the book (`equinet backtest`'s, at
+    `rules`) on each fold's block and on all of them; written to the cv folder out/cv-<name>."""
     cfg.check()
     store = open_store(cfg.data)
     prep = prepared(store, cfg.rule)
@@ -114,8 +125,13 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: s
         rows = run_fold(cfg, fold, root, top_pct, on_start, on_epoch, note, prep)
         parts.append(rows)
         per_fold.append({**asdict(fold), **score_rows(rows, top_pct, n_bootstrap=0)})
+    pooled = concat(parts)
+    tradable = tape(store)
+    for f, rows in zip(per_fold, parts):
+        f["book"] = book(rows, tradable, rules, 0, block_days)
     result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
                      "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
-                     "pooled": score_rows(concat(parts), top_pct, n_bootstrap, block_days=block_days)})
+                     "pooled": score_rows(pooled, top_pct, n_bootstrap, block_days=block_days),
+                     "book": book(pooled, tradable, rules, n_bootstrap, block_days)})
     files.write_json(result, rundir.Folder(root).cv)
     return result

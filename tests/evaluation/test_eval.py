@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from equinet.features.series import ewma_sigma
 from equinet.models.distribution import volatility_probabilities
 from equinet.training.train import TrainConfig, fit, start
 from equinet.inference.apply import apply
+from equinet.evaluation.backtest import Rules, backtest, tape
 from equinet.evaluation.evaluate import collect, selection_mask
 
 KEYS = ("accuracy", "macro_f1", "mcc", "log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "brier", "auc_up",
@@ -218,3 +220,30 @@ def test_predict_baseline_shows_the_volatility_forecast(trained) -> None:
     assert csv[0].endswith("volatility_p_up_pct,volatility_p_down_pct,volatility_p_flat_pct,"
                            "volatility_p_up_minus_down_pct")
     assert "volatility 涨 / 跌 / 稳" in run_cli("predict", "--run", trained["run"], "--baseline").stdout
+
+
+def test_a_stock_suspended_inside_its_horizon_is_in_the_universe_and_sold_when_it_trades(trained, tmp_path) -> None:
+    sim = simulate(stocks=8, days=160, seed=21)
+    (tmp_path / "raw").mkdir()
+    for s, code in enumerate(sim["codes"]):
+        df = frame(sim, s)
+        if s == 2:  # no bar on days 150 and 151: inside the horizon of decision days 147..150
+            df = df.filter(~pl.int_range(pl.len()).is_in([150, 151]))
+        write(df, tmp_path / "raw" / f"processed_{code}.xlsx")
+    ingest(tmp_path / "raw", tmp_path / "store")
+    app = apply(trained["run"] / "best.pt", data=tmp_path / "store")
+    dates = app.store.meta["dates"]
+    rows = collect(app, selection_mask(app, "all", dates[148], dates[153]))
+    mine = (rows.stock == 2) & (rows.day == 148)
+    assert mine.sum() == 1 and rows.y[mine] == -1 and np.isnan(rows.forward_return[mine])  # no label: in the
+    assert np.isfinite(rows.score["model"][mine]).all()  # universe all the same, with the model's score
+    assert not ((rows.stock == 2) & np.isin(rows.day, [150, 151])).any()  # no bar: not in those days' universe
+    everyone = collect(app, selection_mask(app, "all", dates[140], dates[156]))
+    assert len(everyone.labelled().y) < len(everyone.y)  # eval's figures count only the labelled rows
+    rows.score["model"] = np.where(mine, 1.0, -rows.stock.astype(float))  # the only pick of day 148
+    t = tape(app.store)
+    for rules in (Rules(top=1, keep=1, drop=1), Rules(top=1, hold=2)):  # the holding book and the sleeve book
+        trades = backtest(rows, t, ("model",), rules, 0)[1]["model/after_costs"].trades
+        of = trades["stock"] == 2
+        assert trades["day"][of & (trades["side"] == 0)].tolist() == [149]  # bought at the next open
+        assert trades["day"][of & (trades["side"] == 1)].tolist() == [152]  # sold at its first close again

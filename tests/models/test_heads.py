@@ -106,13 +106,14 @@ def test_loss_terms_by_hand(store: Path) -> None:
     want += 0.2 * (scale[0, rows].log() + 3 * torch.log1p(z * z / 5)).mean()
     want -= 0.3 * (p[0] @ torch.tensor(PAYOFF[0], dtype=torch.float32) + p[1] @ torch.tensor(PAYOFF[1],
                                                                                              dtype=torch.float32)) / 2
-    # the tradable return (next open to the horizon's close) in horizon sigmas, both sides less their day's mean:
-    # the target's over the labelled rows, the output's over every row of the day
+    # the tradable return (next open to the horizon's close) in horizon sigmas, both sides less their day's mean
+    # (the target's over the labelled rows, the output's over every row of the day), in a Student-t's NLL
     z = torch.log1p(data.tradable[stock, day]) / (SQRT_H * sigma)
     assert torch.isfinite(z).all()
     z = z - z[rows].mean()
     pred = out[0, :, 2] - out[0, :, 2].mean()
-    torch.testing.assert_close(head.loss(out, batch), want + ((pred - z)[rows] ** 2).mean())
+    e = (pred - z)[rows]
+    torch.testing.assert_close(head.loss(out, batch), want + (3 * torch.log1p(e * e / 5)).mean())  # t, 5 dof
 
 
 def test_clean_run_by_hand() -> None:

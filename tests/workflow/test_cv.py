@@ -59,7 +59,11 @@ def test_cv_scores_each_fold_on_its_block_and_resumes(store: Path, tmp_path: Pat
         rows = np.load(root / f"fold-{fold['k']}" / "rows.npz")
         days = sorted(dates[d] for d in rows["day"])
         assert days[0] >= fold["test_from"] and days[-1] <= fold["test_to"]
-        assert fold["rows"] == len(rows["day"])
+        assert fold["rows"] == (rows["y"] >= 0).sum()  # the label metrics' rows; the universe's others traded only
+        book = fold["book"]  # the default book on the fold's block, each forecaster after costs
+        assert set(book["forecasters"]) == {"model", "linear", "reversal"} and book["first"] == fold["test_from"]
+        assert book["forecasters"]["model"]["after_costs"]["annual_return"] < \
+            book["forecasters"]["model"]["before_costs"]["annual_return"]
     pooled = cv["pooled"]
     assert pooled["rows"] == sum(f["rows"] for f in cv["per_fold"])
     for key in ("log_loss", "log_loss_skill", "log_loss_skill_vs_volatility", "accuracy", "auc_up", "auc_down",
@@ -68,6 +72,10 @@ def test_cv_scores_each_fold_on_its_block_and_resumes(store: Path, tmp_path: Pat
     assert set(pooled["ci"]) == {"accuracy", "log_loss_skill", "log_loss_skill_vs_volatility", "rank_ic",
                                  "topk_excess", "top_decile_excess", "rank_ic_tradable", "top_decile_excess_tradable"}
     assert pooled["reversal"]["log_loss"] is None and "rank_ic" in pooled["reversal"]["ci"]
+    traded = json.loads(run_cli("backtest", root, "--json", "--bootstrap", "100").stdout)
+    assert traded["forecasters"] == cv["book"]["forecasters"]  # the cv's book is the backtest of its folds
+    assert "The book on each block" in run_cli("cv", "--data", store, "--out", tmp_path, "--name", "a", *CV,
+                                               "--resume").stdout
 
     fold1 = (root / "fold-1" / "best.pt").read_bytes()
     for name in ("rows.npz", "fold.json"):
