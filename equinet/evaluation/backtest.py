@@ -331,16 +331,18 @@ def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str =
 
 
 def trades_frame(books: dict[str, Book], t: Tape):
-    """Every trade of every book as one polars frame (date, book, sleeve, code, side, price, shares, value, fee)."""
+    """Every trade of every book as one polars frame (date, book, sleeve, code, side, price, shares, value, fee,
+    days held: a sale's trading days from its buy, 0 for a buy)."""
     import polars as pl
 
     parts = [pl.DataFrame({"date": t.dates[b.trades["day"].astype(int)].astype(str), "book": name,
                            "sleeve": b.trades["sleeve"].astype(int),
                            "code": np.array(t.codes)[b.trades["stock"].astype(int)].tolist(),
                            "side": [SIDES[s] for s in b.trades["side"].astype(int)], "price": b.trades["price"],
-                           "shares": b.trades["shares"], "value": b.trades["value"], "fee": b.trades["fee"]},
+                           "shares": b.trades["shares"], "value": b.trades["value"], "fee": b.trades["fee"],
+                           "held": b.trades["held"].astype(int)},
                           schema={"date": pl.String, "book": pl.String, "sleeve": pl.Int64, "code": pl.String,
                                   "side": pl.String, "price": pl.Float64, "shares": pl.Float64, "value": pl.Float64,
-                                  "fee": pl.Float64})
+                                  "fee": pl.Float64, "held": pl.Int64})
              for name, b in books.items()]
     return pl.concat(parts)
