@@ -458,11 +458,13 @@ def backtest_tables(r: dict) -> list:
     sheet = Table(title=f"Tear sheet: mean daily rank IC by horizon (days), mean {t['horizon']}-day return per score "
                         f"quintile (Q1 lowest), and the score's rank autocorrelation from day to day")
     sheet.add_column("score")
-    for col in [f"IC {h}d" for h in t["horizons"]] + [f"Q{q + 1}" for q in range(5)] + ["Q5 - Q1", "autocorr."]:
+    for col in [f"IC {h}d" for h in t["horizons"]] + ["IC trad."] + [f"Q{q + 1}" for q in range(5)] + \
+            ["Q5 - Q1", "autocorr."]:
         sheet.add_column(col, justify="right")
     for name in names:
         s = t[name]
         sheet.add_row(name, *[formatted(s["ic_by_horizon"][str(h)], "ic") for h in t["horizons"]],
+                      formatted(s.get("ic_tradable"), "ic"),
                       *[formatted(v, "ret") for v in s["quintile_returns"]], formatted(s["spread"], "ret"),
                       formatted(s["rank_autocorrelation"], "num"))
     monthly = Table(title=f"Mean daily rank IC by month ({t['horizon']}-day returns)")

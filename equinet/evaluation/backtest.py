@@ -171,7 +171,7 @@ def _dropped(stock: np.ndarray, orders: Orders, day: int, last: int, keep: int, 
         return stock[:0]
     rank = orders.rank[day][stock]
     worst = np.argsort(-rank, kind="stable")
-    return stock[worst[rank[worst] >= max(keep, orders.size[day])][:drop]]
+    return stock[worst[rank[worst] >= max(keep, orders.size.get(day, 0))][:drop]]
 
 
 def book_orders(rows: Rows, score: np.ndarray, rules: "Rules") -> Orders:

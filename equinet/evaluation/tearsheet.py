@@ -66,14 +66,15 @@ def rank_autocorrelation(score: np.ndarray, rows: Rows) -> float:
 
 
 def tear_sheet(rows: Rows, close: np.ndarray, dates: list[str], names: tuple[str, ...], horizon: int) -> dict:
-    """Each named score's IC by horizon, quintile returns (at the run's horizon) and their top-minus-bottom spread,
-    monthly IC and rank autocorrelation."""
+    """Each named score's IC by horizon (and against the tradable return), quintile returns (at the run's
+    horizon) and their top-minus-bottom spread, monthly IC and rank autocorrelation."""
     ahead = {h: forward_returns(close, rows, h) for h in sorted({*HORIZONS, horizon})}
     out = {"horizons": list(HORIZONS), "horizon": horizon}
     for name in names:
         score = rows.score[name]
         quintiles = quantile_returns(score, ahead[horizon], rows.day)
         out[name] = {"ic_by_horizon": {str(h): mean_ic(score, ahead[h], rows.day) for h in HORIZONS},
+                     "ic_tradable": mean_ic(score, rows.outcome(), rows.day),
                      "quintile_returns": quintiles, "spread": quintiles[-1] - quintiles[0],
                      "monthly_ic": monthly_ic(score, ahead[horizon], rows.day, dates),
                      "rank_autocorrelation": rank_autocorrelation(score, rows)}

@@ -133,6 +133,7 @@ def test_backtest_of_a_cv_trades_at_the_next_open_and_is_kept_for_runs(out: Path
     assert set(sheet["ic_by_horizon"]) == {"1", "3", "5", "10"} and len(sheet["quintile_returns"]) == 5
     cv = json.loads((out / "cv-k" / "cv.json").read_text())
     assert sheet["ic_by_horizon"]["3"] == pytest.approx(cv["pooled"]["model"]["rank_ic"])  # the same rows, same IC
+    assert sheet["ic_tradable"] == pytest.approx(cv["pooled"]["model"]["rank_ic_tradable"])  # and the tradable one
     trades = pl.read_csv(tmp_path / "trades.csv", schema_overrides={"code": pl.String})
     store = open_store(cv["store"])
     dates = {d: i for i, d in enumerate(store.meta["dates"])}
