@@ -288,7 +288,7 @@ def test_training_output_names_its_losses_and_keeps_headers(trained, tmp_path: P
                      *TINY_CLI, "--loss", "focal", "--return-weight", "0.5")
     assert result.exit_code == 0, result.output
     epoch = next(ln for ln in result.output.splitlines() if ln.startswith("epoch"))
-    assert "focal loss + 0.5 return NLL + 1 shrink + 1 tradable + 0.1 aux train" in epoch and "val log loss" in epoch
+    assert "focal loss + 0.5 return NLL + 1 shrink + 3 tradable + 0.1 aux train" in epoch and "val log loss" in epoch
     assert "train loss (objective)" in result.output and "accuracy" in result.output and "…" not in result.output
 
 

@@ -57,7 +57,7 @@ class Head:
     demean: bool = False  # the location's mean over each day is removed (dist)
     return_weight: float = 0.0  # dist: weight of the realised log return's NLL
     shrink: float = 0.0  # dist: penalty on the squared outputs, pulling them to the volatility baseline
-    trade_weight: float = 1.0  # weight of the tradable return's loss
+    trade_weight: float = 3.0  # weight of the tradable return's loss
     own = 3  # outputs of the head's own (then the tradable return's, then the auxiliary targets')
     any_thresholds = False  # answers for thresholds other than the training ones
     can_demean = False  # its location can be demeaned by day

@@ -116,7 +116,7 @@ class TrainConfig:
                                   "beside the class log loss.", min=0.0)
     shrink: float = option(1.0, "dist head: penalty on the squared outputs (location and log-scale correction), "
                            "pulling the forecast to the volatility baseline.", min=0.0)
-    trade_weight: float = option(1.0, "Weight of the tradable return's loss (a Student-t's NLL of the return from "
+    trade_weight: float = option(3.0, "Weight of the tradable return's loss (a Student-t's NLL of the return from "
                                  "the next open to the close at the horizon, relative to the day, in sigmas): its "
                                  "output is the rank score.", min=0.0)
     aux: str = option("vol", "Auxiliary targets, a comma list: vol (next days' realised volatility), momentum (the "

@@ -113,7 +113,7 @@ def test_loss_terms_by_hand(store: Path) -> None:
     z = z - z[rows].mean()
     pred = out[0, :, 2] - out[0, :, 2].mean()
     e = (pred - z)[rows]
-    torch.testing.assert_close(head.loss(out, batch), want + (3 * torch.log1p(e * e / 5)).mean())  # t, 5 dof
+    torch.testing.assert_close(head.loss(out, batch), want + 3 * (3 * torch.log1p(e * e / 5)).mean())  # weight 3
 
 
 def test_clean_run_by_hand() -> None:
