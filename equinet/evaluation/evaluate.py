@@ -9,7 +9,6 @@ import torch
 
 from equinet.core.labels import CLASSES, DOWN, UP
 from equinet.data.limits import limit_flags
-from equinet.features.sampler import labelled_context
 from equinet.models.distribution import volatility_probabilities
 from equinet.training.forward import baseline_probabilities, rows_of, universe
 from equinet.inference.apply import Applied, MismatchError
@@ -45,8 +44,7 @@ def overlap_warning(app: Applied, days: np.ndarray) -> str | None:
 def selected(app: Applied, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """The universe (forward.universe) of the days of mask, the stocks mask holds on them, in (day, stock) order;
     a selection without a labelled row is an error."""
-    labelled = mask & (labelled_context(app.prep, app.rule.horizon) >= app.context)
-    if not labelled.any():
+    if not (torch.as_tensor(mask, device=app.data.device) & (app.data.labelled_context >= app.context)).any():
         raise MismatchError(f"no valid window of {app.context} days (+{app.rule.horizon}-day horizon) in the "
                             "selection; widen --from/--to, choose another --split or lower --context")
     stock, day = universe(app.data, torch.as_tensor(np.flatnonzero(mask.any(0)), device=app.data.device),
@@ -75,7 +73,7 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     score["model"], score["linear"] = f64(fc.score[rows]), located
     score["reversal"] = f64(app.data.reversal[stock, day])
     limit_up = limit_flags(app.store)[0]
-    clean = labelled_context(app.prep, app.rule.horizon)[s, d] >= app.context
+    clean = (app.data.labelled_context[stock, day] >= app.context).cpu().numpy()
     return Rows(s, d, np.where(clean, app.prep.labels[s, d], -1), np.where(clean, app.prep.forward_return[s, d], np.nan),
                 limit_up[s, d], p, score, app.prep.tradable[s, d])
 
