@@ -225,6 +225,8 @@ def daily_rank_ic(score: np.ndarray, outcome: np.ndarray, day: np.ndarray,
     is constant (a forecaster that ranks nothing). ranked: the outcome's ranks within each day, when known (many
     forecasters scored on the same rows rank it once)."""
     _, g = np.unique(day, return_inverse=True)
+    if len(score) and score.min() == score.max():  # one score for every row (the prior): no day is ranked
+        return np.full(int(g.max()) + 1, np.nan)
     a, b = group_ranks(g, score), group_ranks(g, outcome) if ranked is None else ranked
     s = lambda w: np.bincount(g, weights=w)  # noqa: E731
     n = s(np.ones(len(g)))
