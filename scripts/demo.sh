@@ -16,12 +16,12 @@ if [ "$exports" -eq 1 ] && [ -n "$zips" ]; then raw=$zips; fi  # one archive alo
 if [ "$found" -gt 0 ]; then
   echo "Running on YOUR data: $found file(s) (.xlsx/.csv/.csv.gz/TDX text exports, .zip archives or vipdoc .day files) in $raw" \
        "-> store data/parquet, runs under out/"
-  store=data/parquet out=out train=() top=50  # the defaults, chosen by equinet cv
+  store=data/parquet out=out train=() top=50 keep=50  # the defaults, chosen by equinet cv
 else
   echo "No exports or TDX files in $raw: running the DEMO on generated data in data/demo" \
        "(put your TDX exports, or link your TDX folder, in $raw to run on them)"
   raw=data/demo/raw store=data/demo/parquet out=data/demo/out
-  train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024) top=5  # 40 stocks: the top 5
+  train=(--epochs 5 --d-model 32 --layers 2 --heads 4 --samples-per-epoch 1024) top=5 keep=10  # 40 stocks: the top 5, kept within the best 10
 fi
 eq=.venv/bin/equinet
 plan=${1:-}
@@ -33,7 +33,7 @@ fi
 step "$eq" ingest "$raw" --out "$store"
 step "$eq" train --data "$store" --out "$out" ${train[@]+"${train[@]}"}
 step "$eq" eval --out "$out" --split test
-step "$eq" backtest --out "$out" --top "$top"
+step "$eq" backtest --out "$out" --top "$top" --keep "$keep"
 step "$eq" predict --out "$out" --top 10
 step "$eq" report --out "$out"
 step "$eq" runs --out "$out"
