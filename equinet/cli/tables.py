@@ -138,7 +138,8 @@ def formatted(value: float | None, kind: str) -> str:
     if value is None or value != value:
         return "—"
     return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
-            "int": f"{value:+.0f}", "ic": f"{value:+.4f}", "ret": f"{100 * value:+.2f} %"}[kind]
+            "int": f"{value:+.0f}", "ic": f"{value:+.4f}", "ret": f"{100 * value:+.2f} %",
+            "days": f"{value:.1f}"}[kind]
 
 
 def _ci(ci: dict, key: str, kind: str) -> str:
@@ -424,7 +425,7 @@ def print_forecast(console: Console, err: Console, result: dict, top: int | None
 BOOK_FIGURES = (("annual_return", "annual return", "ret"), ("annual_excess", "excess vs universe / yr", "ret"),
                 ("annual_excess_market", "excess vs market / yr", "ret"), ("information_ratio", "IR", "num"),
                 ("max_drawdown", "max drawdown", "pct"), ("turnover", "turnover / day", "pct"),
-                ("cost_drag", "cost drag / yr", "ret"), ("holding_days", "days held", "num"),
+                ("cost_drag", "cost drag / yr", "ret"), ("holding_days", "days held", "days"),
                 ("hit_rate", "days beating universe", "pct"), ("daily_excess", "daily excess", "ret"))
 
 
