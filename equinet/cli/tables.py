@@ -437,7 +437,8 @@ def backtest_tables(r: dict) -> list:
     stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
         formatted(rules["stamp_duty"], "pct")
     book = Table(title=f"Backtest of {r['run']} ({r['split']}): {picks_text(rules)} by rank score, bought at the "
-                       f"next open, sold at a close; decisions {r['first']} .. {r['last_decision']}, held to {r['end']}",
+                       f"next open, sold at a close; decisions {r['first']} .. {r['last_decision']}, held to "
+                       f"{r['end']}",
                  caption=f"costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per sell, stamp "
                          f"duty {stamp} on sells, slippage {100 * c['slippage']:.3f} % per side; the universe "
                          f"(every scored stock, equal weights) and the market series are without costs")
@@ -450,7 +451,8 @@ def backtest_tables(r: dict) -> list:
         for tag in ("after_costs", "before_costs"):
             f = tags[tag]
             ci = f["daily_excess_ci"]
-            book.add_row(f"{name}, {tag.replace('_', ' ')}", *[formatted(f.get(k), kind) for k, _, kind in BOOK_FIGURES],
+            book.add_row(f"{name}, {tag.replace('_', ' ')}",
+                         *[formatted(f.get(k), kind) for k, _, kind in BOOK_FIGURES],
                          f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "—")
     book.add_section()
     book.add_row("universe", *[formatted(r["universe"].get(k), kind) for k, _, kind in BOOK_FIGURES], "—")

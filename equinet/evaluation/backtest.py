@@ -300,6 +300,11 @@ def picks_text(rules: dict) -> str:
 TRADED = ("model", "linear", "reversal")  # the forecasters whose picks are traded and whose scores get a tear sheet
 
 
+def traded(rows: Rows) -> tuple[str, ...]:
+    """The forecasters of TRADED that the rows scored (rows saved before the linear baseline lack it)."""
+    return tuple(n for n in TRADED if n in rows.score)
+
+
 def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000, block_days: int = BLOCK_DAYS
                     ) -> tuple[dict, dict[str, Book], Tape]:
     """Scored rows (scored.Scored) backtested and their scores' tear sheet, on the store the rows index."""
@@ -310,7 +315,7 @@ def backtest_scored(s, rules: Rules = Rules(), n_bootstrap: int = 1000, block_da
     if list(store.meta["dates"]) != list(s.dates):
         raise ValueError(f"{s.store}: not the store whose days the scored rows index (its dates differ); "
                          f"evaluate the run again on it")
-    names = tuple(n for n in TRADED if n in s.rows.score)
+    names = traded(s.rows)
     t = tape(store)
     result, books = backtest(s.rows, t, names, rules, n_bootstrap, block_days)
     result |= {"store": str(s.store), "tear_sheet": tear_sheet(s.rows, np.asarray(store.close), s.dates, names,

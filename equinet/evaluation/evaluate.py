@@ -74,8 +74,9 @@ def collect(app: Applied, mask: np.ndarray, progress=None) -> Rows:
     score["reversal"] = f64(app.data.reversal[stock, day])
     limit_up = limit_flags(app.store)[0]
     clean = (app.data.labelled_context[stock, day] >= app.context).cpu().numpy()
-    return Rows(s, d, np.where(clean, app.prep.labels[s, d], -1), np.where(clean, app.prep.forward_return[s, d], np.nan),
-                limit_up[s, d], p, score, app.prep.tradable[s, d])
+    return Rows(s, d, np.where(clean, app.prep.labels[s, d], -1),
+                np.where(clean, app.prep.forward_return[s, d], np.nan), limit_up[s, d], p, score,
+                app.prep.tradable[s, d])
 
 
 def parse_gate(text: str) -> tuple[float, float]:

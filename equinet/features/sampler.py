@@ -119,7 +119,8 @@ def to_device(prep: Prepared, masks: dict[str, np.ndarray], horizon: int, minimu
         inputs = inputs.clone()  # the prepared arrays stay whole (a cv reuses them for every fold)
         inputs[:, :, list(off)] = 0.0
     return DeviceData(inputs, t(prep.clean_days.astype(np.int64)), t(space.astype(np.int64)), t(prep.labels),
-                      t(prep.forward_return.astype(np.float32)), t(prep.tradable.astype(np.float32)), t(prep.sigma), t(prep.reversal), t(prep.future_vol),
+                      t(prep.forward_return.astype(np.float32)), t(prep.tradable.astype(np.float32)), t(prep.sigma),
+                      t(prep.reversal), t(prep.future_vol),
                       torch.zeros(prep.sigma.shape, device=device),
                       {name: make_pool(space, m, minimum, device) for name, m in masks.items()},
                       {name: t(m & (space >= minimum)) for name, m in masks.items()}, device, minimum)

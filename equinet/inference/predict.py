@@ -69,8 +69,9 @@ def still_window(app: Applied, s: int, t: int) -> bool:
 def predict(app: Applied, date: str | None = None, codes: list[str] | None = None, baseline: bool = False,
             sort: str = "score", today: Date | None = None) -> dict:
     """Probabilities per stock, highest `sort` first (the model's rank score by default: its expected return
-    from the next open to the horizon's close, relative to the day's stocks); stocks whose window never moved are flagged and listed last; the
-    stocks without a valid window; the trading days the forecast is about; a warning when the store is old.
+    from the next open to the horizon's close, relative to the day's stocks); stocks whose window never moved are
+    flagged and listed last; the stocks without a valid window; the trading days the forecast is about; a warning
+    when the store is old.
     With baseline, the volatility baseline's probabilities beside each (under "volatility")."""
     if sort not in SORTS:
         raise ValueError(f"--sort must be one of {', '.join(SORTS)}, not {sort!r}")

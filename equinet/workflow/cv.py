@@ -21,7 +21,7 @@ from equinet.training.config import TrainConfig
 from equinet.training.train import Run, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.evaluation.backtest import TRADED, Rules, backtest, tape
+from equinet.evaluation.backtest import Rules, backtest, tape, traded
 from equinet.evaluation.scoring import BLOCK_DAYS, Rows, concat, load_rows, no_nan, save_rows, score_rows
 
 
@@ -95,7 +95,7 @@ def run_fold(cfg: TrainConfig, fold: Fold, root: Path, top_pct: float, on_start:
 def book(rows: Rows, t, rules: Rules, n_bootstrap: int, block_days: int) -> dict:
     """The backtest of the scored rows' books (model, linear, reversal) beside the universe, without the daily
     series."""
-    result = backtest(rows, t, tuple(n for n in TRADED if n in rows.score), rules, n_bootstrap, block_days)[0]
+    result = backtest(rows, t, traded(rows), rules, n_bootstrap, block_days)[0]
     return {k: v for k, v in result.items() if k != "series"}
 
 
