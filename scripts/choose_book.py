@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from equinet.data.store import open_store
-from equinet.evaluation.backtest import Rules, backtest, tape
+from equinet.evaluation.backtest import Rules, backtest
+from equinet.evaluation.exchange import tape
 from equinet.evaluation.scored import scored
 from equinet.training import rundir
 

@@ -308,4 +308,4 @@ def test_a_store_of_another_format_version_says_to_ingest_again(trained, tmp_pat
     meta = json.loads((old / "meta.json").read_text())
     (old / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
     for args in (["info", old], ["train", "--data", old, "--out", tmp_path, "--epochs", "1", *TINY_CLI]):
-        one_line_error(run_cli(*args), str(old), "store format 1 is not 4", "ingest again")
+        one_line_error(run_cli(*args), str(old), "store format 1 is not 5", "ingest again")

@@ -10,7 +10,8 @@ import typer
 from equinet.core.days import iso_day
 from equinet.training import rundir
 from equinet.training.config import TrainConfig
-from equinet.evaluation.backtest import Costs, Rules
+from equinet.evaluation.backtest import Rules
+from equinet.evaluation.exchange import Costs
 from equinet.cli.options import build, config_fields, given, option_name, to_config, with_options
 from equinet.cli.terminal import Commands, applied, console, err, fail, progress_bar
 
@@ -180,7 +181,7 @@ def evaluate(run: Path = RUN, checkpoint: Path = CHECKPOINT, out: Path = OUT, sp
                                      progress=lambda n: bar.advance(task, n), block_days=block_days)
     whole = date_from is None and date_to is None and not app_.thresholds_note
     saved = save_eval(report, rows if whole else None, app_.store.meta["dates"], app_.checkpoint, split) \
-        if app_.world.main else None
+        if app_.world.main and data is None else None  # another store's figures and rows are not the run's own
     print_eval(console, err, report, saved, as_json)
 
 

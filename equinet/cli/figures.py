@@ -201,10 +201,10 @@ def equity_curves(result: dict, path: Path) -> Path:
             if tag == "after_costs":
                 low.plot(days, -100 * (1 - v / np.maximum.accumulate(v)), color=COLOURS.get(name), lw=0.9,
                          label=name)
-    for name in ("universe", "market"):
-        top.plot(days, s[name], color=COLOURS[name], lw=1.0, ls=":" if name == "market" else "-", label=name)
-    low.plot(days, -100 * (1 - np.array(s["universe"]) / np.maximum.accumulate(s["universe"])), color="black",
-             lw=0.8, label="universe")
+    universe = np.array(s["universe/after_costs"])
+    top.plot(days, universe, color=COLOURS["universe"], lw=1.0, label="universe, after costs")
+    top.plot(days, s["market"], color=COLOURS["market"], lw=1.0, ls=":", label="market")
+    low.plot(days, -100 * (1 - universe / np.maximum.accumulate(universe)), color="black", lw=0.8, label="universe")
     from equinet.evaluation.backtest import picks_text
 
     r = result["rules"]

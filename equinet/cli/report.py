@@ -162,15 +162,16 @@ def _trading_summary(result: dict) -> str:
         for tag, f in tags.items():
             cells = "".join(f"<td>{formatted(f.get(k), kind)}</td>" for k, _, kind in shown)
             body += f"<tr><th>{name}, {tag.replace('_', ' ')}</th>{cells}</tr>"
-    body += "<tr><th>universe</th>" + "".join(f"<td>{formatted(result['universe'].get(k), kind)}</td>"
-                                              for k, _, kind in shown) + "</tr>"
+    for tag, f in result["universe"].items():
+        cells = "".join(f"<td>{formatted(f.get(k), kind)}</td>" for k, _, kind in shown)
+        body += f"<tr><th>universe, {tag.replace('_', ' ')}</th>{cells}</tr>"
     r, c = result["rules"], result["rules"]["costs"]
     where = f"from {html.escape(Path(result['saved']).name)}" if "saved" in result else \
         "at the default rules (`equinet backtest` keeps another)"
     return (f"<p>Backtest {where}: {picks_text(r)}, bought at the next open; decisions "
             f"{result['first']} .. {result['last_decision']}, commission {100 * c['buy']:.3f} "
-            f"% / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, slippage {100 * c['slippage']:.3f} % per "
-            f"side.</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
+            f"% / {100 * c['sell']:.3f} %, stamp duty {r['stamp_duty']}, transfer fee {r['transfer_fee']}, slippage "
+            f"{100 * c['slippage']:.3f} % per side, capital {r['capital']:,.0f} CNY (0: fractional shares).</p><table><tr><th>portfolio</th>{head}</tr>{body}</table>")
 
 
 def report(run: Path, split: str = "test", device: str = "auto", top_pct: float = 1.0) -> Path:

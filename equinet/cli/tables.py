@@ -237,7 +237,8 @@ def cv_book_table(result: dict) -> Table:
 
     pooled = result["book"]
     table = Table(title=f"The book on each block: {picks_text(pooled['rules'])}, bought at the next open; after "
-                        "costs (the universe: every scored stock, equal weights, without costs)")
+                        "costs, beside the universe after the costs of holding it (every scored stock, fractional "
+                        "shares)")
     shown = [f for f in BOOK_FIGURES if f[0] in ("annual_return", "annual_excess", "turnover", "cost_drag",
                                                  "holding_days")]
     for col in ("block", "book", *(label for _, label, _ in shown), "excess 95 % CI / day"):
@@ -246,7 +247,7 @@ def cv_book_table(result: dict) -> Table:
     for label, b in blocks:
         table.add_section()
         for i, (name, f) in enumerate([(n, t["after_costs"]) for n, t in b["forecasters"].items()]
-                                      + [("universe", b["universe"])]):
+                                      + [("universe", b["universe"]["after_costs"])]):
             ci = f.get("daily_excess_ci")
             table.add_row(label if i == 0 else "", name, *[formatted(f.get(k), kind) for k, _, kind in shown],
                           f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "")
@@ -426,36 +427,58 @@ BOOK_FIGURES = (("annual_return", "annual return", "ret"), ("annual_excess", "ex
                 ("annual_excess_market", "excess vs market / yr", "ret"), ("information_ratio", "IR", "num"),
                 ("max_drawdown", "max drawdown", "pct"), ("turnover", "turnover / day", "pct"),
                 ("cost_drag", "cost drag / yr", "ret"), ("holding_days", "days held", "days"),
-                ("hit_rate", "days beating universe", "pct"), ("daily_excess", "daily excess", "ret"))
+                ("hit_rate", "days beating universe", "pct"), ("daily_excess", "daily excess", "ret"),
+                ("cash_share", "cash", "pct"))
+COST_TAGS = ("after_costs", "before_costs")
 
 
 def backtest_tables(r: dict) -> list:
-    """The backtest (each forecaster's picks before and after costs, the universe) and the tear sheet."""
+    """The backtest (each forecaster's picks before and after costs, the universe on the same basis), the money
+    (capital, lots, fees, cash, stuck names) and the tear sheet."""
     from equinet.evaluation.backtest import picks_text
 
     rules, c = r["rules"], r["rules"]["costs"]
     stamp = "0.1 % before 2023-08-28, 0.05 % from then" if rules["stamp_duty"] == "auto" else \
         formatted(rules["stamp_duty"], "pct")
+    transfer = "0.002 % (0.001 % from 2022-04-29)" if rules["transfer_fee"] == "auto" else \
+        formatted(rules["transfer_fee"], "pct")
+    lots = (f"{rules['capital']:,.0f} CNY in lots of 100 shares (STAR 200, then 1), commission at least "
+            f"{c['min_commission']:g} CNY" if rules["capital"] > 0 else "fractional shares (--capital 0)")
     book = Table(title=f"Backtest of {r['run']} ({r['split']}): {picks_text(rules)} by rank score, bought at the "
                        f"next open, sold at a close; decisions {r['first']} .. {r['last_decision']}, held to "
                        f"{r['end']}",
-                 caption=f"costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per sell, stamp "
-                         f"duty {stamp} on sells, slippage {100 * c['slippage']:.3f} % per side; the universe "
-                         f"(every scored stock, equal weights) and the market series are without costs")
+                 caption=f"{lots}; costs: commission {100 * c['buy']:.3f} % per buy, {100 * c['sell']:.3f} % per "
+                         f"sell, stamp duty {stamp} on sells, transfer fee {transfer} per side, slippage "
+                         f"{100 * c['slippage']:.3f} % per side. The universe holds every scored stock from the "
+                         "first open to the same end, equal weights at each buy, fractional shares; each book's "
+                         "excess is over the universe on its own cost basis")
     book.add_column("portfolio")
     for _, label, _ in BOOK_FIGURES:
         book.add_column(label, justify="right")
     book.add_column("daily excess 95 % CI", justify="right")
-    for name, tags in r["forecasters"].items():
+    for name, tags in list(r["forecasters"].items()) + [("universe", r["universe"])]:
         book.add_section()
-        for tag in ("after_costs", "before_costs"):
+        for tag in COST_TAGS:
             f = tags[tag]
             ci = f["daily_excess_ci"]
             book.add_row(f"{name}, {tag.replace('_', ' ')}",
                          *[formatted(f.get(k), kind) for k, _, kind in BOOK_FIGURES],
                          f"{formatted(ci[0], 'ret')} .. {formatted(ci[1], 'ret')}" if ci else "—")
-    book.add_section()
-    book.add_row("universe", *[formatted(r["universe"].get(k), kind) for k, _, kind in BOOK_FIGURES], "—")
+    money = Table(title="The money (after costs): capital, what lots and fees cost, the cash they leave, the names "
+                        "it could not sell",
+                  caption="cash: its mean share of the value from the first open to the last decision day (cash "
+                          "left over by whole lots, slots without a buyable pick); stuck: positions still unsold "
+                          "at the end (no bar to the end, or a limit-down close), valued at their last close, "
+                          "with their share of the final value (what the book loses if they are worth nothing)")
+    for col in ("portfolio", "capital", "final value", "buys", "fees / capital", "cash", "stuck names",
+                "stuck value", "stuck days held", "days without picks"):
+        money.add_column(col, justify="left" if col == "portfolio" else "right")
+    for name, tags in r["forecasters"].items():
+        f = tags["after_costs"]
+        money.add_row(name, f"{f['capital']:,.0f}", f"{f['final_value']:,.0f}", f"{f['buys']:,}",
+                      formatted(f["fees"], "pct"), formatted(f["cash_share"], "pct"), f"{f['stuck']}",
+                      formatted(f["stuck_share"], "pct"), formatted(f["stuck_days"], "days"),
+                      f"{f['days_without_picks']}")
     t = r["tear_sheet"]
     names = list(r["forecasters"])
     sheet = Table(title=f"Tear sheet: mean daily rank IC by horizon (days), mean {t['horizon']}-day return per score "
@@ -476,7 +499,7 @@ def backtest_tables(r: dict) -> list:
         monthly.add_column(name, justify="right")
     for month in t[names[0]]["monthly_ic"]:
         monthly.add_row(month, *[formatted(t[n]["monthly_ic"].get(month), "ic") for n in names])
-    return [book, sheet, monthly]
+    return [book, money, sheet, monthly]
 
 
 def print_backtest(console: Console, err: Console, result: dict, saved, as_json: bool) -> None:

@@ -41,6 +41,7 @@ def a_share_exchange(code: str) -> str | None:
 
 
 CHINEXT_20 = np.datetime64("2020-08-24")  # ChiNext's registration reform: ±20 %, no limit in the first 5 days
+MAIN_REGISTRATION = np.datetime64("2023-04-10")  # main-board listings under registration: no limit in the first 5 days
 FIRST_DAY = (0.44, 0.36)  # a main-board listing's first day: within +44 % / -36 % of the issue price
 NO_LIMIT = np.inf
 
@@ -49,16 +50,19 @@ def limit_rates(codes: list[str], dates: list[str], st: np.ndarray, listed: np.n
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The daily limit up and down (fractions of the previous close) of each stock ON EACH DAY [stocks, days]: by
     its board, the date, its name that day (st: ST / *ST) and its listing day (listed: 0 on the first bar):
-    main board ±10 % (ST ±5 %; first day +44 % / -36 %); ChiNext the same until 2020-08-21, ±20 % from
-    2020-08-24 whatever the name, unlimited in the first 5 days; STAR ±20 % whatever the name, unlimited in the
-    first 5 days; Beijing ±30 %. NO_LIMIT where there is none."""
+    main board ±10 % (ST ±5 %; first day +44 % / -36 %; listed from 2023-04-10 under the registration system:
+    unlimited in the first 5 days); ChiNext the same until 2020-08-21, ±20 % from 2020-08-24 whatever the name,
+    unlimited in the first 5 days; STAR ±20 % whatever the name, unlimited in the first 5 days; Beijing ±30 %,
+    unlimited on the first day. NO_LIMIT where there is none."""
     day = np.array(dates, dtype="datetime64[D]")[None, :]
     kind = np.array([2 if c.startswith(("688", "689")) else 1 if c.startswith(("300", "301")) else
                      3 if c.startswith(("8", "4", "92")) else 0 for c in codes])[:, None]  # main, ChiNext, STAR, BJ
     reformed = (kind == 1) & (day >= CHINEXT_20)
     rate = np.where(kind == 3, 0.30, np.where((kind == 2) | reformed, 0.20, np.where(st, 0.05, 0.10)))
     up, down = rate.astype(float), rate.astype(float)
-    unlimited = ((kind == 2) | reformed) & (listed < 5)
+    listing = np.where((listed == 0).any(1), day[0, np.argmax(listed == 0, axis=1)], np.datetime64("NaT"))[:, None]
+    registered = (kind == 0) & (listing >= MAIN_REGISTRATION)  # NaT (no known listing) compares False
+    unlimited = (((kind == 2) | reformed | registered) & (listed < 5)) | ((kind == 3) & (listed == 0))
     first = ((kind == 0) | ((kind == 1) & ~reformed)) & (listed == 0)
     up, down = np.where(first, FIRST_DAY[0], up), np.where(first, FIRST_DAY[1], down)
     return np.where(unlimited, NO_LIMIT, up), np.where(unlimited, NO_LIMIT, down)

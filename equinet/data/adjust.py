@@ -103,13 +103,30 @@ def event_cells(events: list[dict], codes: list[str], dates: list[str]) -> tuple
             np.array([col[e["date"]] for e in events], dtype=np.intp))
 
 
+def day_factors(events: list[dict], codes: list[str], dates: list[str], shape: tuple[int, int]) -> np.ndarray:
+    """factor[s, d]: the product of the stock's event factors on day d (1 on a day without one) [stocks, days]."""
+    factor = np.ones(shape)
+    np.multiply.at(factor, event_cells(events, codes, dates), [e["factor"] for e in events])
+    return factor
+
+
+def later_factors(factor: np.ndarray) -> np.ndarray:
+    """after[s, d]: the product of the factors of the events strictly after day d, so that a back-adjusted price
+    is the quoted one x after [stocks, days]."""
+    return np.flip(np.cumprod(np.flip(factor, 1), 1), 1) / factor
+
+
+def price_scale(meta: dict, shape: tuple[int, int]) -> np.ndarray:
+    """A store's back-adjusted prices over the quoted ones [stocks, days] (1 where nothing was adjusted: a
+    --no-adjust store, an export that declared adjusted prices): quoted = stored / scale."""
+    return later_factors(day_factors([e for e in meta["events"] if e.get("adjusted", True)], meta["codes"],
+                                     meta["dates"], shape))
+
+
 def back_adjust(panel: np.ndarray, events: list[dict], codes: list[str], dates: list[str]) -> np.ndarray:
     """Scale prices before each event by its factor (volume inversely), so returns across it are continuous: in
     place (a market's panel is not copied), and returned."""
-    factor = np.ones(panel.shape[:2])
-    np.multiply.at(factor, event_cells(events, codes, dates), [e["factor"] for e in events])
-    # after[s, d]: product of the factors of events strictly after day d
-    after = np.flip(np.cumprod(np.flip(factor, 1), 1), 1) / factor
+    after = later_factors(day_factors(events, codes, dates, panel.shape[:2]))
     panel[:, :, :VOLUME] *= after[:, :, None]
     panel[:, :, VOLUME] /= after
     return panel

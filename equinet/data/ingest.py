@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from equinet.core.board import listing_age, special_treatment
+from equinet.core.board import limit_rates, listing_age, special_treatment
 from equinet.core.findings import Finding, IngestError
-from equinet.data.adjust import action_events, back_adjust, disagreements, find_events, preclose_events
+from equinet.data.adjust import (action_events, back_adjust, day_factors, disagreements, find_events,
+                                 preclose_events)
+from equinet.data.limits import quoted_limits
 from equinet.data.checks import check_values, drop_nonpositive_history, drop_suspended
 from equinet.data.market import consensus_market, stocks_market
 from equinet.data.store import (FEATURES, FORMAT_VERSION, MARKET_FEATURES, STORE_FILES, check_target, lock_store, read_meta,
@@ -235,6 +237,7 @@ class Adjusted:
     disagree: list[dict]  # market columns that disagree with the others
     unexplained: list[dict]  # gaps the gbbq does not explain
     inferred: list[str]  # stocks whose factors are inferred from gaps
+    limits: np.ndarray  # uint8 [stocks, days]: the limit hits of the quoted prices (data.limits)
 
 
 def read(src: Path, *, workers: int | None, strict: bool, adjust: bool, universe: str, market_index: str,
@@ -371,6 +374,9 @@ def adjust_prices(s: Sources, v: Valid, a: Aligned, adjust: bool, market_index: 
                                   f"{first['date']}); the gbbq factors are used, every case is in meta.json"))
     for e in events:
         e["adjusted"] = adjust
+    quoted = np.array([s.adjustment[fid] != "none" for fid in sorted(v.good, key=lambda f: codes[f])])
+    limits = quoted_limits(a.panel, day_factors(events, a.codes, a.dates, a.panel.shape[:2]),
+                           *limit_rates(a.codes, a.dates, a.st, a.listed), quoted)
     if adjust and events:
         a.panel = back_adjust(a.panel, events, a.codes, a.dates)
     if from_stocks:
@@ -378,7 +384,7 @@ def adjust_prices(s: Sources, v: Valid, a: Aligned, adjust: bool, market_index: 
         market_source = ("the stocks: float-value-weighted mean return and range, total amount" if
                          np.isfinite(a.float_value).any() else "the stocks: equal-weighted mean return and "
                          "range, total amount")
-    return Adjusted(events, market, market_source, disagree, unexplained, inferred)
+    return Adjusted(events, market, market_source, disagree, unexplained, inferred, limits)
 
 
 def describe(s: Sources, v: Valid, a: Aligned, j: Adjusted, universe: str) -> dict:
@@ -459,7 +465,7 @@ def _ingest(src: Path, out: Path, *, workers: int | None, strict: bool, adjust: 
     a = align(s, v)
     j = adjust_prices(s, v, a, adjust, market_index)
     meta = describe(s, v, a, j, universe)
-    write_store(out, a.panel, j.market, a.float_value, a.st, _bars_long(a.panel, j.market, a.codes, a.calendar,
+    write_store(out, a.panel, j.market, a.float_value, a.st, j.limits, _bars_long(a.panel, j.market, a.codes, a.calendar,
                                                                         a.day_names), meta)
     return IngestResult("built", out, meta, s.findings)
 

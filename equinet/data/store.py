@@ -15,7 +15,7 @@ import polars as pl
 from equinet.core import lock
 from equinet.core.files import WriteError, dumps, reason, replace_file
 
-FORMAT_VERSION = 4  # 4: listing days (per-day limit rules); 3: float values; 2: every corporate action names its source, a build id, exchanges, names
+FORMAT_VERSION = 5  # 5: limit flags from the quoted prices (limits.npy); 4: listing days (per-day limit rules); 3: float values; 2: every corporate action names its source, a build id, exchanges, names
 FEATURES = [
     {"name": "open", "unit": "CNY, back-adjusted"},
     {"name": "high", "unit": "CNY, back-adjusted"},
@@ -40,6 +40,7 @@ class Store:
     close: np.ndarray  # float64 [stocks, days]: adjusted close at full precision, for labels
     float_value: np.ndarray  # float64 [stocks, days]: float market value, CNY; NaN where the source has none
     st: np.ndarray  # bool [stocks, days]: the stock's name that day marks special treatment (ST, *ST)
+    limits: np.ndarray  # uint8 [stocks, days]: limit hits of the quoted close and open (data.limits' bits)
     meta: dict
 
     @property
@@ -56,7 +57,8 @@ def store_build(store: Store) -> str:
     return store.meta.get("build") or f"{store.meta['fingerprint']}@{store.meta['created']}"
 
 
-STORE_FILES = ("panel.npy", "market.npy", "close.npy", "float_value.npy", "st.npy", "bars.parquet", "meta.json")
+STORE_FILES = ("panel.npy", "market.npy", "close.npy", "float_value.npy", "st.npy", "limits.npy", "bars.parquet",
+               "meta.json")
 
 
 class StoreError(ValueError):
@@ -117,7 +119,7 @@ def open_store(path: str | Path) -> Store:
         try:
             load = lambda name: np.load(path / name, mmap_mode="r")  # noqa: E731
             store = Store(path, load("panel.npy"), load("market.npy"), load("close.npy"), load("float_value.npy"),
-                          load("st.npy"), meta)
+                          load("st.npy"), load("limits.npy"), meta)
             problem = None
         except (OSError, ValueError) as exc:
             problem = exc
@@ -201,7 +203,7 @@ def release_store(out: Path) -> None:
 
 
 def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: np.ndarray, st: np.ndarray,
-                bars: pl.DataFrame, meta: dict) -> None:
+                limits: np.ndarray, bars: pl.DataFrame, meta: dict) -> None:
     """Build every file in a temporary sibling directory, then swap it in for out (the caller holds lock_store:
     leftovers beside out are then of dead processes, and are dropped)."""
     out = Path(out)
@@ -221,6 +223,7 @@ def write_store(out: Path, panel: np.ndarray, market: np.ndarray, float_value: n
             np.save(tmp / "close.npy", panel[:, :, 3].astype(np.float64))
             np.save(tmp / "float_value.npy", float_value.astype(np.float64))
             np.save(tmp / "st.npy", st.astype(bool))
+            np.save(tmp / "limits.npy", limits.astype(np.uint8))
             (tmp / "meta.json").write_text(dumps(meta), encoding="utf-8")
             long_form.result()
 

@@ -11,89 +11,29 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from equinet.core.fields import option
-from equinet.data.adjust import previous_close
-from equinet.data.limits import at_limits, day_limits
-from equinet.data.store import Store
+from equinet.evaluation.exchange import (FREE, STAMP, STAMP_CUT, TRANSFER, TRANSFER_CUT, Costs, Tape, by_date, fee,
+                                         lot_shares, tape)
 from equinet.evaluation.scoring import BLOCK_DAYS, Rows, bootstrap, by_score, pickable, top_picks
 
 YEAR = 242  # A-share trading days a year, for annualising
-STAMP_CUT = np.datetime64("2023-08-28")  # the stamp duty on sells was halved on this day
-STAMP = (0.001, 0.0005)  # before, from then
 SIDES = ("buy", "sell")
-
-
-def stamp_rate(text: str) -> float | None:
-    """--stamp-duty: auto (None: by the date) or a fraction."""
-    if text == "auto":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"--stamp-duty takes auto or a fraction such as 0.001, not {text!r}") from None
-
-
-@dataclass(frozen=True)
-class Costs:
-    """What trading costs, as fractions of a trade's value: commission per side, stamp duty on sells (None: by
-    the date, STAMP), and slippage on both sides (paid in the fill price)."""
-
-    buy: float = option(0.00025, "Commission per buy, fraction of its value.", min=0.0, flag="--cost-buy")
-    sell: float = option(0.00025, "Commission per sell, fraction of its value.", min=0.0, flag="--cost-sell")
-    stamp: float | None = option(None, "Stamp duty on sells: auto (0.1 % before 2023-08-28, 0.05 % from then) or a "
-                                 "fraction, e.g. 0.001.", flag="--stamp-duty", parse=stamp_rate, shown="auto")
-    slippage: float = option(0.0005, "Slippage per side: buys fill this much above the open, sells below the "
-                             "close.", min=0.0)
-
-
-FREE = Costs(0.0, 0.0, 0.0, 0.0)
-
-
-def stamp_duty(dates: np.ndarray, stamp: float | None) -> np.ndarray:
-    """The stamp duty rate of a sell on each day [days]."""
-    return np.full(len(dates), stamp) if stamp is not None else np.where(dates < STAMP_CUT, *STAMP)
-
-
-@dataclass
-class Tape:
-    """What could be traded [stocks, days]: back-adjusted open and close, whether the stock had a bar, opened at
-    its limit-up (nobody sells to a buyer there) or closed at its limit-down (nobody buys from a seller); the
-    close carried over suspensions (to value a position), and the market series' change [days]."""
-
-    open: np.ndarray
-    close: np.ndarray
-    mark: np.ndarray
-    traded: np.ndarray
-    up_open: np.ndarray
-    down_close: np.ndarray
-    market: np.ndarray
-    dates: np.ndarray
-    codes: list[str]
-
-
-def tape(store: Store) -> Tape:
-    """The store's prices and limit states, by each day's limit rules (data.limits.day_limits)."""
-    close = np.asarray(store.close, dtype=np.float64)
-    opened = np.asarray(store.panel[:, :, 0], dtype=np.float64)
-    up, down = day_limits(store)
-    prev = previous_close(close)
-    traded = ~np.isnan(close) & ~np.isnan(opened)
-    return Tape(opened, close, np.where(np.isnan(close), prev, close), traded,
-                at_limits(opened, up, down, prev)[0] & traded, at_limits(close, up, down, prev)[1] & traded,
-                np.asarray(store.market[:, 1], dtype=np.float64), store.dates, store.codes)
+ALL = 10**9  # the universe's keep and drop: every scored stock is held, every other one sold
 
 
 @dataclass
 class Book:
-    """One portfolio's path over days first..end: its value at each close (1 at the first close, before any
-    trade), what it traded and paid each day, every trade, and how many positions were still unsold at the end."""
+    """One portfolio's path over days first..end: its value and cash at each close (the capital at the first close,
+    before any trade; 1 with fractional shares), what it traded and paid each day, every trade, and the positions
+    still held at the end (stuck: never sold)."""
 
     days: np.ndarray  # store day indices [T]
     value: np.ndarray  # [T]
+    cash: np.ndarray  # [T]
     traded: np.ndarray  # [T] value bought + sold
-    fees: np.ndarray  # [T] commission + stamp duty (slippage is in the fill prices)
-    trades: dict[str, np.ndarray]  # columns: day, sleeve, stock, side (0 buy, 1 sell), price, shares, value, fee,
-    # held (a sell: trading days from its buy's open to its close; a buy: 0)
-    unsold: int
+    fees: np.ndarray  # [T] commission + stamp duty + transfer fee (slippage is in the fill prices)
+    trades: dict[str, np.ndarray]  # columns: day, sleeve, stock, side (0 buy, 1 sell), price and shares (quoted),
+    # value, fee, held (a sell: trading days from its buy's open to its close; a buy: 0)
+    stuck: dict[str, np.ndarray]  # the positions unsold at the end: stock, value (at its last close), bought (day)
 
 
 @dataclass
@@ -106,72 +46,91 @@ class Orders:
     rank: dict[int, np.ndarray] | None = None
 
 
-def simulate(orders: Orders, t: Tape, costs: Costs, first: int, end: int, hold: int = 0, keep: int = 0,
-             drop: int = 0) -> Book:
-    """The one book, traded from day first's close to day end's. Each decision day's buys fill at the next open
-    (not a limit-up open, not without a bar) from the cash of the sleeve whose turn it is, an equal share per open
-    slot (size less the names it holds), best first among the names it does not hold; sales fill at a close (not
-    a limit-down close, not while suspended: then at the first close they can) and never on the day of the buy
-    (T+1). hold >= 1: the sleeve book, the capital in `hold` sleeves taking turns, each name sold at the close
-    `hold` days after its buy's decision; hold 0: the holding book, one sleeve, a name held while it ranks within
-    the day's best `keep` (at least its size), at most `drop` sold a day (the worst first), everything sold
-    after the last decision day."""
-    stamp = stamp_duty(t.dates, costs.stamp)
-    sleeves, last = max(hold, 1), max(orders.buy)
-    cash = np.full(sleeves, 1.0 / sleeves)
-    held = [(np.zeros(0, int), np.zeros(0), np.zeros(0, int)) for _ in range(sleeves)]  # stock, shares, bought
+def simulate(orders: Orders, t: Tape, costs: Costs, first: int, end: int, last: int, hold: int = 0, keep: int = 0,
+             drop: int = 0, capital: float = 0.0) -> Book:
+    """The one book, traded from day first's close to day end's (last: the last decision day). Each decision day's
+    buys fill at the next open (not a limit-up open, not without a bar) from the cash of the sleeve whose turn it
+    is, an equal share per open slot (size less the names it holds), best first among the names it does not hold:
+    with capital > 0 in whole lots of the quoted price with the minimum commission, with 0 in fractional shares.
+    Sales fill at a close (not a limit-down close, not without a bar: then at the first close they can) and never
+    on the day of the buy (T+1). hold >= 1: the sleeve book, the capital in `hold` sleeves taking turns, each name
+    sold at the close `hold` days after its buy's decision; hold 0: the holding book, one sleeve, a name held while
+    it ranks within the day's best `keep` (at least its size), at most `drop` sold a day (the worst first, among
+    the names with a bar that day; one marked before waits for its first close without spending the quota),
+    everything sold after the last decision day."""
+    stamp = by_date(t.dates, costs.stamp, STAMP_CUT, STAMP)
+    transfer = by_date(t.dates, costs.transfer, TRANSFER_CUT, TRANSFER)
+    least = costs.min_commission if capital > 0 else 0.0
+    sleeves = max(hold, 1)
+    cash = np.full(sleeves, (capital or 1.0) / sleeves)
+    held = [(np.zeros(0, int), np.zeros(0), np.zeros(0, int)) for _ in range(sleeves)]  # stock, units, bought
+    # units: shares of the back-adjusted price (quoted shares / scale), so a position earns its dividends
     marked = np.zeros(0, int)  # the holding book: stocks to sell at the next close
     days = np.arange(first, end + 1)
-    value, traded, fees = np.zeros(len(days)), np.zeros(len(days)), np.zeros(len(days))
+    value, idle, traded, fees = (np.zeros(len(days)) for _ in range(4))
     log: list[tuple] = []
     for n, i in enumerate(days):
         k = (i - 1 - first) % sleeves
         stock, have, since = held[k]
         slots = orders.size.get(i - 1, 0) - len(stock) if n and (hold or i - 1 < last) else 0
         if slots > 0 and cash[k] > 0:  # a sleeve whose money is still in unsold stock buys nothing
-            want = orders.buy[i - 1][~np.isin(orders.buy[i - 1], stock)]
+            offered = orders.buy.get(i - 1, np.zeros(0, int))
+            want = offered[~np.isin(offered, stock)]
             buy = want[t.traded[want, i] & ~t.up_open[want, i]][:slots]
-            price = t.open[buy, i] * (1 + costs.slippage)
-            gross = np.full(len(buy), cash[k] / slots / (1 + costs.buy))
-            shares, fee = gross / price, gross * costs.buy
-            cash[k] -= (gross + fee).sum()
-            held[k] = (np.r_[stock, buy], np.r_[have, shares], np.r_[since, np.full(len(buy), i)])
+            quoted = t.open[buy, i] * (1 + costs.slippage) / t.scale[buy, i]
+            budget = np.full(len(buy), cash[k] / slots)
+            shares = lot_shares(budget, quoted, t.first_lot[buy], t.lot_step[buy], costs.buy, transfer[i], least) \
+                if capital > 0 else budget / (quoted * (1 + costs.buy + transfer[i]))
+            buy, quoted, shares = buy[shares > 0], quoted[shares > 0], shares[shares > 0]
+            gross = shares * quoted
+            paid = fee(gross, costs.buy, transfer[i], least)
+            cash[k] -= (gross + paid).sum()
+            held[k] = (np.r_[stock, buy], np.r_[have, shares / t.scale[buy, i]], np.r_[since, np.full(len(buy), i)])
             traded[n] += gross.sum()
-            fees[n] += fee.sum()
-            log.append((i, k, buy, 0, price, shares, gross, fee, 0))
+            fees[n] += paid.sum()
+            log.append((i, k, buy, 0, quoted, shares, gross, paid, 0))
         for j in range(sleeves):
             stock, have, since = held[j]
             due = (i >= since + hold - 1) if hold else np.isin(stock, marked)
             out = due & (since < i) & t.traded[stock, i] & ~t.down_close[stock, i]
             if out.any():
-                price = t.close[stock[out], i] * (1 - costs.slippage)
+                sold = stock[out]
+                price = t.close[sold, i] * (1 - costs.slippage)
                 gross = have[out] * price
-                fee = gross * (costs.sell + stamp[i])
-                cash[j] += (gross - fee).sum()
+                paid = fee(gross, costs.sell, stamp[i] + transfer[i], least)
+                cash[j] += (gross - paid).sum()
                 traded[n] += gross.sum()
-                fees[n] += fee.sum()
-                log.append((i, j, stock[out], 1, price, have[out], gross, fee, i - since[out] + 1))
+                fees[n] += paid.sum()
+                log.append((i, j, sold, 1, price / t.scale[sold, i], have[out] * t.scale[sold, i], gross, paid,
+                            i - since[out] + 1))
                 held[j] = (stock[~out], have[~out], since[~out])
         if not hold:
-            marked = _dropped(held[0][0], orders, i, last, keep, drop)
-        value[n] = cash.sum() + sum((have * t.mark[stock, i]).sum() for stock, have, _ in held)
+            marked = _dropped(held[0][0], marked, orders, t, i, last, keep, drop)
+        idle[n] = cash.sum()
+        value[n] = idle[n] + sum((have * t.mark[stock, i]).sum() for stock, have, _ in held)
     columns = ("day", "sleeve", "stock", "side", "price", "shares", "value", "fee", "held")
     trades = {c: np.concatenate([np.broadcast_to(np.asarray(e[m]), len(e[2])) for e in log]) if log else np.zeros(0)
               for m, c in enumerate(columns)}
-    return Book(days, value, traded, fees, trades, int(sum(len(s) for s, _, _ in held)))
+    stock, have, since = (np.concatenate(part) for part in zip(*held))
+    stuck = {"stock": stock, "value": have * t.mark[stock, end], "bought": since}
+    return Book(days, value, idle, traded, fees, trades, stuck)
 
 
-def _dropped(stock: np.ndarray, orders: Orders, day: int, last: int, keep: int, drop: int) -> np.ndarray:
-    """The holding book's sales for the next close, decided this evening: the held names outside the day's best
-    `keep` (at least its size; a name without a score that day is outside), at most `drop`, the worst first;
-    after the last decision day, every name."""
+def _dropped(stock: np.ndarray, marked: np.ndarray, orders: Orders, t: Tape, day: int, last: int, keep: int,
+             drop: int) -> np.ndarray:
+    """The holding book's sales for the next close, decided this evening: among the held names with a bar today,
+    those outside the day's best `keep` (at least its size; a name without a score that day is outside), at most
+    `drop`, the worst first; and every name marked before that has had no bar since (it waits to be sold at its
+    first close, without spending the quota). After the last decision day, every name."""
     if day >= last:
         return stock
+    waiting = stock[np.isin(stock, marked) & ~t.traded[stock, day]]
     if day not in orders.rank:
-        return stock[:0]
+        return waiting
+    stock = stock[t.traded[stock, day]]
     rank = orders.rank[day][stock]
     worst = np.argsort(-rank, kind="stable")
-    return stock[worst[rank[worst] >= max(keep, orders.size.get(day, 0))][:drop]]
+    return np.r_[waiting, stock[worst[rank[worst] >= max(keep, orders.size.get(day, 0))][:drop]]]
 
 
 def book_orders(rows: Rows, score: np.ndarray, rules: "Rules") -> Orders:
@@ -205,18 +164,17 @@ def too_few(rows: Rows, rules: Rules) -> str | None:
             "book is the universe's; use a smaller --top or --top-pct")
 
 
-UNIVERSE_HOLD = 3  # the universe: every scored stock bought at the next open in equal weights, held 3 days
-
-
 def everyone(rows: Rows) -> Orders:
-    """Each decision day's every scored stock: the equal-weighted universe."""
+    """The universe's orders: each decision day's every scored stock, held while it is scored."""
     buy = by_day(rows, np.argsort(rows.day, kind="stable"))
-    return Orders(buy, {d: len(s) for d, s in buy.items()})
+    rank = {d: np.where(np.isin(np.arange(int(rows.stock.max()) + 1), s), 0.0, np.inf) for d, s in buy.items()}
+    return Orders(buy, {d: len(s) for d, s in buy.items()}, rank)
 
 
-def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, seed: int = 0,
+def summary(book: Book, universe: Book, market: np.ndarray, last: int, n_bootstrap: int, seed: int = 0,
             block_days: int = BLOCK_DAYS) -> dict:
-    """A book's figures beside the universe's and the market series' daily returns on the same days."""
+    """A book's figures beside the universe's (on the same cost basis) and the market series' daily returns on the
+    same days; its cash share while invested (days first+1 .. last), what it paid, and the names it could not sell."""
     r = book.value[1:] / book.value[:-1] - 1
     ex = r - (universe.value[1:] / universe.value[:-1] - 1)
     m = market[book.days[1:]]
@@ -224,14 +182,21 @@ def summary(book: Book, universe: Book, market: np.ndarray, n_bootstrap: int, se
     sells = book.trades["side"] == 1 if len(book.trades["side"]) else np.zeros(0, bool)
     std = ex.std(ddof=1) if len(ex) > 1 else float("nan")
     ci = bootstrap({"daily_excess": (ex, np.ones(len(ex)), False)}, n_bootstrap, seed, block_days)
-    return {"days": int(len(r)), "total_return": float(book.value[-1] / book.value[0] - 1),
+    invested = slice(1, last - int(book.days[0]) + 1)
+    stuck = book.stuck
+    return {"days": int(len(r)), "capital": float(book.value[0]), "final_value": float(book.value[-1]),
+            "total_return": float(book.value[-1] / book.value[0] - 1),
             "annual_return": float((book.value[-1] / book.value[0]) ** (YEAR / max(len(r), 1)) - 1),
             "annual_excess": float(ex.mean() * YEAR), "annual_excess_market": float(np.nanmean(r - m) * YEAR),
             "information_ratio": float(ex.mean() / std * np.sqrt(YEAR)) if std > 0 else float("nan"),
             "max_drawdown": float((1 - book.value / peak).max()),
             "turnover": float(np.mean(book.traded[1:] / 2 / book.value[:-1])),
-            "fees": float(book.fees.sum()), "hit_rate": float(np.mean(ex > 0)), "daily_excess": float(ex.mean()),
-            "daily_excess_ci": ci.get("daily_excess"), "unsold": book.unsold,
+            "fees": float(book.fees.sum() / book.value[0]), "hit_rate": float(np.mean(ex > 0)),
+            "daily_excess": float(ex.mean()), "daily_excess_ci": ci.get("daily_excess"),
+            "cash_share": float(np.mean(book.cash[invested] / book.value[invested])) if last > book.days[0] else 0.0,
+            "buys": int((book.trades["side"] == 0).sum()) if len(book.trades["side"]) else 0,
+            "stuck": int(len(stuck["stock"])), "stuck_share": float(stuck["value"].sum() / book.value[-1]),
+            "stuck_days": float(np.mean(book.days[-1] - stuck["bought"] + 1)) if len(stuck["stock"]) else 0.0,
             "holding_days": float(book.trades["held"][sells].mean()) if sells.any() else float("nan")}
 
 
@@ -240,7 +205,8 @@ RELATIVE = ("annual_excess", "information_ratio", "hit_rate", "daily_excess", "d
 
 @dataclass(frozen=True)
 class Rules:
-    """What the backtest does: which book (how long a pick is held), how many names, what trading costs."""
+    """What the backtest does: which book (how long a pick is held), how many names, with what capital, at what
+    trading costs."""
 
     top: int = option(50, "Names the book holds: it buys the best by the rank score into its open slots.", min=1)
     keep: int = option(50, "The holding book keeps a name while it ranks within the day's best KEEP (at least "
@@ -252,6 +218,9 @@ class Rules:
                        "decision, the capital in HOLD daily sleeves.", min=0)
     top_pct: float = option(0.0, "Instead of --top: this % of each day's stocks that can be picked (at least one).",
                             min=0.0, max=100.0)
+    capital: float = option(1_000_000.0, "Starting capital, CNY: buys in whole lots (100 shares; STAR 200, then 1) "
+                            "with the minimum commission. 0: fractional shares, no minimum (the ideal book).",
+                            min=0.0)
     costs: Costs = Costs()
     skip_limit_up: bool = option(True, "--skip-limit-up: a stock that closed at its limit-up on the decision day is "
                                  "not picked (as eval's top-k); --buy-limit-up: it may be, and is bought unless it "
@@ -260,32 +229,38 @@ class Rules:
 
 def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules(), n_bootstrap: int = 1000,
              block_days: int = BLOCK_DAYS) -> tuple[dict, dict[str, Book]]:
-    """Every named forecaster's top picks traded before and after costs, beside the universe and the market series
-    on the same days; the summary (JSON-ready, with each book's value per day) and the books (with their trades)."""
+    """Every named forecaster's top picks traded before and after costs, beside the universe on the same basis (a
+    book holding every scored stock, fully invested from the first open to the same end, fractional shares, before
+    and after the costs of holding it) and the market series on the same days; the summary (JSON-ready, with each
+    book's value per day) and the books (with their trades)."""
     if rules.hold == 1:
         raise ValueError("--hold 1 would sell on the day of the buy, which T+1 forbids: use 0 (the holding book) "
                          "or at least 2")
     first, last = int(rows.day.min()), int(rows.day.max())
-    end = min(last + max(rules.hold, UNIVERSE_HOLD), len(t.dates) - 1)
+    end = min(last + max(rules.hold, 1), len(t.dates) - 1)
     warnings = [too_few(rows, rules)] if rules.top_pct <= 0 else []
-    universe = simulate(everyone(rows), t, FREE, first, end, UNIVERSE_HOLD)
-    books, out = {"universe": universe}, {}
+    costs = {"after_costs": rules.costs, "before_costs": FREE}
+    universe = {tag: simulate(everyone(rows), t, c, first, end, last, keep=ALL, drop=ALL) for tag, c in costs.items()}
+    books, out = {f"universe/{tag}": b for tag, b in universe.items()}, {}
+    decided = len(np.unique(rows.day))
     for i, name in enumerate(names):
         told = book_orders(rows, rows.score[name], rules)
-        for tag, costs in (("after_costs", rules.costs), ("before_costs", FREE)):
-            books[f"{name}/{tag}"] = book = simulate(told, t, costs, first, end, rules.hold, rules.keep, rules.drop)
-            out.setdefault(name, {})[tag] = summary(book, universe, t.market, n_bootstrap, i, block_days)
+        for tag, c in costs.items():
+            books[f"{name}/{tag}"] = book = simulate(told, t, c, first, end, last, rules.hold, rules.keep, rules.drop,
+                                                     rules.capital)
+            out.setdefault(name, {})[tag] = summary(book, universe[tag], t.market, last, n_bootstrap, i, block_days)
+            out[name][tag]["days_without_picks"] = decided - sum(len(b) > 0 for b in told.buy.values())
         out[name]["after_costs"]["cost_drag"] = (out[name]["before_costs"]["annual_return"]
                                                  - out[name]["after_costs"]["annual_return"])
-    market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[universe.days[1:]])])
-    rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp}
+    days = universe["before_costs"].days
+    market = np.cumprod(np.r_[1.0, 1 + np.nan_to_num(t.market[days[1:]])])
+    rules_json = asdict(rules) | {"stamp_duty": "auto" if rules.costs.stamp is None else rules.costs.stamp,
+                                  "transfer_fee": "auto" if rules.costs.transfer is None else rules.costs.transfer}
     return {"rules": rules_json, "warnings": [w for w in warnings if w], "first": str(t.dates[first]),
-            "last_decision": str(t.dates[last]),
-            "end": str(t.dates[end]), "forecasters": out,
-            "universe": summary(universe, universe, t.market, 0) | dict.fromkeys(RELATIVE),
-            "series": {"dates": [str(d) for d in t.dates[universe.days]], "universe": universe.value.tolist(),
-                       "market": market.tolist(),
-                       **{k: b.value.tolist() for k, b in books.items() if k != "universe"}}}, books
+            "last_decision": str(t.dates[last]), "end": str(t.dates[end]), "forecasters": out,
+            "universe": {tag: summary(b, b, t.market, last, 0) | dict.fromkeys(RELATIVE) for tag, b in universe.items()},
+            "series": {"dates": [str(d) for d in t.dates[days]], "market": market.tolist(),
+                       **{k: (b.value / b.value[0]).tolist() for k, b in books.items()}}}, books
 
 
 def picks_text(rules: dict) -> str:
@@ -337,18 +312,19 @@ def backtest_run(run, rules: Rules = Rules(), split: str = "test", device: str =
 
 
 def trades_frame(books: dict[str, Book], t: Tape):
-    """Every trade of every book as one polars frame (date, book, sleeve, code, side, price, shares, value, fee,
-    days held: a sale's trading days from its buy, 0 for a buy)."""
+    """Every trade of every forecaster's book as one polars frame (date, book, sleeve, code, side, the quoted fill
+    price, shares, value and fee in CNY (fractions of the capital with --capital 0), days held: a sale's trading
+    days from its buy, 0 for a buy); the universe's are left out."""
     import polars as pl
 
     parts = [pl.DataFrame({"date": t.dates[b.trades["day"].astype(int)].astype(str), "book": name,
                            "sleeve": b.trades["sleeve"].astype(int),
                            "code": np.array(t.codes)[b.trades["stock"].astype(int)].tolist(),
-                           "side": [SIDES[s] for s in b.trades["side"].astype(int)], "price": b.trades["price"],
+                           "side": [SIDES[s] for s in b.trades["side"].astype(int)], "price": b.trades["price"].round(6),
                            "shares": b.trades["shares"], "value": b.trades["value"], "fee": b.trades["fee"],
                            "held": b.trades["held"].astype(int)},
                           schema={"date": pl.String, "book": pl.String, "sleeve": pl.Int64, "code": pl.String,
                                   "side": pl.String, "price": pl.Float64, "shares": pl.Float64, "value": pl.Float64,
                                   "fee": pl.Float64, "held": pl.Int64})
-             for name, b in books.items()]
+             for name, b in books.items() if not name.startswith("universe/")]
     return pl.concat(parts)

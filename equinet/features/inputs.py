@@ -11,7 +11,7 @@ from equinet.core.labels import LabelRule, labels, tradable_return
 from equinet.core import board
 from equinet.data import adjust, limits
 from equinet.data.adjust import event_cells, previous_close
-from equinet.data.limits import at_limits, day_limits, entry_prices
+from equinet.data.limits import day_limits, entry_prices, limit_flags
 from equinet.data.store import Store, store_build
 from equinet.features import series
 from equinet.features.cache import cached, key
@@ -168,10 +168,9 @@ def day_arrays(store: Store) -> dict[str, np.ndarray]:
     breaks = _unadjusted_breaks(store)
     prev = previous_close(close)
     r2, seen = squared_returns(close, breaks, prev)
-    ret = np.zeros(close.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ret[:, 1:] = np.log(close[:, 1:] / close[:, :-1])
-    ret[~np.isfinite(ret) | breaks] = 0.0  # 0 on the first day after a gap: attention never spans one
+        ret = np.log(close / prev)  # after a suspension: the whole move since the last bar, as the price inputs
+    ret[~np.isfinite(ret) | breaks] = 0.0  # no bar, the first bar, an unadjusted ex-rights day: no return
     sigma = ewma_sigma(close, breaks, squared=(r2, seen))
     with np.errstate(invalid="ignore", divide="ignore"):
         reference = np.log(prev)
@@ -182,7 +181,7 @@ def day_arrays(store: Store) -> dict[str, np.ndarray]:
     parkinson = np.sqrt(ewma(log_range**2 / (4 * np.log(2)), present, 10))
     surprise = log_volume - ewma(log_volume, present, VOLUME_HALF_LIFE)
     up_rate, down_rate = day_limits(store)
-    limit_up, limit_down = at_limits(close, up_rate, down_rate, prev)
+    limit_up, limit_down, up_open = limit_flags(store)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = close / prev - 1
         room_up = np.clip(np.where(np.isinf(up_rate), 0.5, up_rate - change), 0, 0.5)
@@ -214,4 +213,4 @@ def day_arrays(store: Store) -> dict[str, np.ndarray]:
     linear = np.concatenate([_float32(moves, present), inputs[:, :, [FEATURES.index(f) for f in LINEAR[4:]]]], axis=2)
     return {"inputs": inputs, "clean_days": clean_run(present, breaks), "sigma": sigma.astype(np.float32),
             "reversal": reversal(ret).astype(np.float32), "linear": linear,
-            "entry": entry_prices(panel[:, :, 0], up_rate, down_rate, prev)}
+            "entry": entry_prices(panel[:, :, 0], up_open)}

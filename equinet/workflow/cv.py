@@ -21,7 +21,8 @@ from equinet.training.config import TrainConfig
 from equinet.training.train import Run, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.evaluate import collect, selection_mask
-from equinet.evaluation.backtest import Rules, backtest, tape, traded
+from equinet.evaluation.backtest import Rules, backtest, traded
+from equinet.evaluation.exchange import tape
 from equinet.evaluation.scoring import BLOCK_DAYS, Rows, concat, load_rows, no_nan, save_rows, score_rows
 
 

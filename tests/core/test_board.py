@@ -40,6 +40,18 @@ def test_listing_days() -> None:
     assert up == [0.44, np.inf, np.inf]  # it none for 5 days
 
 
+def test_registration_listings_on_the_main_board_and_the_beijing_first_day() -> None:
+    dates = ["2023-04-06", "2023-04-07", "2023-04-10", "2023-04-11", "2023-04-12", "2023-04-13", "2023-04-14",
+             "2023-04-17"]
+    listed = np.array([[10_000, 10_000, 0, 1, 2, 3, 4, 5],  # a main-board listing on 2023-04-10: none for 5 days
+                       [0, 1, 2, 3, 4, 5, 6, 7],  # one on 2023-04-06, before the rule: +44 % / -36 %, then ±10 %
+                       [10_000, 10_000, 0, 1, 2, 3, 4, 5]])  # Beijing: none on the first day, then ±30 %
+    up, down = limit_rates(["603001", "603002", "830001"], dates, np.zeros((3, 8), bool), listed)
+    assert up[0].tolist() == [0.10, 0.10] + [np.inf] * 5 + [0.10]
+    assert up[1].tolist() == [0.44] + [0.10] * 7 and down[1].tolist() == [0.36] + [0.10] * 7
+    assert up[2].tolist() == [0.30, 0.30, np.inf] + [0.30] * 5 and down[2, 2] == np.inf
+
+
 def test_limit_prices_are_rounded_half_up_to_the_fen() -> None:
     up, down = limit_prices(np.array([1.95, 10.0, 2.41]), np.array([0.05, 0.10, np.inf]), np.array([0.05, 0.1, np.inf]))
     assert up.tolist()[:2] == [2.05, 11.0] and down.tolist()[:2] == [1.85, 9.0]  # 2.0475 -> 2.05, 1.8525 -> 1.85

@@ -236,12 +236,52 @@ def test_the_limit_flags_of_the_inputs_follow_each_day_s_rules(tmp_path: Path) -
         (tmp_path / "raw" / f"{code}.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
     assert run_cli("ingest", tmp_path / "raw", "--out", tmp_path / "s").exit_code == 0
     store = open_store(tmp_path / "s")
-    up, down = limit_flags(store)
+    up, down, _ = limit_flags(store)
     at = {c: set(np.flatnonzero(up[store.codes.index(c)]).tolist()) for c in ("600001", "300001", "688001")}
     assert at == {"600001": {5}, "300001": {6}, "688001": set()} and not down.any()
     assert store.meta["listings"] == {"688001": days[0]} and store.meta["factor_sources"]["gap"] == 0
     inputs = prepare(store, LabelRule()).inputs
     np.testing.assert_array_equal(inputs[:, :, FEATURES.index("limit_up")] == 1, up)
+
+
+def write_vendor(folder: Path, series: dict[str, list[tuple[float, float, float]]], days: list[str]) -> Path:
+    """One vendor CSV per stock from (previous close, open, close) per day, ingested into folder/s."""
+    header = "数据由邢不行整理\n股票代码,股票名称,交易日期,开盘价,最高价,最低价,收盘价,前收盘价,成交量,成交额,流通市值\n"
+    (folder / "raw").mkdir(parents=True)
+    for code, bars_ in series.items():
+        rows = [f"{code},股,{day},{o},{max(o, c)},{min(o, c)},{c},{p},1e6,1e7,{c * 1e8}" for day, (p, o, c) in
+                zip(days, bars_)]
+        (folder / "raw" / f"{code}.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    assert run_cli("ingest", folder / "raw", "--out", folder / "s").exit_code == 0
+    return folder / "s"
+
+
+def test_limit_flags_come_from_the_quoted_prices_and_no_later_action_moves_them(tmp_path: Path) -> None:
+    """A 0.85 CNY stock's limit-up is 0.94 (0.935 rounds up): 0.94 is at it, 0.93 is not. A 3 CNY stock closes at its
+    limit-up (3.30) and later +9.1 % (3.60 below 3.63); a 10-for-10 bonus and a 4-for-1 later (factors 0.5 and 0.2)
+    back-adjust those days to cents, where a fen's tolerance of the adjusted price flagged the +9.1 % day too; the
+    flags equal those of a store cut before the actions. An open at the limit-up is flagged on its own."""
+    days = [str(d) for d in np.arange("2019-03-01", "2019-04-30", dtype="datetime64[D]") if np.is_busday(d)][:30]
+    cheap = [(0.85, 0.85, 0.85)] * 5 + [(0.85, 0.86, 0.94), (0.94, 0.94, 0.94), (0.94, 0.90, 0.85),
+                                        (0.85, 0.86, 0.93)] + [(0.93, 0.93, 0.93)] * 21
+    dear, close = [], 3.0
+    for i in range(30):
+        prev = close
+        close = {5: 3.30, 8: 3.60}.get(i, round(prev * 1.001, 2))
+        opened = 3.63 if i == 8 else prev  # day 8 opens at its limit-up, closes below it
+        factor = {20: 0.5, 25: 0.2}.get(i, 1.0)
+        quoted_prev = round(prev * factor, 2)
+        if factor != 1.0:
+            close = opened = quoted_prev
+        dear.append((quoted_prev, opened, close))
+    full = open_store(write_vendor(tmp_path / "full", {"sh600001": cheap, "sh600002": dear}, days))
+    cut = open_store(write_vendor(tmp_path / "cut", {"sh600001": cheap[:15], "sh600002": dear[:15]}, days[:15]))
+    up, down, up_open = limit_flags(full)
+    assert [set(np.flatnonzero(up[i]).tolist()) for i in (0, 1)] == [{5}, {5}]
+    assert set(np.flatnonzero(up_open[1]).tolist()) == {8} and not down[1].any()
+    assert full.meta["factor_sources"]["preclose"] == 2 and np.asarray(full.close)[1, 5] < 0.4  # adjusted to cents
+    for got, want in zip(limit_flags(full), limit_flags(cut)):
+        np.testing.assert_array_equal(got[:, :15], want)
 
 
 def test_every_input_is_causal_with_float_values(tmp_path: Path) -> None:

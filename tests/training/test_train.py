@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import json
 import shutil
 from pathlib import Path
@@ -14,7 +16,7 @@ from conftest import TINY, TINY_CLI, run_cli, write_sim
 from equinet import ingest, open_store
 from equinet.core.board import limit_rates
 from equinet.core.labels import DOWN, FLAT, UP, LabelRule
-from equinet.data.limits import at_limits
+from equinet.data.limits import quoted_limits, UP_CLOSE, DOWN_CLOSE
 from equinet.data.synth import simulate
 from equinet.features.inputs import FEATURES, cross_rank, prepare
 from equinet.features.sampler import Chunk, chunk, labelled_context, to_device
@@ -72,13 +74,31 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
     limit = limit_of(code, store.meta["dates"][d])
     prev = bars[-2] if len(bars) > 1 else np.nan
     change = close[s, d] / prev - 1
+
+    def at_limit(k: int) -> tuple[bool, bool]:  # the quoted close against the limit prices rounded to the fen
+        a = [i for i in range(d) if not np.isnan(close[k, i])]
+        if not a:
+            return False, False
+        rate = limit_of(store.codes[k], store.meta["dates"][d])
+        reference = Decimal(f"{quoted(k, a[-1]) * factor(k, d):.2f}")  # quoted prices lie on the fen
+        fen = lambda x: float(x.quantize(Decimal("0.01"), ROUND_HALF_UP))  # noqa: E731  (in decimal, as the exchange)
+        today, r = round(quoted(k, d), 2), Decimal(str(rate))
+        return today >= fen(reference * (1 + r)), today <= fen(reference * (1 - r))
+
+    def factor(k: int, i: int) -> float:  # the store's corporate action on stock k, day i (1 on other days)
+        return next((e["factor"] for e in store.meta["events"] if e["code"] == store.codes[k]
+                     and e["date"] == store.meta["dates"][i]), 1.0)
+
+    def quoted(k: int, i: int) -> float:  # the exported price: the adjusted close over the later actions' factors
+        return close[k, i] / np.prod([factor(k, j) for j in range(i + 1, close.shape[1])])
+
     features = [np.log(sigma), np.log(np.sqrt(hand_ewma(r2, 3)) / sigma), np.log(np.sqrt(hand_ewma(r2, 60)) / sigma),
                 np.log(np.sqrt(hand_ewma(ranges, 10)) / sigma), volumes[-1] - hand_ewma(volumes, 20),
-                float(change >= limit - 0.01 / prev), float(change <= -limit + 0.01 / prev)]
+                *map(float, at_limit(s))]
 
-    def day_return(k: int, i: int) -> float:  # the calendar day's log return; 0 after a day without a bar
-        a, b = close[k, i - 1] if i > 0 else np.nan, close[k, i]
-        return float(np.log(b / a)) if np.isfinite(a) and np.isfinite(b) else 0.0
+    def day_return(k: int, i: int) -> float:  # the log return since the stock's last bar; 0 without a bar that day
+        a = [j for j in range(i) if not np.isnan(close[k, j])]
+        return float(np.log(close[k, i] / close[k, a[-1]])) if a and np.isfinite(close[k, i]) else 0.0
 
     def measures(k: int) -> list[float]:  # what the six ranks rank, for stock k on day d
         kept = [i for i in range(d + 1) if not np.isnan(close[k, i])]
@@ -97,12 +117,6 @@ def hand_features(store, s: int, d: int) -> np.ndarray:
     features += [0.0] * 5  # turnover, its trend, size and their ranks: this store has no float values
     room = lambda x: float(np.clip(x, 0, 0.5)) if np.isfinite(x) else 0.0  # noqa: E731
     features += [room(limit - change), room(change + limit)]
-
-    def at_limit(k: int) -> tuple[bool, bool]:
-        a = close[k, :d][~np.isnan(close[k, :d])]
-        move = close[k, d] / a[-1] - 1 if len(a) else np.nan
-        rate = limit_of(store.codes[k], store.meta["dates"][d])
-        return (move >= rate - 0.01 / a[-1], move <= -rate + 0.01 / a[-1]) if len(a) else (False, False)
 
     flags = [at_limit(k) for k in trading]
     features += [np.mean([day_return(k, d) > 0 for k in trading]), np.mean([u for u, _ in flags]),
@@ -125,7 +139,7 @@ def by_hand(store, s: int, t: int, length: int) -> np.ndarray:
         in_sigmas = lambda x: float(np.clip(x / sigma, -20, 20))  # noqa: E731
         prices = [in_sigmas(np.log(panel[s, d, k] / prev)) for k in range(4)]
         vols = [np.log1p(panel[s, i, 4]) for i in own]
-        ret = np.log(close[s, d] / close[s, d - 1]) if d > 0 and np.isfinite(close[s, d - 1]) else 0.0
+        ret = np.log(close[s, d] / close[s, own[-2]]) if len(own) > 1 and own[-1] == d else 0.0
         known = [i for i in range(d + 1) if np.isfinite(market[i]).all()]
         if known and known[-1] == d:
             mkt = [market[d, 1], *(np.log1p(market[d, k]) - hand_ewma([np.log1p(market[i, k]) for i in known], 20)
@@ -173,32 +187,37 @@ def test_device_inputs_equal_the_days_computed_by_hand(stores) -> None:
 
 
 def test_inputs_and_forecasts_use_nothing_after_their_day(stores, tmp_path: Path) -> None:
-    """Every day's inputs (cross-sectional ranks and sigmas included) and every forecast are the same whether or
-    not the store holds later days, and a forecast does not change with where its chunk starts."""
+    """Every day's inputs (cross-sectional ranks, sigmas and limit flags included) and every forecast are the same
+    whether or not the store holds later days, and a forecast does not change with where its chunk starts. The cut
+    falls before the store's corporate action (day 93, a 30 % bonus gap), which back-adjusts every earlier price of
+    the full store."""
     sim = simulate(stocks=8, days=140, seed=11)
-    cut = {k: v if k == "codes" else v[..., :110] for k, v in sim.items()}  # every array's last axis is days
+    cut = {k: v if k == "codes" else v[..., :90] for k, v in sim.items()}  # every array's last axis is days
     write_sim(cut, tmp_path / "raw")
     ingest(tmp_path / "raw", tmp_path / "cut")
     rule = LabelRule()
-    full, short = (prepare(open_store(p), rule) for p in (stores["adjusted"], tmp_path / "cut"))
-    np.testing.assert_allclose(full.inputs[:, :110], short.inputs, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(full.clean_days[:, :110], short.clean_days)
-    np.testing.assert_allclose(full.sigma[:, :110], short.sigma, rtol=1e-6)
+    stored = open_store(stores["adjusted"])
+    assert [stored.meta["dates"].index(e["date"]) for e in stored.meta["events"]] == [93]
+    full, short = (prepare(s, rule) for s in (stored, open_store(tmp_path / "cut")))
+    # float32 prices at another scale (x 0.7 before the action) round apart by ~1e-7, a day's sigma magnifies it
+    np.testing.assert_allclose(full.inputs[:, :90], short.inputs, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(full.clean_days[:, :90], short.clean_days)
+    np.testing.assert_allclose(full.sigma[:, :90], short.sigma, rtol=1e-6)
     data = {k: to_device(p, {}, 3, 20, torch.device("cpu")) for k, p in (("full", full), ("short", short))}
     torch.manual_seed(0)
     model = EquiNet(ModelConfig(len(FEATURES), 16, 2, 2, 0.0, 2, 1, cross=False, scales=[], context=30)).eval()
     torch.nn.init.normal_(model.members[0].head.weight)
-    stock, day = universe(data["short"], torch.arange(60, 110), 20)
+    stock, day = universe(data["short"], torch.arange(50, 90), 20)
     forecasts = [outputs(model, data[k], stock, day, "fp32")[2] for k in ("full", "short")]
     torch.testing.assert_close(forecasts[0], forecasts[1], rtol=1e-4, atol=1e-5)
     assert model.cfg.warmup == 28  # 2 layers reaching 14 days back each
-    mine = (stock == 3) & (day == 100)
-    for begin in (0, 50, 100 - 28):  # a chunk from the store's first day, or from just the warm-up before day 100
-        c = chunk(data["full"], torch.tensor([3]), begin, 101, 100 - begin, torch.tensor([0]))
+    mine = (stock == 3) & (day == 85)
+    for begin in (0, 40, 85 - 28):  # a chunk from the store's first day, or from just the warm-up before day 85
+        c = chunk(data["full"], torch.tensor([3]), begin, 86, 85 - begin, torch.tensor([0]))
         with torch.no_grad():
             torch.testing.assert_close(model(c, torch.tensor([0]), 1)[:, 0], forecasts[0][:, mine][:, 0],
                                        rtol=1e-4, atol=1e-5)
-    short_warmup = chunk(data["full"], torch.tensor([3]), 100 - 20, 101, 20, torch.tensor([0]))
+    short_warmup = chunk(data["full"], torch.tensor([3]), 85 - 20, 86, 20, torch.tensor([0]))
     with torch.no_grad():  # the test bites: with less than the warm-up the forecast moves
         assert not torch.allclose(model(short_warmup, torch.tensor([0]), 1)[:, 0], forecasts[0][:, mine][:, 0])
 
@@ -207,11 +226,11 @@ def test_new_features_by_hand() -> None:
     x = np.array([[3.0, np.nan], [1.0, 5.0], [2.0, 4.0]])
     np.testing.assert_allclose(cross_rank(x), [[0.5, 0.0], [-0.5, 0.5], [0.0, -0.5]])
     close = np.array([[10.0, 11.0, 9.9, 9.9], [10.0, 11.0, 13.2, np.nan]])
-    up, down = at_limits(close, *limit_rates(["600000", "300001"], ["2021-01-04", "2021-01-05", "2021-01-06",
-                                                                  "2021-01-07"], np.zeros((2, 4), bool),
-                                             np.full((2, 4), 100)))
-    np.testing.assert_array_equal(up, [[False, True, False, False], [False, False, True, False]])
-    np.testing.assert_array_equal(down, [[False, False, True, False], [False, False, False, False]])
+    flags = quoted_limits(np.repeat(close[:, :, None], 5, axis=2), np.ones(close.shape),
+                          *limit_rates(["600000", "300001"], ["2021-01-04", "2021-01-05", "2021-01-06", "2021-01-07"],
+                                       np.zeros((2, 4), bool), np.full((2, 4), 100)), np.zeros(2, bool))
+    np.testing.assert_array_equal(flags & UP_CLOSE > 0, [[False, True, False, False], [False, False, True, False]])
+    np.testing.assert_array_equal(flags & DOWN_CLOSE > 0, [[False, False, True, False], [False, False, False, False]])
     assert len(FEATURES) == 37 and FEATURES[11] == "log_sigma"
 
 
