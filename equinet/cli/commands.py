@@ -135,6 +135,8 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
        fold_days: int = Opt(0, min=0, help="Decision days per block (and per inner validation block); 0: 60 when "
                             "a year of training precedes the folds (the whole market), else 40."),
        resume: bool = Opt(False, "--resume", help="Continue the cv --name: finished folds are not retrained."),
+       until: str = Opt(None, "--until", help="The folds end before this day (ISO date; nothing on or after it is "
+                        "read): a cv of an earlier period to choose defaults on, before a later cv reports."),
        top_pct: float = TOP_PCT,
        bootstrap: int = Opt(1000, min=0, help="Bootstrap resamples of whole days for the pooled intervals."),
        block_days: int = BLOCK,
@@ -144,7 +146,8 @@ def cv(name: str = Opt(None, help="cv directory name under --out (default: the t
     fixed = [k for k in CV_SETS if given(options).get(k)]  # a flag left off is False: not given
     if fixed:
         fail(f"cv sets {', '.join(option_name(k) for k in fixed)} itself; leave it out")
-    cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, block_days, as_json)
+    cv_live(to_config(options), name, folds, fold_days, resume, top_pct, bootstrap, block_days, as_json,
+            iso_day(until, "--until"))
 
 
 RUN = Opt(None, help=f"Run directory (uses its {rundir.BEST}; default: the newest finished run under --out).")

@@ -154,7 +154,7 @@ def train_ranks(ctx: typer.Context, nproc: int, resume: Path | None, options: di
 
 
 def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resume: bool, top_pct: float,
-            bootstrap: int, block_days: int, as_json: bool) -> None:
+            bootstrap: int, block_days: int, as_json: bool, until: str | None = None) -> None:
     """`equinet cv`: one bar over every fold-epoch, the time estimate after the first start, the table."""
     from equinet.training.train import estimate_epoch_seconds
     from equinet.workflow.cv import cross_validate
@@ -176,7 +176,7 @@ def cv_live(cfg: TrainConfig, name: str | None, folds: int, fold_days: int, resu
             cfg, folds, fold_days, name, resume, top_pct, bootstrap, block_days,
             on_fold=lambda f: bar.update(task, description=f"fold {f.k}/{folds}", completed=(f.k - 1) * cfg.epochs),
             on_start=on_start, on_epoch=lambda row: bar.advance(task),
-            note=lambda text: as_json or bar.console.print(text, markup=False))
+            note=lambda text: as_json or bar.console.print(text, markup=False), until=until)
     if as_json:
         print_json(console, result)
         return

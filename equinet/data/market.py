@@ -9,7 +9,7 @@ from equinet.core.findings import Finding
 from equinet.data.adjust import previous_close
 
 KEYS = ("marketvolume", "marketlimit", "marketrange")
-UNTRUSTED_SHARE = 0.05  # a file disagreeing on more than this share of its dates is trusted on none
+UNTRUSTED_SHARE = 0.05  # a file that disagreed on more than this share of its dates so far is not trusted today
 QUORUM = 2  # trusted files that must agree before a date's market value is known
 
 
@@ -20,15 +20,11 @@ def _mode(votes: pl.DataFrame) -> pl.DataFrame:
     return ordered.group_by("date", maintain_order=True).first()
 
 
-def _disagreements(votes: pl.DataFrame, mode: pl.DataFrame) -> pl.DataFrame:
-    joined = votes.join(mode.drop("len"), on="date", how="inner", suffix="_c")
-    differs = pl.any_horizontal([pl.col(k) != pl.col(f"{k}_c") for k in KEYS])
-    return (
-        joined.filter(differs)
-        .group_by("file_id")
-        .agg(pl.len().alias("dates"), pl.col("date").min().alias("first_date"))
-        .sort("file_id")
-    )
+def _differs(votes: pl.DataFrame, mode: pl.DataFrame) -> pl.Series:
+    """Whether each vote (in votes' order) differs from its date's consensus (none that date: it does not)."""
+    joined = votes.join(mode.drop("len"), on="date", how="left", suffix="_c", maintain_order="left")
+    return joined.select(pl.any_horizontal([pl.col(k) != pl.col(f"{k}_c") for k in KEYS]).fill_null(False)
+                         ).to_series()
 
 
 def stocks_market(panel: np.ndarray, float_value: np.ndarray) -> np.ndarray:
@@ -54,25 +50,37 @@ def stocks_market(panel: np.ndarray, float_value: np.ndarray) -> np.ndarray:
 def consensus_market(
     bars: pl.DataFrame, calendar: np.ndarray, names: list[str]
 ) -> tuple[np.ndarray, list[dict], list[Finding]]:
-    """market[days, 3] where enough trusted files agree (else NaN, never a guess), and who disagreed."""
-    votes = bars.select("file_id", "date", *[pl.col(k).round_sig_figs(9) for k in KEYS])
-    rows = dict(votes.group_by("file_id").len().iter_rows())
-    untrusted: set[int] = set()
+    """market[days, 3] where enough trusted files agree (else NaN, never a guess), and who disagreed. Trust is
+    causal: a file is left out on a date when it disagreed on more than UNTRUSTED_SHARE of its earlier dates, so a
+    date's value depends on nothing after it."""
+    votes = bars.select("file_id", "date", *[pl.col(k).round_sig_figs(9) for k in KEYS]).sort("file_id", "date")
+    seen = votes.select(pl.int_range(pl.len()).over("file_id")).to_series().to_numpy()  # the file's earlier dates
+    files = votes["file_id"].to_numpy()
+    untrusted = np.zeros(votes.height, bool)
+    quorum = min(QUORUM, votes["file_id"].n_unique())  # a store of one file: its values stand
     for _ in range(10):
-        mode = _mode(votes.filter(~pl.col("file_id").is_in(list(untrusted))))
-        bad = _disagreements(votes, mode)
-        now = {f for f, n, _ in bad.iter_rows() if n > UNTRUSTED_SHARE * rows[f]}
-        if now == untrusted:
+        mode = _mode(votes.filter(pl.Series(~untrusted)))
+        known = mode.filter(pl.col("len") >= quorum)
+        differs = _differs(votes, known).to_numpy()
+        before = pl.DataFrame({"f": files, "d": differs.astype(np.int64)}).select(
+            pl.col("d").cum_sum().over("f") - pl.col("d")).to_series().to_numpy()  # disagreements on earlier dates
+        now = before > UNTRUSTED_SHARE * seen
+        if (now == untrusted).all():
             break
         untrusted = now
     market = np.full((len(calendar), len(KEYS)), np.nan, dtype=np.float32)
-    known = mode.filter(pl.col("len") >= min(QUORUM, len(rows) - len(untrusted)))
     market[np.searchsorted(calendar, known["date"].to_numpy())] = known.select(KEYS).to_numpy()
+    flagged = votes.select("file_id", "date").with_columns(differs=pl.Series(differs), out=pl.Series(untrusted))
+    bad = (flagged.filter(pl.col("differs")).group_by("file_id")
+           .agg(pl.len().alias("dates"), pl.col("date").min().alias("first_date")).sort("file_id"))
+    since = dict(flagged.filter(pl.col("out")).group_by("file_id").agg(pl.col("date").min()).iter_rows())
     report, findings = [], []
     for fid, n, first in bad.iter_rows():
-        trusted = fid not in untrusted
-        report.append({"file": names[fid], "dates": n, "first_date": first.isoformat(), "trusted": trusted})
-        what = "ignored on those dates" if trusted else "not trusted on any date"
+        out = since.get(fid)
+        report.append({"file": names[fid], "dates": n, "first_date": first.isoformat(), "trusted": out is None,
+                       "untrusted_from": out.isoformat() if out else None})
+        what = "ignored on those dates" if out is None else \
+            f"not trusted from {out.isoformat()} while its earlier dates disagree on more than 5 %"
         findings.append(
             Finding("warning", names[fid], f"market columns disagree with the other files on {n} date(s) "
                     f"from {first.isoformat()}; {what}", column="marketvolume/marketlimit/marketrange")

@@ -3,6 +3,9 @@
 Fold k validates on the k-th of the last `folds` blocks of `fold_days` decision days. It trains only on decision
 days whose labels end before an inner validation block (the `fold_days` days before the fold's block, less the
 horizon embargo), picks its epoch there, and is scored on its block. Each fold is a normal run directory.
+With `until`, the folds are the last blocks whose labels end before that day: a cv of an earlier period, on which
+defaults are chosen before a later cv reports (fold k's inner validation lies in fold k-1's block, so choosing on
+a cv's pooled figures is choosing on its reported days).
 """
 
 from __future__ import annotations
@@ -104,14 +107,16 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: s
                    resume: bool = False, top_pct: float = 1.0, n_bootstrap: int = 1000, block_days: int = BLOCK_DAYS,
                    on_fold: Callable[[Fold], None] | None = None, on_start: Callable[[Run], None] | None = None,
                    on_epoch: Callable[[dict], None] | None = None, note: Callable[[str], None] = print,
-                   rules: Rules = Rules()) -> dict:
+                   rules: Rules = Rules(), until: str | None = None) -> dict:
     """Every fold, then the figures per fold and pooled over all folds, and the book (`equinet backtest`'s, at
-    `rules`) on each fold's block and on all of them; written to the cv folder out/cv-<name>."""
+    `rules`) on each fold's block and on all of them; written to the cv folder out/cv-<name>. until (ISO date):
+    only days before it hold the folds and their labels."""
     cfg.check()
     store = open_store(cfg.data)
     prep = prepared(store, cfg.rule)
-    fold_days = fold_days or auto_fold_days(len(store.meta["dates"]), cfg.horizon, folds)
-    plan = make_folds(store.meta["dates"], cfg.horizon, folds, fold_days, cfg.min_context)
+    dates = [d for d in store.meta["dates"] if until is None or d < until]
+    fold_days = fold_days or auto_fold_days(len(dates), cfg.horizon, folds)
+    plan = make_folds(dates, cfg.horizon, folds, fold_days, cfg.min_context)
     root = Path(cfg.out) / f"cv-{name or time.strftime('%Y%m%d-%H%M%S')}"
     if root.exists() and not resume:
         raise rundir.RunDirError(f"{root}: a cv of this name exists; --resume continues it, or choose another --name")
@@ -130,7 +135,7 @@ def cross_validate(cfg: TrainConfig, folds: int = 4, fold_days: int = 0, name: s
     tradable = tape(store)
     for f, rows in zip(per_fold, parts):
         f["book"] = book(rows, tradable, rules, 0, block_days)
-    result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days,
+    result = no_nan({"cv": str(root), "store": str(store.path), "folds": folds, "fold_days": fold_days, "until": until,
                      "config": asdict(cfg), "seconds": time.perf_counter() - t, "per_fold": per_fold,
                      "pooled": score_rows(pooled, top_pct, n_bootstrap, block_days=block_days),
                      "book": book(pooled, tradable, rules, n_bootstrap, block_days)})

@@ -53,32 +53,50 @@ def test_alignment_across_gaps(tmp_path: Path) -> None:
     assert store.meta["summary"]["missing_bar_share"] == pytest.approx(8 / 80)
 
 
-def test_market_consensus_excludes_a_shifted_file(tmp_path: Path) -> None:
+def write_market_files(raw: Path, days: list[str], truth: np.ndarray) -> None:
+    """Four right files from day 5; from day 0 one right file, one right on days 0 and 1 only and one wrong on day
+    1; one from day 0 pasted by row; one from day 5 wrong on day 25: each to the last of days."""
+    raw.mkdir()
+    n = len(days)
+    for i in range(4):
+        write(bars(days[5:], [10.0] * (n - 5), market=truth[5:n]), raw / f"processed_60000{i}.xlsx")
+    for code, first, last, wrong in (("000011", 0, n, 1), ("000012", 0, n, None), ("000013", 0, min(2, n), None),
+                                     ("000010", 5, n, 25)):
+        values = truth[first:last].copy()
+        if wrong is not None and wrong < last:
+            values[wrong - first] += 1
+        write(bars(days[first:last], [10.0] * (last - first), market=values), raw / f"processed_{code}.xlsx")
+    # a file whose market columns were pasted by row, not by date
+    write(bars(days, [10.0] * n, market=(truth[5:].tolist() + [0.0] * 5)[:n]), raw / "processed_000009.xlsx")
+
+
+def test_market_consensus_is_causal_and_leaves_out_a_shifted_file(tmp_path: Path) -> None:
+    """A file is left out on a date when it disagreed on more than 5 % of its earlier dates; a date's value needs
+    two trusted files that agree. The same files cut after day 15 give the same series to day 15 (a rule over all
+    of a file's dates, as before, trusted 000011 on days 2-4 of the full store, 1 wrong date in 60, and not in the
+    cut store, 1 in 15: those days' values depended on later days)."""
     days = calendar(60)
     truth = np.round(np.sin(np.arange(60)) * 100, 2)
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for i in range(4):
-        write(bars(days[5:], [10.0] * 55, market=truth[5:]), raw / f"processed_60000{i}.xlsx")
-    # a file starting 5 days earlier whose market columns were pasted by row, not by date
-    write(bars(days, [10.0] * 60, market=truth[5:].tolist() + [0.0] * 5), raw / "processed_000009.xlsx")
-    # a file that is right but for one date
-    one_off = truth[5:].copy()
-    one_off[20] += 1
-    write(bars(days[5:], [10.0] * 55, market=one_off), raw / "processed_000010.xlsx")
+    write_market_files(tmp_path / "raw", days, truth)
 
-    result = ingest(raw, tmp_path / "store")
+    result = ingest(tmp_path / "raw", tmp_path / "store")
 
     market = open_store(tmp_path / "store").market
-    assert np.isnan(market[:5]).all()  # only the untrusted file covers these: unknown, not a guess
+    np.testing.assert_allclose(market[[0, 1], 2], 10 + truth[:2], rtol=1e-6)  # 000012 and 000013 agree
+    assert np.isnan(market[2:5]).all()  # 000011 is left out after its wrong day 1: 000012 alone is no consensus
     np.testing.assert_allclose(market[5:, 2], 10 + truth[5:], rtol=1e-6)
     report = {r["file"]: r for r in result.meta["market_disagreements"]}
-    assert report["processed_000009.xlsx"]["trusted"] is False
-    assert report["processed_000009.xlsx"]["first_date"] == days[5]
-    assert report["processed_000009.xlsx"]["dates"] == 55
-    assert report["processed_000010.xlsx"] == {"file": "processed_000010.xlsx", "dates": 1,
-                                               "first_date": days[25], "trusted": True}
-    assert result.meta["market_unknown_days"] == days[:5]
+    shifted = report.pop("processed_000009.xlsx")
+    assert (shifted["trusted"], shifted["first_date"], shifted["untrusted_from"]) == (False, days[0], days[1])
+    assert shifted["dates"] == 57  # every date with a consensus: all but days 2 to 4
+    assert report == {"processed_000011.xlsx": {"file": "processed_000011.xlsx", "dates": 1, "first_date": days[1],
+                                               "trusted": False, "untrusted_from": days[2]},
+                      "processed_000010.xlsx": {"file": "processed_000010.xlsx", "dates": 1, "first_date": days[25],
+                                               "trusted": True, "untrusted_from": None}}
+    assert result.meta["market_unknown_days"] == days[2:5]
+    write_market_files(tmp_path / "cut", days[:15], truth)
+    ingest(tmp_path / "cut", tmp_path / "cut-store")
+    np.testing.assert_array_equal(open_store(tmp_path / "cut-store").market, market[:15])
 
 
 def test_ex_rights_gap_is_back_adjusted(tmp_path: Path) -> None:
