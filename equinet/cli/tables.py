@@ -139,7 +139,7 @@ def formatted(value: float | None, kind: str) -> str:
         return "—"
     return {"pct": f"{100 * value:.1f} %", "num": f"{value:.4f}", "signed": f"{value:+.4f}",
             "int": f"{value:+.0f}", "ic": f"{value:+.4f}", "ret": f"{100 * value:+.2f} %",
-            "days": f"{value:.1f}"}[kind]
+            "days": f"{value:.1f}", "count": f"{value:,.0f}"}[kind]
 
 
 def _ci(ci: dict, key: str, kind: str) -> str:
@@ -240,7 +240,8 @@ def cv_book_table(result: dict) -> Table:
                         "costs, beside the universe after the costs of holding it (every scored stock, fractional "
                         "shares)")
     shown = [f for f in BOOK_FIGURES if f[0] in ("annual_return", "annual_excess", "turnover", "cost_drag",
-                                                 "holding_days")]
+                                                 "holding_days", "cash_share")] + [("stuck", "stuck names", "count"),
+                                                                                   ("stuck_share", "stuck value", "pct")]
     for col in ("block", "book", *(label for _, label, _ in shown), "excess 95 % CI / day"):
         table.add_column(col, justify="left" if col in ("block", "book") else "right")
     blocks = [(f"fold {f['k']}", f["book"]) for f in result["per_fold"]] + [("pooled", pooled)]

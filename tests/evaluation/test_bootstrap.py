@@ -23,6 +23,10 @@ def test_blocks_widen_an_autocorrelated_series_and_keep_white_noise() -> None:
 
 
 def test_block_weights_are_whole_resamples_of_consecutive_days() -> None:
+    runs = [np.isin(np.arange(6), np.arange(s, s + 3)).astype(int) for s in range(4)]  # 3 consecutive of 6 days
+    every = {tuple(a + b) for a in runs for b in runs}  # a resample of 6 days is two such blocks, by hand
+    drawn = {tuple(row) for row in block_weights(days=6, n=2000, block=3, seed=5)}
+    assert drawn == every and len(every) == 10  # every resample is two runs of 3 consecutive days, all of them drawn
     w = block_weights(days=23, n=50, block=5, seed=3)
     assert w.shape == (50, 23) and (w.sum(1) == 23).all() and (w >= 0).all()
     assert np.array_equal(block_weights(23, 50, 5, seed=3), w)  # seeded

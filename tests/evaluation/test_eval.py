@@ -12,10 +12,7 @@ import torch
 
 from conftest import TINY, run_cli
 from equinet import ingest, open_store
-from equinet.core.labels import LabelRule
 from equinet.data.synth import frame, simulate, write
-from equinet.features.series import ewma_sigma
-from equinet.models.distribution import volatility_probabilities
 from equinet.training.train import TrainConfig, fit, start
 from equinet.inference.apply import apply
 from equinet.evaluation.backtest import Rules, backtest, tape
@@ -94,8 +91,9 @@ def test_eval_json_has_every_key_on_the_same_rows(trained) -> None:
     assert r["class_share"] == pytest.approx(share)
     assert set(r["topk"]) >= {"pct", "picks_mean", "universe_mean", "excess"}
     assert set(r["ci"]) == CI_KEYS and r["ci"] == r["model"]["ci"]
-    assert r["prior"]["log_loss_skill"] == pytest.approx(0.0)
-    assert r["volatility"]["log_loss_skill_vs_volatility"] == pytest.approx(0.0)
+    prior = torch.load(trained["run"] / "best.pt", weights_only=False)["prior"]  # the training split's shares
+    share = np.array([r["class_share"][k] for k in ("up", "down", "flat")])
+    assert r["prior"]["log_loss"] == pytest.approx(-(share * np.log(np.asarray(prior))).sum(), rel=1e-6)  # by hand
     assert r["prior"]["auc_up"] == 0.5 and r["majority"]["accuracy"] == r["prior"]["accuracy"]
     assert r["prior"]["rank_ic"] is None and r["prior"]["topk_excess"] is None  # constant: ranks nothing (null)
     assert r["reversal"]["log_loss"] is None and r["reversal"]["rank_ic"] is not None
@@ -201,14 +199,29 @@ def test_mismatches_are_clear_errors(trained, tmp_path: Path) -> None:
 
 
 def test_volatility_rows_are_the_baseline_on_the_same_rows(trained) -> None:
+    """The volatility baseline of some rows by hand: sigma from the stock's own bars (half-life 10), the Student-t
+    of 5 degrees of freedom and standard deviation sqrt(3) sigma integrated numerically at log 1.03 and log 0.98."""
     app = apply(trained["run"] / "best.pt")
     rows = collect(app, selection_mask(app, "test", None, None))
     close = np.asarray(open_store(trained["store"]).close)
-    sigma = ewma_sigma(close, np.zeros(close.shape, dtype=bool))[rows.stock, rows.day]
-    want = volatility_probabilities(torch.tensor(sigma), LabelRule()).numpy()
-    np.testing.assert_allclose(rows.p["volatility"], want, atol=1e-5)
+    x = np.linspace(-60, 60, 1_200_001)
+    density = (1 + x**2 / 5) ** -3  # Student-t, 5 degrees of freedom, unnormalised
+    cdf = np.cumsum(density) / density.sum()
+    for i in np.linspace(0, len(rows.day) - 1, 7).astype(int):
+        bars = close[rows.stock[i], :rows.day[i] + 1]
+        sigma = hand_sigma(bars[~np.isnan(bars)])
+        scale = np.sqrt(3) * sigma / np.sqrt(5 / 3)  # a t5's standard deviation is sqrt(5/3) times its scale
+        up, down = 1 - np.interp(np.log(1.03) / scale, x, cdf), np.interp(np.log(0.98) / scale, x, cdf)
+        np.testing.assert_allclose(rows.p["volatility"][i], [up, down, 1 - up - down], atol=2e-4)
     np.testing.assert_allclose(rows.score["reversal"], -(np.log(close[rows.stock, rows.day])
                                                          - np.log(close[rows.stock, rows.day - 20])), atol=1e-5)
+
+
+def hand_sigma(bars: np.ndarray) -> float:
+    """sigma^2: the mean of the squared daily log returns, each earlier one weighted 2^(-1/10) times less."""
+    r2 = np.log(bars[1:] / bars[:-1]) ** 2
+    w = 0.5 ** (np.arange(len(r2))[::-1] / 10)
+    return float(np.sqrt((w * r2).sum() / w.sum()))
 
 
 def test_predict_baseline_shows_the_volatility_forecast(trained) -> None:

@@ -42,6 +42,18 @@ def test_fold_boundaries_and_embargo() -> None:
         make_folds(dates, h, 8, days, min_context=20)
 
 
+def test_cv_until_puts_every_fold_and_label_before_the_day(store: Path, tmp_path: Path) -> None:
+    dates = open_store(store).meta["dates"]
+    until = dates[150]
+    result = run_cli("cv", "--data", store, "--out", tmp_path, "--name", "early", *CV, "--until", until, "--json")
+    assert result.exit_code == 0, result.output
+    cv = json.loads(result.stdout)
+    assert cv["until"] == until and cv["per_fold"][-1]["test_to"] == dates[150 - 1 - 3]  # its label ends on 149
+    for fold in cv["per_fold"]:
+        rows = np.load(tmp_path / "cv-early" / f"fold-{fold['k']}" / "rows.npz")
+        assert rows["day"].max() + 3 < 150
+
+
 def test_cv_scores_each_fold_on_its_block_and_resumes(store: Path, tmp_path: Path) -> None:
     result = run_cli("cv", "--data", store, "--out", tmp_path, "--name", "a", *CV, "--json")
     assert result.exit_code == 0, result.output
@@ -74,6 +86,12 @@ def test_cv_scores_each_fold_on_its_block_and_resumes(store: Path, tmp_path: Pat
     assert pooled["reversal"]["log_loss"] is None and "rank_ic" in pooled["reversal"]["ci"]
     traded = json.loads(run_cli("backtest", root, "--json", "--bootstrap", "100").stdout)
     assert traded["forecasters"] == cv["book"]["forecasters"]  # the cv's book is the backtest of its folds
+    opened, close = np.asarray(open_store(store).panel[:, :, 0], dtype=float), np.asarray(open_store(store).close)
+    first = np.load(root / "fold-1" / "rows.npz")
+    d0 = int(first["day"].min())
+    bought = first["stock"][(first["day"] == d0) & np.isfinite(opened[first["stock"], d0 + 1])]
+    day1 = np.mean(close[bought, d0 + 1] / np.round(opened[bought, d0 + 1], 2))  # by hand: all in at the open
+    assert traded["series"]["universe/before_costs"][:2] == pytest.approx([1.0, day1], rel=1e-9)
     assert "The book on each block" in run_cli("cv", "--data", store, "--out", tmp_path, "--name", "a", *CV,
                                                "--resume").stdout
 
