@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from equinet.models.heads import Head
     from equinet.models.transformer import EquiNet, ModelConfig
 
-FORMAT = 7  # 7: the tradable return's output (the rank score), --trade-weight; 6: the causal encoder over each
+FORMAT = 8  # 8: limit inputs from the quoted prices (store format 5), the return across a suspension kept; 7: the
+# tradable return's output (the rank score), --trade-weight; 6: the causal encoder over each
 # stock's history, day-invariant inputs; 5: --ema-epochs (the average's span in epochs) for --ema; 4: 34 inputs,
 # --inputs, the linear baseline; 3: every rank's dropout stream, the store's path
 
