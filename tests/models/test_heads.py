@@ -274,7 +274,7 @@ def test_ema_spans_epochs_whatever_the_steps(store: Path, tmp_path: Path) -> Non
     state["format"] = 5  # a window encoder's run (its inputs were normalised per window): refused, not misread
     torch.save(state, tmp_path / "old.pt")
     result = run_cli("predict", "--checkpoint", tmp_path / "old.pt")
-    assert result.exit_code == 2 and "checkpoint format 5, this version reads 7" in result.output
+    assert result.exit_code == 2 and "checkpoint format 5, this version reads 8" in result.output
 
 
 def test_other_thresholds_for_the_dist_head_only(runs, store: Path) -> None:
