@@ -196,7 +196,7 @@ def summary(book: Book, universe: Book, market: np.ndarray, last: int, n_bootstr
             "cash_share": float(np.mean(book.cash[invested] / book.value[invested])) if last > book.days[0] else 0.0,
             "buys": int((book.trades["side"] == 0).sum()) if len(book.trades["side"]) else 0,
             "stuck": int(len(stuck["stock"])), "stuck_share": float(stuck["value"].sum() / book.value[-1]),
-            "stuck_days": float(np.mean(book.days[-1] - stuck["bought"] + 1)) if len(stuck["stock"]) else 0.0,
+            "stuck_days": float(np.mean(book.days[-1] - stuck["bought"] + 1)) if len(stuck["stock"]) else float("nan"),
             "holding_days": float(book.trades["held"][sells].mean()) if sells.any() else float("nan")}
 
 
@@ -236,9 +236,15 @@ def backtest(rows: Rows, t: Tape, names: tuple[str, ...], rules: Rules = Rules()
     if rules.hold == 1:
         raise ValueError("--hold 1 would sell on the day of the buy, which T+1 forbids: use 0 (the holding book) "
                          "or at least 2")
+    cut = len(t.dates) - 1 - max(rules.hold, 1)  # the last day whose buys can be sold within the store
+    warnings = [f"decisions after {t.dates[cut]} are not traded: the store ends before their sale"] \
+        if rows.day.max() > cut else []
+    rows = rows.take(np.flatnonzero(rows.day <= cut))
+    if not len(rows.day):
+        raise ValueError(f"no decision day before {t.dates[cut + 1]}: the store ends before any sale")
     first, last = int(rows.day.min()), int(rows.day.max())
-    end = min(last + max(rules.hold, 1), len(t.dates) - 1)
-    warnings = [too_few(rows, rules)] if rules.top_pct <= 0 else []
+    end = last + max(rules.hold, 1)
+    warnings += [too_few(rows, rules)] if rules.top_pct <= 0 else []
     costs = {"after_costs": rules.costs, "before_costs": FREE}
     universe = {tag: simulate(everyone(rows), t, c, first, end, last, keep=ALL, drop=ALL) for tag, c in costs.items()}
     books, out = {f"universe/{tag}": b for tag, b in universe.items()}, {}
