@@ -123,8 +123,11 @@ def test_gate_block(trained) -> None:
 
 
 def test_eval_on_a_second_store_with_later_dates(trained) -> None:
+    kept = trained["run"] / "eval-all.json"
+    kept.unlink(missing_ok=True)
     r = eval_json("--run", trained["run"], "--data", trained["later"], "--split", "all")
     assert r["from"] >= "2021-06-01" and r["rows"] > 100 and r["warning"] is None
+    assert not kept.exists() and not (trained["run"] / "eval-all.npz").exists()  # not the run's own rows
     window = eval_json("--run", trained["run"], "--data", trained["later"], "--split", "all",
                        "--from", "2021-09-01", "--to", "2021-09-30")
     assert "2021-09-01" <= window["from"] <= window["to"] <= "2021-09-30" and window["rows"] < r["rows"]
