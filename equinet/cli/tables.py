@@ -236,9 +236,11 @@ def cv_book_table(result: dict) -> Table:
     from equinet.evaluation.backtest import picks_text
 
     pooled = result["book"]
-    table = Table(title=f"The book on each block: {picks_text(pooled['rules'])}, bought at the next open; after "
-                        "costs, beside the universe after the costs of holding it (every scored stock, fractional "
-                        "shares)")
+    capital = pooled["rules"]["capital"]
+    lots = f"{capital:,.0f} CNY in lots of 100 shares" if capital > 0 else "fractional shares"
+    table = Table(title=f"The book on each block: {picks_text(pooled['rules'])}, bought at the next open, {lots}; "
+                        "after costs (commission, stamp duty, transfer fee, slippage), beside the universe after "
+                        "the costs of holding it (every scored stock, fractional shares)")
     shown = [f for f in BOOK_FIGURES if f[0] in ("annual_return", "annual_excess", "turnover", "cost_drag",
                                                  "holding_days", "cash_share")] + [("stuck", "stuck names", "count"),
                                                                                    ("stuck_share", "stuck value", "pct")]
