@@ -2,7 +2,9 @@
 costs. Names are bought at the next day's open (not when it opens at its limit-up price or has no bar) and sold at
 a close (not at a limit-down close nor while suspended: then at the first close it can be; never on the day of
 the buy). The holding book keeps a name while it ranks within the day's best --keep and replaces at most --drop
-a day; the sleeve book (--hold H) sells every pick H days after its decision, the capital in H sleeves."""
+a day; the sleeve book (--hold H) sells every pick H days after its decision, the capital in H sleeves. Trades
+are whole lots of the quoted prices from --capital (the exchange's rules: evaluation.exchange); the benchmark is
+the universe held by the same simulator, fully invested from the same first open to the same end."""
 
 from __future__ import annotations
 
