@@ -212,9 +212,10 @@ class Rules:
 
     top: int = option(50, "Names the book holds: it buys the best by the rank score into its open slots.", min=1)
     keep: int = option(50, "The holding book keeps a name while it ranks within the day's best KEEP (at least "
-                       "--top; chosen on the cv folds' validation blocks: scripts/choose_book.py).", min=1)
-    drop: int = option(2, "The holding book sells at most DROP names a day (the worst ranked first; chosen on "
-                       "validation).", min=1)
+                       "--top; chosen on the 2018 cv folds' blocks, before any reported day: "
+                       "scripts/choose_book.py).", min=1)
+    drop: int = option(25, "The holding book sells at most DROP names a day (the worst ranked first; chosen with "
+                       "--keep).", min=1)
     hold: int = option(0, "0: the holding book (--keep, --drop). HOLD >= 2: the sleeve book instead: each "
                        "evening's top picks bought at the next open and sold at the close HOLD days after the "
                        "decision, the capital in HOLD daily sleeves.", min=0)
